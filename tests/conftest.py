@@ -1,0 +1,22 @@
+"""Shared fixtures: where the MLPerf Tiny models are, and a scratch directory per test."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+MLPERF_DIR = ROOT.parent / "shared" / "models" / "mlperf-tiny"
+MLPERF_MODELS = ["kws_ref_model", "vww_96_int8", "pretrainedResnet_quant", "ad01_int8", "str_ww_ref_model"]
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault("PLATFORMIO_SETTING_ENABLE_TELEMETRY", "no")
+
+
+def mlperf_model(name: str) -> Path:
+    path = MLPERF_DIR / f"{name}.tflite"
+    if not path.is_file():
+        pytest.skip(f"MLPerf Tiny model {path} not found (../shared/models/mlperf-tiny is absent)")
+    return path
