@@ -41,7 +41,7 @@ class Reference:
     def __call__(self, inputs: list[np.ndarray]) -> list[np.ndarray]:
         if len(inputs) != len(self.input_details):
             raise TinypipeError(f"model takes {len(self.input_details)} inputs, got {len(inputs)}")
-        for detail, value in zip(self.input_details, inputs):
+        for detail, value in zip(self.input_details, inputs, strict=True):
             value = np.asarray(value)
             if tuple(value.shape) != tuple(detail["shape"]):
                 value = value.reshape(detail["shape"])

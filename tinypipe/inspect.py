@@ -1,0 +1,192 @@
+"""Inspect stage: what a `.tflite` costs — per-operator MACs and parameters, RAM and flash.
+
+RAM is reported two ways: the tensor arena TensorFlow Lite Micro needs (measured by the real
+TFLM interpreter from the `tflite-micro` package with its allocation recorder) and the static
+arena of tinypipe's ahead-of-time runtime (the offline memory plan).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tempfile
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from tinypipe import graph as graph_mod
+from tinypipe.errors import TinypipeError
+
+
+@dataclass
+class TensorInfo:
+    name: str
+    shape: list[int]
+    dtype: str
+    quant: str  # "" or "scale=… zp=…" / "per-channel(N)"
+
+
+@dataclass
+class OpInfo:
+    index: int
+    opcode: str
+    inputs: list[TensorInfo]
+    outputs: list[TensorInfo]
+    options: dict[str, Any]
+    params: int  # elements of constant inputs (weights, biases)
+    macs: int
+    aot_supported: bool
+
+
+@dataclass
+class Inspection:
+    path: str
+    sha256: str
+    size_bytes: int
+    ops: list[OpInfo]
+    opcodes: list[str]
+    params: int
+    macs: int
+    weight_bytes: int
+    tflm_arena_bytes: int | None
+    tflm_error: str = ""
+    aot_arena_bytes: int | None = None
+    aot_plan: list[dict[str, Any]] = field(default_factory=list)
+    aot_unsupported: list[str] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _tensor_info(t: graph_mod.Tensor) -> TensorInfo:
+    quant = ""
+    if t.quant is not None:
+        if t.quant.per_channel:
+            quant = f"per-channel({t.quant.scale.size}, axis {t.quant.axis})"
+        else:
+            quant = f"scale={float(t.quant.scale[0]):.6g} zp={int(t.quant.zero_point[0])}"
+    return TensorInfo(t.name, list(t.shape), t.dtype, quant)
+
+
+def op_macs(g: graph_mod.Graph, op: graph_mod.Operator) -> int:
+    """Multiply-accumulates of one operator (convolutions and matrix products; 0 otherwise)."""
+    ins = g.op_inputs(op)
+    out = g.op_outputs(op)[0]
+    if op.opcode == "CONV_2D" and ins[1] is not None:
+        _, kh, kw, cin = ins[1].shape
+        return out.size * kh * kw * cin
+    if op.opcode == "DEPTHWISE_CONV_2D" and ins[1] is not None:
+        _, kh, kw, _ = ins[1].shape
+        return out.size * kh * kw
+    if op.opcode == "FULLY_CONNECTED" and ins[1] is not None:
+        return out.size * ins[1].shape[-1]
+    if op.opcode == "TRANSPOSE_CONV" and ins[1] is not None:
+        _, kh, kw, _ = ins[1].shape
+        return ins[2].size * kh * kw * ins[1].shape[0] if ins[2] is not None else 0
+    return 0
+
+
+def tflm_arena_bytes(model: str | Path) -> int:
+    """Tensor-arena bytes TFLite Micro allocates for the model (its allocation recorder).
+
+    `print_allocations()` writes to C-level stderr, so file descriptor 2 is redirected to a
+    temporary file while it runs.
+    """
+    from tflite_micro.python.tflite_micro import runtime
+
+    try:
+        interpreter = runtime.Interpreter.from_file(str(model))
+    except Exception as exc:  # the TFLM binding raises RuntimeError with its own log text
+        raise TinypipeError(f"{model}: TensorFlow Lite Micro cannot load it: {exc}".strip(),
+                            "check the operators are supported by TFLM (tinypipe inspect lists them)") \
+            from None
+    with tempfile.TemporaryFile() as capture:
+        saved = os.dup(2)
+        try:
+            os.dup2(capture.fileno(), 2)
+            interpreter.print_allocations()
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+        capture.seek(0)
+        text = capture.read().decode(errors="replace")
+    match = re.search(r"Arena allocation total (\d+) bytes", text)
+    if not match:
+        raise TinypipeError(f"{model}: could not read TFLite Micro's arena size from its recorder")
+    return int(match.group(1))
+
+
+def _aot_details(path: Path, g: graph_mod.Graph) -> tuple[set[str], int | None, list[dict[str, Any]]]:
+    """Ops the aot runtime supports, and its memory plan when the whole model is supported."""
+    try:
+        from tinypipe.aot import plan_memory, supported_ops
+    except ImportError:
+        return set(), None, []
+    supported = set(supported_ops())
+    if not set(g.opcodes) <= supported:
+        return supported, None, []
+    plan = plan_memory(g)
+    return supported, plan.arena_bytes, [asdict(b) for b in plan.buffers]
+
+
+def inspect_model(model: str | Path) -> Inspection:
+    path = Path(model)
+    g = graph_mod.load(path)
+    supported, aot_arena, aot_plan = _aot_details(path, g)
+    consumed_consts = {i for op in g.operators for i in op.inputs if i >= 0 and g.tensors[i].is_const}
+    ops = []
+    for op in g.operators:
+        const_inputs = [t for t in g.op_inputs(op) if t is not None and t.is_const]
+        ops.append(OpInfo(
+            index=op.index, opcode=op.opcode,
+            inputs=[_tensor_info(t) for t in g.op_inputs(op) if t is not None and not t.is_const],
+            outputs=[_tensor_info(t) for t in g.op_outputs(op)],
+            options={k: v for k, v in op.options.items() if not isinstance(v, np.ndarray)},
+            params=sum(t.size for t in const_inputs if op.opcode != "RESHAPE"),
+            macs=op_macs(g, op),
+            aot_supported=op.opcode in supported,
+        ))
+    try:
+        tflm, tflm_error = tflm_arena_bytes(path), ""
+    except TinypipeError as exc:
+        tflm, tflm_error = None, exc.what
+    return Inspection(
+        path=str(path), sha256=g.sha256, size_bytes=g.size_bytes, ops=ops, opcodes=g.opcodes,
+        params=sum(o.params for o in ops), macs=sum(o.macs for o in ops),
+        weight_bytes=sum(g.tensors[i].nbytes for i in consumed_consts),
+        tflm_arena_bytes=tflm, tflm_error=tflm_error,
+        aot_arena_bytes=aot_arena, aot_plan=aot_plan,
+        aot_unsupported=sorted(set(g.opcodes) - supported),
+    )
+
+
+def _shape(t: TensorInfo) -> str:
+    return f"{t.dtype}[{','.join(str(s) for s in t.shape)}]"
+
+
+def print_report(r: Inspection, console: Any) -> None:
+    from rich.table import Table
+
+    table = Table(title=f"{Path(r.path).name}  ({r.size_bytes:,} bytes, sha256 {r.sha256[:12]})")
+    for col in ("#", "op", "input", "output", "quantization (out)", "params", "MACs", "aot"):
+        table.add_column(col, justify="right" if col in ("#", "params", "MACs") else "left")
+    for o in r.ops:
+        table.add_row(
+            str(o.index), o.opcode, " ".join(_shape(t) for t in o.inputs),
+            " ".join(_shape(t) for t in o.outputs), o.outputs[0].quant if o.outputs else "",
+            f"{o.params:,}", f"{o.macs:,}", "yes" if o.aot_supported else "[red]no[/red]",
+        )
+    console.print(table)
+    console.print(f"operators: {', '.join(r.opcodes)}")
+    console.print(f"parameters: {r.params:,}   MACs: {r.macs:,}   weights: {r.weight_bytes:,} B")
+    if r.tflm_arena_bytes is not None:
+        console.print(f"TFLite Micro tensor arena: {r.tflm_arena_bytes:,} B (measured, host build); "
+                      f"flash for the model: {r.size_bytes:,} B")
+    else:
+        console.print(f"TFLite Micro: [red]{r.tflm_error}[/red]")
+    if r.aot_arena_bytes is not None:
+        console.print(f"aot static arena: {r.aot_arena_bytes:,} B; flash for weights: {r.weight_bytes:,} B")
+    elif r.aot_unsupported:
+        console.print(f"aot runtime: [red]unsupported ops: {', '.join(r.aot_unsupported)}[/red]")
