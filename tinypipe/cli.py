@@ -62,6 +62,162 @@ def export_c_cmd(
         console.print(f"wrote {f}")
 
 
+# --- firmware: export and monitor ------------------------------------------------------------
+
+
+@app.command("export")
+def export_cmd(
+    model: Path = typer.Argument(..., help="An int8 .tflite model."),
+    board: str = typer.Option(..., "--board", help="Board id, e.g. qemu-m4 or nano33ble (tinypipe boards)."),
+    out: Path = typer.Option(..., "--out", help="Directory for the PlatformIO project."),
+    runtime: str = typer.Option("aot", "--runtime", help="aot (compiled C) or tflm (TFLite Micro)."),
+    runs: int = typer.Option(10, "--runs", help="Timed inferences in the on-board benchmark."),
+    profile: bool = typer.Option(False, "--profile", help="Also time every layer (aot runtime)."),
+) -> None:
+    """Write a PlatformIO project that benchmarks the model on a board and validates it over serial.
+
+    Example: tinypipe export kws_ref_model.tflite --board qemu-m4 --runtime aot --out out/kws
+    """
+    from tinypipe.export import export
+
+    project = export(model, board, out, runtime=runtime, runs=runs, profile=profile)
+    console.print(f"wrote {project.dir} ({len(project.files)} files): {project.runtime} runtime, "
+                  f"arena {project.arena_bytes:,} B, model {project.model_flash_bytes:,} B of flash")
+    console.print(f"build with: pio run -d {project.dir}")
+
+
+@app.command("monitor")
+def monitor_cmd(
+    port: str = typer.Option(..., "--port", help="Serial port or URL: /dev/ttyACM0, COM3, socket://HOST:PORT."),
+    baud: int = typer.Option(115200, "--baud", help="Baud rate (the board file's serial.baud)."),
+    timeout: float = typer.Option(60.0, "--timeout", help="Seconds without a record before giving up."),
+    json_out: Path | None = typer.Option(None, "--json", help="Write the results (even partial) as JSON."),
+) -> None:
+    """Read a tinypipe board's benchmark records (boot info, timed runs, result, layer profile).
+
+    Example: tinypipe monitor --port socket://127.0.0.1:4444 --json out/kws/results.json
+    """
+    from tinypipe.monitor import monitor
+
+    result = monitor(port, baud=baud, timeout_s=timeout, json_out=json_out)
+    if result.boot is not None:
+        b = result.boot
+        console.print(f"{b.board}: runtime {b.runtime}, model {b.model}, arena {b.arena:,} B, "
+                      f"timer {b.timer} ({b.unit})")
+    if result.result is not None:
+        r = result.result
+        console.print(f"{r.runs} runs: median {r.median:,} {r.unit} (min {r.min:,}, max {r.max:,}), "
+                      f"checksum 0x{r.checksum:08x}")
+    for layer in result.layers:
+        console.print(f"  layer {layer.i:3d} {layer.name:24s} {layer.units:>14,}")
+    if json_out is not None:
+        console.print(f"wrote {json_out}")
+
+
+@app.command("validate")
+def validate_cmd(
+    model: Path = typer.Argument(..., help="An int8 .tflite model."),
+    board: str = typer.Option("host", "--board", help="Where to run the compiled model (host: here)."),
+    samples: int = typer.Option(100, "--samples", help="Random inputs, uniform over the input range."),
+    inputs: Path | None = typer.Option(None, "--inputs", help=".npz with inputs (one array per input)."),
+    json_out: Path | None = typer.Option(None, "--json", help="Also write the result as JSON here."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the random inputs."),
+) -> None:
+    """Compile the model ahead of time, run it, and compare every output with the reference bit for bit.
+
+    Exits 1 if any sample differs. Example: tinypipe validate kws_ref_model.tflite --board host --samples 100
+    """
+    from tinypipe.validate import validate
+
+    with console.status(f"compiling {model.name} for {board} and running {samples} samples"):
+        result = validate(model, board=board, samples=samples, inputs=inputs, json_out=json_out, seed=seed)
+    for out in result.outputs:
+        console.print(f"  output '{out.name}': {out.bit_exact}/{result.samples} bit-exact, "
+                      f"max |diff| {out.max_abs_diff:g}", highlight=False)
+    console.print(result.summary(), style="green" if result.ok else "bold red", highlight=False)
+    if not result.ok:
+        raise typer.Exit(1)
+
+
+# --- boards, build, flash, emulate -------------------------------------------------------------
+
+
+@app.command("boards")
+def boards_cmd(
+    as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
+) -> None:
+    """List the boards (one YAML file each in boards/): core, clock, memory, runtimes, emulated.
+
+    Example: tinypipe boards
+    """
+    from rich.table import Column, Table
+
+    from tinypipe.boards import list_boards
+
+    boards = list_boards()
+    if as_json:
+        print(json.dumps([{"id": b.id, "name": b.name, "core": b.core, "clock_hz": b.clock_hz,
+                           "flash": b.memory.flash.size, "ram": b.memory.ram.size,
+                           "runtimes": list(b.runtimes), "emulated": b.emulated} for b in boards], indent=2))
+        return
+    table = Table("core", "clock", "flash", "RAM", "runtimes", "runs on")
+    table.columns.insert(0, Column("board", no_wrap=True))
+    for b in boards:
+        fpu = "" if b.fpu == "none" else "F"
+        table.add_row(b.id, b.core.removeprefix("cortex-") + fpu, f"{b.clock_hz / 1e6:g} MHz",
+                      f"{b.memory.flash.size // 1024:,} KB", f"{b.memory.ram.size // 1024:,} KB",
+                      ", ".join(b.runtimes),
+                      f"QEMU {b.emulator.machine}" if b.emulator else "hardware")
+    console.print(table)
+
+
+@app.command("build")
+def build_cmd(
+    project: Path = typer.Argument(..., help="A PlatformIO project written by `tinypipe export`."),
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="Show PlatformIO's output."),
+) -> None:
+    """Compile the firmware (`pio run`) and print its flash and RAM use.
+
+    Example: tinypipe build out/kws
+    """
+    from tinypipe.build import build
+
+    r = build(project, echo=print if verbose else None)
+    console.print(f"{r.elf}: flash {r.flash_used:,} B (text {r.text:,} + data {r.data:,}), "
+                  f"static RAM {r.ram_used:,} B (data {r.data:,} + bss {r.bss:,})")
+
+
+@app.command("flash")
+def flash_cmd(
+    project: Path = typer.Argument(..., help="A PlatformIO project for a real board."),
+    port: str | None = typer.Option(None, "--port", help="Upload port, e.g. /dev/ttyACM0 (default: auto)."),
+) -> None:
+    """Build and upload the firmware to a connected board (`pio run -t upload`).
+
+    Example: tinypipe flash out/kws-nano33ble --port /dev/ttyACM0
+    """
+    from tinypipe.build import flash
+
+    flash(project, port=port, echo=print)
+
+
+@app.command("emulate")
+def emulate_cmd(
+    project: Path = typer.Argument(..., help="A PlatformIO project for an emulated (qemu-*) board."),
+    timeout: float = typer.Option(120.0, "--timeout", help="Watchdog: kill QEMU after this many seconds."),
+) -> None:
+    """Run the firmware under QEMU, stream its serial output, exit with the firmware's exit code.
+
+    Example: tinypipe emulate out/kws --timeout 60
+    """
+    from tinypipe.build import emulate
+
+    with emulate(project, timeout_s=timeout) as session:
+        session.read_until_exit(lambda chunk: (sys.stdout.buffer.write(chunk), sys.stdout.flush()))
+        code = session.wait()
+    raise typer.Exit(code)
+
+
 def main() -> None:
     try:
         app()

@@ -1,0 +1,194 @@
+"""`tinypipe export`: generated PlatformIO projects, run under QEMU (aot) or checked for structure.
+
+TFLite Micro's sources are not available offline, so tflm projects for real boards are checked
+for what matters: the environment, a resolver registering exactly the model's operators, the
+arena (measured + margin, 16-aligned) and the aligned model array.
+"""
+
+from __future__ import annotations
+
+import configparser
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tests.conftest import MLPERF_MODELS, ROOT, mlperf_model
+from tinypipe import graph
+from tinypipe.boards import list_boards
+from tinypipe.errors import TinypipeError
+from tinypipe.export import ARENA_ALIGNMENT, TFLM_ARENA_MARGIN_MIN_BYTES, export, tflm_resolver_method
+from tinypipe.inspect import tflm_arena_bytes
+from tinypipe.monitor import read_results
+from tinypipe.protocol import Device, bench_input, output_checksum
+from tinypipe.reference import Reference, random_inputs
+
+EMULATED_BOARDS = ["qemu-m4"]  # boards whose aot firmware is built and validated under QEMU
+VALIDATION_INPUTS = 10
+BENCH_RUNS = 2
+RECORD_TIMEOUT_S = 120
+
+
+def tinypipe(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "tinypipe.cli", *args], capture_output=True, text=True,
+                          cwd=ROOT)
+
+
+def env_section(project: Path) -> configparser.SectionProxy:
+    ini = configparser.ConfigParser()
+    ini.read(project / "platformio.ini")
+    (name,) = [s for s in ini.sections() if s.startswith("env:")]
+    return ini[name]
+
+
+def lines(value: str) -> list[str]:
+    return [v.strip() for v in value.strip().splitlines() if v.strip()]
+
+
+# --- on the emulator -----------------------------------------------------------------------------
+
+
+def validate_on_emulator(model: Path, board: str, work: Path, runtime: str = "aot") -> None:
+    """Export, build, run under QEMU: records complete, checksum and outputs bit-exact."""
+    from tinypipe.build import build, emulate
+
+    project = export(model, board, work / board, runtime=runtime, runs=BENCH_RUNS, profile=True)
+    build(project.dir)
+    reference = Reference(model)
+    with emulate(project.dir, timeout_s=RECORD_TIMEOUT_S) as session:
+        with Device(session.url, timeout_s=RECORD_TIMEOUT_S, open_timeout_s=10) as device:
+            results = read_results(device, RECORD_TIMEOUT_S)
+            assert results.boot is not None and results.result is not None
+            assert (results.boot.board, results.boot.runtime) == (board, runtime)
+            assert results.boot.model == project.model_sha256[:8]
+            assert results.boot.unit == "instructions"  # emulated figures are never cycles
+            assert len(results.runs) == results.result.runs == BENCH_RUNS
+            assert results.result.min <= results.result.median <= results.result.max
+            assert len(results.layers) > 0 and all(layer.units > 0 for layer in results.layers)
+
+            bench = bench_input(project.input_bytes)
+            shaped = [x.reshape(d["shape"]) for x, d in zip(bench, reference.input_details, strict=True)]
+            assert results.result.checksum == output_checksum(reference(shaped))
+
+            samples = random_inputs(reference.input_details, VALIDATION_INPUTS, seed=11)
+            for k in range(VALIDATION_INPUTS):
+                inputs = [x[k] for x in samples]
+                outputs, ticks = device.infer(inputs)
+                for got, want in zip(outputs, reference(inputs), strict=True):
+                    np.testing.assert_array_equal(got, want.ravel())
+                assert ticks > 0
+            device.bye()
+            assert device.read_record().fields == {"reason": "bye"}
+        assert session.wait() == 0
+
+
+@pytest.mark.slow
+@pytest.mark.qemu
+@pytest.mark.parametrize("board", EMULATED_BOARDS)
+def test_kws_aot_on_emulated_board_is_bit_exact(board: str, tmp_path: Path) -> None:
+    validate_on_emulator(mlperf_model("kws_ref_model"), board, tmp_path)
+
+
+# --- TFLite Micro projects -----------------------------------------------------------------------
+
+
+def check_tflm_project(model: Path, board_id: str, out: Path) -> None:
+    project = export(model, board_id, out, runtime="tflm")
+    board = next(b for b in list_boards() if b.id == board_id)
+    assert board.platformio is not None
+    env = env_section(out)
+    assert (env["platform"], env["board"], env["framework"]) == (
+        board.platformio.platform, board.platformio.board, board.platformio.framework)
+    assert set(board.tflm_lib_deps) <= set(lines(env["lib_deps"]))
+    assert (out / "src" / "arduino_hal.cpp").is_file() and not (out / "src" / "main.c").exists()
+
+    glue = (out / "src" / "tp_glue.cpp").read_text()
+    g = graph.load(model)
+    registered = re.findall(r"resolver\.(Add\w+)\(\)", glue)
+    assert registered == [tflm_resolver_method(op) for op in g.opcodes]  # exactly the model's ops
+    assert re.search(r"MicroMutableOpResolver<kNumOperatorTypes>", glue)
+    assert f"constexpr int kNumOperatorTypes = {len(g.opcodes)};" in glue
+    assert f"#include <{board.tflm_header}>" in glue
+
+    measured = tflm_arena_bytes(model)
+    arena = int(re.search(r"constexpr size_t kArenaBytes = (\d+);", glue).group(1))  # type: ignore[union-attr]
+    assert arena == project.arena_bytes
+    assert arena % ARENA_ALIGNMENT == 0 and arena >= measured + TFLM_ARENA_MARGIN_MIN_BYTES
+    assert arena < measured * 1.25 + TFLM_ARENA_MARGIN_MIN_BYTES + ARENA_ALIGNMENT
+    assert "alignas(kArenaAlignment) uint8_t tensor_arena[kArenaBytes];" in glue
+    assert f"constexpr size_t kArenaAlignment = {ARENA_ALIGNMENT};" in glue
+
+    array = (out / "src" / "tp_model_data.c").read_text()
+    assert "__attribute__((aligned(16)))" in array
+    header = (out / "src" / "tp_model_data.h").read_text()
+    assert f"#define TP_MODEL_DATA_LEN {model.stat().st_size}u" in header
+
+
+@pytest.mark.parametrize("name", MLPERF_MODELS)
+def test_tflm_project_for_each_mlperf_model(name: str, tmp_path: Path) -> None:
+    check_tflm_project(mlperf_model(name), "nano33ble", tmp_path / name)
+
+
+def test_one_model_on_every_real_board(tmp_path: Path) -> None:
+    model = mlperf_model("kws_ref_model")
+    for board in (b for b in list_boards() if not b.emulated):
+        assert board.platformio is not None
+        out = tmp_path / board.id
+        if board.platformio.framework != "arduino":
+            with pytest.raises(TinypipeError, match="needs the Arduino core"):
+                export(model, board.id, out)
+            continue
+        if board.supports("tflm"):
+            check_tflm_project(model, board.id, out / "tflm")
+        export(model, board.id, out / "aot")
+        env = env_section(out / "aot")
+        assert (env["platform"], env["board"]) == (board.platformio.platform, board.platformio.board)
+        src = out / "aot" / "src"
+        assert (src / "model.c").is_file() and (src / "arduino_hal.cpp").is_file()
+        config = (out / "aot" / "include" / "tp_config.h").read_text()
+        assert f'#define TP_BOARD_NAME "{board.id}"' in config
+        assert f"#define TP_TIMER_{board.timer.kind.upper()} 1" in config
+
+
+def test_aot_project_for_an_emulated_board(tmp_path: Path) -> None:
+    model = mlperf_model("kws_ref_model")
+    project = export(model, "qemu-m4", tmp_path / "p", runs=7, profile=True)
+    env = env_section(project.dir)
+    assert lines(env["build_flags"]) == ["-DTP_PROFILE"]
+    assert "-Werror" in lines(env["build_src_flags"])
+    config = (project.dir / "include" / "tp_config.h").read_text()
+    assert "#define TP_BENCH_RUNS 7" in config
+    assert f'#define TP_MODEL_ID "{graph.load(model).sha256[:8]}"' in config
+    # Re-exporting into the same directory replaces the sources.
+    export(model, "qemu-m4", project.dir, runs=3)
+    assert "#define TP_BENCH_RUNS 3" in (project.dir / "include" / "tp_config.h").read_text()
+
+
+# --- errors --------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--board", "no-such-board"], "unknown board 'no-such-board'"),
+    (["--board", "qemu-microbit", "--runtime", "tflm"], "does not offer the tflm runtime"),
+    (["--board", "qemu-m4", "--runtime", "tflm", "--profile"], "available with the aot runtime only"),
+    (["--board", "qemu-m4", "--runs", "0"], "--runs 0 is out of range"),
+])
+def test_cli_errors_are_one_line_and_write_nothing(args: list[str], message: str, tmp_path: Path) -> None:
+    out = tmp_path / "project"
+    result = tinypipe("export", str(mlperf_model("kws_ref_model")), "--out", str(out), *args)
+    assert result.returncode == 2, result.stderr
+    assert message in result.stderr and "Traceback" not in result.stderr
+    assert result.stderr.startswith("error: ")
+    assert not out.exists()
+
+
+def test_model_too_big_for_the_board(tmp_path: Path) -> None:
+    out = tmp_path / "project"
+    model = mlperf_model("vww_96_int8")
+    result = tinypipe("export", str(model), "--board", "qemu-microbit", "--out", str(out))
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "vww_96_int8.tflite (aot runtime): needs" in result.stderr and "qemu-microbit has" in result.stderr
+    assert not out.exists()

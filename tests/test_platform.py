@@ -1,0 +1,138 @@
+"""The offline QEMU PlatformIO platform: real builds (arm-none-eabi-gcc via `pio run`) and real
+runs (`pio run -t upload` starting qemu-system-arm, serial read over TCP with pyserial)."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tinypipe.boards import Board, list_boards, load_board
+from tinypipe.build import FAULT_EXIT_CODE, build, emulate, prepare_project, write_platformio_ini
+from tinypipe.errors import TinypipeError
+
+pytestmark = [pytest.mark.qemu, pytest.mark.slow]
+
+LOOP = 1_000_000  # iterations of a 2-instruction loop (subs + bne)
+HELLO_C = r"""
+#include <stdio.h>
+#include <string.h>
+#include "tp_hal.h"
+
+static void say(const char *s) { tp_hal_write(s, (uint32_t)strlen(s)); }
+
+int main(void)
+{
+    char line[128];
+    tp_hal_init();
+    say("hello from tinypipe\r\n");
+#ifdef HANG
+    for (;;) {
+    }
+#endif
+#ifdef FAULT
+    return (int)*(volatile uint32_t *)0x30000000u; /* unmapped on every board */
+#endif
+    uint32_t n = LOOP_ITERATIONS;
+    uint64_t t0 = tp_hal_ticks();
+    __asm__ volatile(".syntax unified\n1: subs %0, %0, #1\n\tbne 1b" : "+l"(n) : : "cc");
+    uint64_t t1 = tp_hal_ticks();
+    snprintf(line, sizeof line, "ticks=%lu hz=%lu upt=%lu unit=%s timer=%s\r\n",
+             (unsigned long)(t1 - t0), (unsigned long)tp_hal_tick_hz(),
+             (unsigned long)tp_hal_units_per_tick(), tp_hal_unit(), tp_hal_timer());
+    say(line);
+    return 3;
+}
+""".replace("LOOP_ITERATIONS", str(LOOP))
+
+EMULATED = [b.id for b in list_boards() if b.emulated]
+
+
+@pytest.fixture(scope="session")
+def core_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("pio-core")  # one per xdist worker, shared by its projects
+
+
+def make_project(root: Path, board: Board, core_dir: Path, source: str = HELLO_C,
+                 flags: tuple[str, ...] = ()) -> Path:
+    (root / "src").mkdir(parents=True)
+    (root / "src" / "main.c").write_text(source)
+    env = prepare_project(board, root, core_dir=core_dir)
+    if flags:
+        env["build_flags"] = "\n".join(flags)
+    write_platformio_ini(root, board, env, core_dir=core_dir)
+    return root
+
+
+def run(project: Path, timeout_s: float = 20) -> tuple[str, int]:
+    with emulate(project, timeout_s=timeout_s) as session:
+        out = session.read_until_exit().decode()
+        return out, session.wait()
+
+
+@pytest.mark.parametrize("board_id", EMULATED)
+def test_hello_runs_on_every_emulated_board(board_id: str, tmp_path: Path, core_dir: Path) -> None:
+    board = load_board(board_id)
+    project = make_project(tmp_path / board_id, board, core_dir)
+    result = build(project)
+    assert result.elf.is_file() and result.map_file is not None and result.map_file.is_file()
+    assert 1000 < result.flash_used < board.memory.flash_reserve
+    assert result.ram_used < board.memory.ram_reserve
+    ld = (result.elf.parent / "tinypipe.ld").read_text()  # generated from the board's memory map
+    assert f"ORIGIN = {board.memory.flash.base:#010x}, LENGTH = {board.memory.flash.size}" in ld
+
+    first, code = run(project)
+    assert code == 3, first
+    assert first.startswith("hello from tinypipe\r\n"), first  # nothing lost before the host read
+    m = re.search(r"ticks=(\d+) hz=(\d+) upt=(\d+) unit=instructions timer=systick", first)
+    assert m, first
+    ticks, hz, upt = map(int, m.groups())
+    assert (hz, upt) == (board.timer.tick_hz, board.timer.units_per_tick)
+    # -icount shift=0: one instruction per ns, so ticks * units_per_tick counts the loop's
+    # instructions (plus the few around the two tp_hal_ticks() reads).
+    assert 2 * LOOP - upt <= ticks * upt <= 2 * LOOP + 300 + upt, (ticks, upt)
+    second, code2 = run(project)
+    assert (second, code2) == (first, 3)  # deterministic under -icount
+
+
+@pytest.mark.parametrize("board_id", ["qemu-m4", "qemu-microbit"])
+def test_fault_prints_pc_and_exits_nonzero(board_id: str, tmp_path: Path, core_dir: Path) -> None:
+    board = load_board(board_id)
+    project = make_project(tmp_path / "fault", board, core_dir, flags=("-DFAULT",))
+    build(project)
+    proc = subprocess.run([sys.executable, "-m", "tinypipe.cli", "emulate", str(project), "--timeout", "20"],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == FAULT_EXIT_CODE, proc.stdout + proc.stderr
+    m = re.search(r"\*\*\* FAULT: HardFault pc=0x([0-9a-f]{8}) lr=0x[0-9a-f]{8}", proc.stdout)
+    assert m, proc.stdout
+    pc = int(m.group(1), 16)
+    assert board.memory.flash.base is not None
+    assert board.memory.flash.base <= pc < board.memory.flash.base + 8192  # inside main()'s code
+
+
+def test_watchdog_kills_a_hung_firmware(tmp_path: Path, core_dir: Path) -> None:
+    project = make_project(tmp_path / "hang", load_board("qemu-m3"), core_dir, flags=("-DHANG",))
+    with emulate(project, timeout_s=2) as session:
+        out = session.read_until_exit()
+        with pytest.raises(TinypipeError, match="watchdog"):
+            session.wait()
+    assert out.startswith(b"hello from tinypipe")
+
+
+def test_compiler_errors_are_reported(tmp_path: Path, core_dir: Path) -> None:
+    source = HELLO_C.replace("tp_hal_init();", "tp_hal_init() oops;")
+    project = make_project(tmp_path / "broken", load_board("qemu-m4"), core_dir, source=source)
+    with pytest.raises(TinypipeError, match=r"main\.c:\d+:\d+: error"):
+        build(project)
+
+
+def test_missing_toolchain_is_one_clear_error(tmp_path: Path, core_dir: Path,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    project = make_project(tmp_path / "p", load_board("qemu-m4"), core_dir)
+    monkeypatch.setenv("PATH", str(tmp_path))
+    with pytest.raises(TinypipeError, match="arm-none-eabi-gcc is not installed") as err:
+        build(project)
+    assert "make setup" in str(err.value)

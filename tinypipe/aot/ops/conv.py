@@ -1,0 +1,89 @@
+"""CONV_2D and DEPTHWISE_CONV_2D -> kernels/conv_s8, kernels/depthwise_conv_s8."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from tinypipe.aot.lowering import Const, Layer, const_input, expect_int8, padding, register, unsupported
+from tinypipe.aot.quant import activation_range, per_channel_multipliers, zero_point_of
+from tinypipe.graph import Graph, Operator, Tensor
+
+
+def _weights_and_bias(graph: Graph, op: Operator, channels: int) -> tuple[Tensor, np.ndarray, np.ndarray]:
+    ins = graph.op_inputs(op)
+    w, b = ins[1], ins[2] if len(ins) > 2 else None
+    weights = const_input(graph, op, w, "filter")
+    assert w is not None
+    if w.dtype != "int8" or w.quant is None or np.any(w.quant.zero_point != 0):
+        raise unsupported(graph, op, f"filter '{w.name}' must be int8 with zero point 0")
+    if b is None:
+        bias = np.zeros(channels, np.int32)
+    elif b.dtype != "int32":
+        raise unsupported(graph, op, f"bias '{b.name}' is {b.dtype}; only int32 is supported")
+    else:
+        bias = const_input(graph, op, b, "bias")
+    return w, weights, bias
+
+
+def _common(graph: Graph, op: Operator, inp: Tensor, out: Tensor, filter_hw: tuple[int, int],
+            w: Tensor) -> tuple[dict[str, int], list[Const]]:
+    """Geometry + quantization params shared by both convolutions, and multiplier/shift arrays."""
+    _, ih, iw, ic = inp.shape
+    n, oh, ow, oc = out.shape
+    pad_top, pad_left = padding(graph, op, (ih, iw), filter_hw, (oh, ow))
+    act_min, act_max = activation_range(op.options.get("fused_activation_function", "NONE"), out)
+    o = op.options
+    geometry = {
+        "batches": n, "input_h": ih, "input_w": iw, "input_c": ic, "output_h": oh, "output_w": ow,
+        "output_c": oc, "filter_h": filter_hw[0], "filter_w": filter_hw[1],
+        "stride_h": o.get("stride_h", 1), "stride_w": o.get("stride_w", 1),
+        "dilation_h": o.get("dilation_h_factor", 1), "dilation_w": o.get("dilation_w_factor", 1),
+        "pad_top": pad_top, "pad_left": pad_left,
+    }
+    quant = {"input_offset": -zero_point_of(inp), "output_offset": zero_point_of(out),
+             "act_min": act_min, "act_max": act_max}
+    mult, shift = per_channel_multipliers(inp, w, out, oc)
+    return {**geometry, **quant}, [Const("multiplier", "int32_t", mult), Const("shift", "int32_t", shift)]
+
+
+def _check_4d(graph: Graph, op: Operator, *tensors: Tensor) -> None:
+    for t in tensors:
+        if len(t.shape) != 4:
+            raise unsupported(graph, op, f"tensor '{t.name}' has shape {t.shape}; 4-D NHWC expected")
+
+
+@register("CONV_2D", prefix="conv")
+def lower_conv(graph: Graph, op: Operator, name: str) -> Layer:
+    inp, out = graph.op_inputs(op)[0], graph.op_outputs(op)[0]
+    expect_int8(graph, op, inp, out)
+    assert inp is not None
+    oc = out.shape[-1]
+    w, weights, bias = _weights_and_bias(graph, op, oc)
+    _check_4d(graph, op, inp, out, w)
+    if weights.shape[3] != inp.shape[3] or weights.shape[0] != oc:
+        raise unsupported(graph, op, f"filter {weights.shape} does not match input {inp.shape} "
+                                     "(grouped convolution)")
+    params, requant = _common(graph, op, inp, out, (weights.shape[1], weights.shape[2]), w)
+    return Layer(op, name, kernel="tp_conv_s8", inputs=[inp.index], outputs=[out.index],
+                 params_type="tp_conv_params_t", params=params,
+                 consts=[Const("weights", "int8_t", weights), Const("bias", "int32_t", bias), *requant],
+                 macs=out.size * int(np.prod(weights.shape[1:])))
+
+
+@register("DEPTHWISE_CONV_2D", prefix="dwconv")
+def lower_depthwise_conv(graph: Graph, op: Operator, name: str) -> Layer:
+    inp, out = graph.op_inputs(op)[0], graph.op_outputs(op)[0]
+    expect_int8(graph, op, inp, out)
+    assert inp is not None
+    oc = out.shape[-1]
+    w, weights, bias = _weights_and_bias(graph, op, oc)
+    _check_4d(graph, op, inp, out, w)
+    multiplier = oc // inp.shape[3]
+    if weights.shape[3] != oc or multiplier * inp.shape[3] != oc:
+        raise unsupported(graph, op, f"filter {weights.shape} does not match input {inp.shape}")
+    params, requant = _common(graph, op, inp, out, (weights.shape[1], weights.shape[2]), w)
+    params = {**params, "depth_multiplier": multiplier}
+    return Layer(op, name, kernel="tp_depthwise_conv_s8", inputs=[inp.index], outputs=[out.index],
+                 params_type="tp_depthwise_conv_params_t", params=params,
+                 consts=[Const("weights", "int8_t", weights), Const("bias", "int32_t", bias), *requant],
+                 macs=out.size * weights.shape[1] * weights.shape[2])

@@ -1,0 +1,34 @@
+"""MUL -> kernels/mul_s8 (TFLite's int8 Mul: one requantization of the product of offset inputs)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from tinypipe.aot.lowering import Layer, expect_int8, register
+from tinypipe.aot.ops.add import broadcast_strides
+from tinypipe.aot.quant import activation_range, quantize_multiplier, scale_of, zero_point_of
+from tinypipe.graph import Graph, Operator
+
+
+@register("MUL", prefix="mul")
+def lower_mul(graph: Graph, op: Operator, name: str) -> Layer:
+    a, b = graph.op_inputs(op)[:2]
+    out = graph.op_outputs(op)[0]
+    expect_int8(graph, op, a, b, out)
+    assert a is not None and b is not None
+    # mul.cc Prepare: the scale product and quotient are float32, then widened to double
+    real = float(np.float32(scale_of(a)) * np.float32(scale_of(b)) / np.float32(scale_of(out)))
+    multiplier, shift = quantize_multiplier(real)
+    act_min, act_max = activation_range(op.options.get("fused_activation_function", "NONE"), out)
+    out4 = (1,) * (4 - len(out.shape)) + tuple(out.shape)
+    return Layer(
+        op, name, kernel="tp_mul_s8", inputs=[a.index, b.index], outputs=[out.index],
+        params_type="tp_mul_params_t",
+        params={"dims": list(out4), "input1_strides": broadcast_strides(graph, op, a, out.shape),
+                "input2_strides": broadcast_strides(graph, op, b, out.shape),
+                "input1_offset": -zero_point_of(a), "input2_offset": -zero_point_of(b),
+                "output_offset": zero_point_of(out), "output_multiplier": multiplier,
+                "output_shift": shift, "act_min": act_min, "act_max": act_max},
+        inplace=[(i, 0) for i, t in enumerate((a, b)) if t.shape == out.shape],
+        macs=out.size,
+    )

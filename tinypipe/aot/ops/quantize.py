@@ -1,0 +1,38 @@
+"""QUANTIZE (float->int8, int8->int8) and DEQUANTIZE (int8->float) -> kernels/quantize."""
+
+from __future__ import annotations
+
+from tinypipe.aot.lowering import Layer, expect_int8, register, unsupported
+from tinypipe.aot.quant import quantize_multiplier, scale_of, zero_point_of
+from tinypipe.graph import Graph, Operator
+
+
+@register("QUANTIZE", prefix="quantize")
+def lower_quantize(graph: Graph, op: Operator, name: str) -> Layer:
+    inp, out = graph.op_inputs(op)[0], graph.op_outputs(op)[0]
+    assert inp is not None
+    expect_int8(graph, op, out)
+    io = {"inputs": [inp.index], "outputs": [out.index], "macs": out.size}
+    if inp.dtype == "float32":
+        return Layer(op, name, kernel="tp_quantize_f32_s8", params_type="tp_float_quant_params_t",
+                     params={"size": out.size, "scale": scale_of(out), "zero_point": zero_point_of(out)},
+                     **io)  # type: ignore[arg-type]
+    expect_int8(graph, op, inp)
+    mult, shift = quantize_multiplier(scale_of(inp) / scale_of(out))
+    return Layer(op, name, kernel="tp_requantize_s8", params_type="tp_requantize_params_t",
+                 params={"size": out.size, "input_offset": -zero_point_of(inp),
+                         "output_offset": zero_point_of(out), "multiplier": mult, "shift": shift},
+                 inplace=[(0, 0)], **io)  # type: ignore[arg-type]
+
+
+@register("DEQUANTIZE", prefix="dequantize")
+def lower_dequantize(graph: Graph, op: Operator, name: str) -> Layer:
+    inp, out = graph.op_inputs(op)[0], graph.op_outputs(op)[0]
+    expect_int8(graph, op, inp)
+    assert inp is not None
+    if out.dtype != "float32":
+        raise unsupported(graph, op, f"output '{out.name}' is {out.dtype}; DEQUANTIZE to float32 only")
+    return Layer(op, name, kernel="tp_dequantize_s8_f32", inputs=[inp.index], outputs=[out.index],
+                 params_type="tp_float_quant_params_t",
+                 params={"size": inp.size, "scale": scale_of(inp), "zero_point": zero_point_of(inp)},
+                 macs=inp.size)

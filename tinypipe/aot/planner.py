@@ -1,0 +1,196 @@
+"""Offline memory planner: every activation tensor gets an offset in one static arena.
+
+Lifetimes come from the graph (producer op -> last consumer op; model inputs from before the
+first op, model outputs until after the last). RESHAPE-like layers alias their input (zero
+copy); element-wise layers may write over an input that dies at that layer (in place); kernel
+scratch lives for its layer only. Buffers are placed greedily at the lowest free offset under
+several orderings, and the smallest arena wins. Offsets and sizes are 16-byte aligned.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+
+from tinypipe.aot.lowering import Layer
+from tinypipe.errors import TinypipeError
+from tinypipe.graph import Graph
+
+ALIGN = 16
+ALIAS_OPCODES = {"RESHAPE", "SQUEEZE", "EXPAND_DIMS"}
+
+
+def align(n: int) -> int:
+    return (n + ALIGN - 1) // ALIGN * ALIGN
+
+
+@dataclass
+class Placement:
+    """One activation tensor (or layer scratch, tensor == -1) in the arena."""
+
+    tensor: int
+    name: str
+    offset: int
+    size: int  # bytes actually used (the reserved block is align(size))
+    first: int  # op index that writes it (-1: a model input, written before invoke)
+    last: int  # last op index that reads it (len(ops): a model output, read after invoke)
+    shares_with: int | None = None  # tensor whose memory this reuses (alias or in place)
+
+
+@dataclass
+class MemoryPlan:
+    arena_bytes: int
+    lower_bound: int  # max over time of the aligned bytes live at once: no plan can beat it
+    strategy: str
+    placements: list[Placement] = field(default_factory=list)
+
+    def offset(self, tensor: int) -> int:
+        for p in self.placements:
+            if p.tensor == tensor:
+                return p.offset
+        raise KeyError(tensor)
+
+    def scratch_offset(self, layer_index: int) -> int:
+        for p in self.placements:
+            if p.tensor == -1 and p.first == layer_index:
+                return p.offset
+        raise KeyError(layer_index)
+
+    def to_json(self) -> dict:
+        return {"arena_bytes": self.arena_bytes, "lower_bound": self.lower_bound, "strategy": self.strategy,
+                "tensors": [asdict(p) for p in self.placements]}
+
+
+@dataclass
+class _Buffer:
+    members: list[int]  # tensor indices sharing this block (-1 for scratch)
+    size: int
+    first: int
+    last: int
+    offset: int = 0
+
+
+def _find(parent: dict[int, int], t: int) -> int:
+    while parent[t] != t:
+        parent[t] = parent[parent[t]]
+        t = parent[t]
+    return t
+
+
+def _buffers(graph: Graph, layers: list[Layer]) -> tuple[list[_Buffer], dict[int, int]]:
+    """Group tensors that share memory and compute each group's lifetime."""
+    n_ops = len(graph.operators)
+    active = sorted({i for op in graph.operators for i in (*op.inputs, *op.outputs)
+                     if i >= 0 and not graph.tensor(i).is_const} | set(graph.inputs) | set(graph.outputs))
+    first = {t: -1 if t in graph.inputs else n_ops for t in active}
+    last = {t: n_ops if t in graph.outputs else -1 for t in active}
+    for op in graph.operators:
+        for t in op.outputs:
+            first[t] = min(first[t], op.index)
+            last[t] = max(last[t], op.index)
+        for t in op.inputs:
+            if t in last:
+                last[t] = max(last[t], op.index)
+    parent = {t: t for t in active}
+    shares: dict[int, int] = {}
+    members: dict[int, list[int]] = {t: [t] for t in active}
+    span = {t: (first[t], last[t]) for t in active}
+    size = {t: graph.tensor(t).nbytes for t in active}
+
+    def merge(keep: int, other: int) -> None:
+        keep, other = _find(parent, keep), _find(parent, other)
+        parent[other] = keep
+        members[keep] += members.pop(other)
+        span[keep] = (min(span[keep][0], span[other][0]), max(span[keep][1], span[other][1]))
+        size[keep] = max(size[keep], size[other])
+
+    for layer in layers:
+        if layer.alias:
+            merge(layer.inputs[0], layer.outputs[0])
+            shares[layer.outputs[0]] = layer.inputs[0]
+            continue
+        for i_pos, o_pos in layer.inplace:
+            src, dst = layer.inputs[i_pos], layer.outputs[o_pos]
+            if src not in parent or src in graph.inputs:
+                continue
+            root = _find(parent, src)
+            if span[root][1] == layer.op.index and size[root] >= graph.tensor(dst).nbytes \
+                    and not set(members[root]) & set(graph.outputs):
+                merge(src, dst)
+                shares[dst] = src
+                break
+    buffers = [_Buffer(sorted(members[r]), align(size[r]), *span[r]) for r in sorted(members)]
+    for layer in layers:
+        if layer.scratch_bytes:
+            buffers.append(_Buffer([-1], align(layer.scratch_bytes), layer.op.index, layer.op.index))
+    return buffers, shares
+
+
+def _place(buffers: list[_Buffer], order: list[int], best_fit: bool) -> int:
+    """Greedy: each buffer at the lowest (or tightest) gap free during its whole lifetime."""
+    placed: list[_Buffer] = []
+    peak = 0
+    for i in order:
+        b = buffers[i]
+        live = [p for p in placed if p.first <= b.last and b.first <= p.last]
+        busy = sorted((p.offset, p.offset + p.size) for p in live)
+        candidates, cursor = [], 0
+        for start, end in busy:
+            if start - cursor >= b.size:
+                candidates.append((start - cursor, cursor))
+            cursor = max(cursor, end)
+        candidates.append((1 << 62, cursor))  # the open space above everything
+        b.offset = min(candidates)[1] if best_fit else candidates[0][1]
+        placed.append(b)
+        peak = max(peak, b.offset + b.size)
+    return peak
+
+
+ORDERINGS: dict[str, Callable[[_Buffer], tuple]] = {
+    "size": lambda b: (-b.size, b.first),
+    "size*lifetime": lambda b: (-b.size * (b.last - b.first + 1), -b.size),
+    "lifetime": lambda b: (-(b.last - b.first), -b.size),
+    "first-use": lambda b: (b.first, -b.size),
+}
+
+
+def plan_buffers(graph: Graph, layers: list[Layer]) -> MemoryPlan:
+    buffers, shares = _buffers(graph, layers)
+    best: tuple[int, str, list[int]] | None = None
+    for key_name, key in ORDERINGS.items():
+        order = sorted(range(len(buffers)), key=lambda i, key=key: (*key(buffers[i]), i))
+        for best_fit in (False, True):
+            peak = _place(buffers, order, best_fit)
+            if best is None or peak < best[0]:
+                fit = "best" if best_fit else "first"
+                best = (peak, f"{key_name}/{fit}-fit", [b.offset for b in buffers])
+    assert best is not None
+    peak, strategy, offsets = best
+    times = range(-1, len(graph.operators) + 1)
+    bound = max([sum(b.size for b in buffers if b.first <= t <= b.last) for t in times], default=0)
+    placements = []
+    for b, off in zip(buffers, offsets, strict=True):
+        for t in b.members:
+            if t == -1:
+                placements.append(Placement(-1, f"scratch of op {b.first}", off, b.size, b.first, b.last))
+            else:
+                tensor = graph.tensor(t)
+                placements.append(
+                    Placement(t, tensor.name, off, tensor.nbytes, b.first, b.last, shares.get(t)))
+    placements.sort(key=lambda p: (p.offset, p.first, p.tensor))
+    return MemoryPlan(arena_bytes=align(peak), lower_bound=bound, strategy=strategy, placements=placements)
+
+
+def plan_memory(graph: Graph) -> MemoryPlan:
+    """The arena plan for a parsed model. Operators the aot runtime cannot lower are planned
+    conservatively (no in-place, no scratch), so `tinypipe inspect` works on any model."""
+    from tinypipe.aot.lowering import lower
+
+    layers = []
+    for op in graph.operators:
+        try:
+            layers.append(lower(graph, op))
+        except TinypipeError:
+            if op.opcode in ALIAS_OPCODES and op.inputs and op.inputs[0] >= 0:
+                layers.append(Layer(op, f"op_{op.index}", None, [op.inputs[0]], list(op.outputs), alias=True))
+    return plan_buffers(graph, layers)

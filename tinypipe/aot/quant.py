@@ -1,0 +1,92 @@
+"""TFLite's offline quantization arithmetic, reproduced exactly for the code generator.
+
+Everything here runs at generation time in Python; the C kernels only see the resulting
+integers. Each function mirrors one TFLite routine (named in its docstring) down to the
+float/double precision of every intermediate, because that decides the last bit.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from tinypipe.graph import Tensor
+
+INT8_MIN, INT8_MAX = -128, 127
+
+
+def tflite_round(x: float) -> int:
+    """std::round: nearest, ties away from zero."""
+    return int(math.floor(abs(x) + 0.5)) * (1 if x >= 0 else -1)
+
+
+def quantize_multiplier(real: float) -> tuple[int, int]:
+    """QuantizeMultiplier: real (double) -> (Q31 multiplier, shift) with real ~ m * 2^(shift-31)."""
+    if real == 0.0:
+        return 0, 0
+    q, shift = math.frexp(real)
+    q_fixed = tflite_round(q * (1 << 31))
+    assert q_fixed <= 1 << 31
+    if q_fixed == 1 << 31:
+        q_fixed //= 2
+        shift += 1
+    if shift < -31:
+        return 0, 0
+    if shift > 30:  # TFLite clamps: such a multiplier saturates every input anyway
+        return (1 << 31) - 1, 30
+    return q_fixed, shift
+
+
+def scale_of(t: Tensor) -> float:
+    """The per-tensor scale as TFLite stores it (float32), returned as a Python float."""
+    assert t.quant is not None
+    return float(np.float32(t.quant.scale[0]))
+
+
+def zero_point_of(t: Tensor) -> int:
+    assert t.quant is not None
+    return int(t.quant.zero_point[0])
+
+
+def quantize_value(t: Tensor, value: float) -> int:
+    """zero_point + round(value / scale), with the division in float32 as TFLite does."""
+    return zero_point_of(t) + tflite_round(float(np.float32(value) / np.float32(scale_of(t))))
+
+
+def activation_range(fused: str, out: Tensor) -> tuple[int, int]:
+    """CalculateActivationRangeQuantized for an int8 output and a fused activation name."""
+    lo, hi = INT8_MIN, INT8_MAX
+    if fused == "RELU":
+        return max(lo, quantize_value(out, 0.0)), hi
+    if fused == "RELU6":
+        return max(lo, quantize_value(out, 0.0)), min(hi, quantize_value(out, 6.0))
+    if fused == "RELU_N1_TO_1":
+        return max(lo, quantize_value(out, -1.0)), min(hi, quantize_value(out, 1.0))
+    if fused in ("NONE", "", None):
+        return lo, hi
+    raise ValueError(fused)
+
+
+def per_channel_multipliers(inp: Tensor, weights: Tensor, out: Tensor,
+                            channels: int) -> tuple[np.ndarray, np.ndarray]:
+    """PopulateConvolutionQuantizationParams: one (multiplier, shift) per output channel.
+
+    effective = double(input_scale) * double(filter_scale[c]) / double(output_scale); a
+    per-tensor filter scale is broadcast over the channels.
+    """
+    assert weights.quant is not None
+    scales = weights.quant.scale.astype(np.float32)
+    mults, shifts = [], []
+    for c in range(channels):
+        fs = float(scales[c if scales.size > 1 else 0])
+        m, s = quantize_multiplier(scale_of(inp) * fs / scale_of(out))
+        mults.append(m)
+        shifts.append(s)
+    return np.array(mults, dtype=np.int32), np.array(shifts, dtype=np.int32)
+
+
+def per_tensor_multiplier(inp: Tensor, weights: Tensor, out: Tensor) -> tuple[int, int]:
+    """GetQuantizedConvolutionMultipler: the input*filter product is taken in float32 first."""
+    product = float(np.float32(scale_of(inp)) * np.float32(scale_of(weights)))
+    return quantize_multiplier(product / scale_of(out))

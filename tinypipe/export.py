@@ -1,0 +1,330 @@
+"""Export stage: a complete PlatformIO project that benchmarks and validates a model on a board.
+
+    export(model, board, out, runtime="aot", runs=10, profile=False) -> FirmwareProject
+
+The project is the harness (firmware_templates/common: boot records, timed runs, per-layer
+profile, validation protocol) plus one runtime behind the tp_glue.h interface:
+
+* `aot`  - the model compiled ahead of time by tinypipe.aot (model.c/.h) and the C kernel
+  library it calls (tp_common.h, kernels/), copied next to it in src/;
+* `tflm` - TensorFlow Lite Micro: the model as an aligned C array, a MicroMutableOpResolver
+  registering exactly the model's operators, and a static arena sized from TFLite Micro's
+  own measurement of this model plus a margin.
+
+Emulated boards get their platformio.ini environment and support files from
+tinypipe.build.prepare_project; real boards get theirs from the board file's `platformio`
+section and the Arduino HAL (firmware_templates/hal/arduino_hal.cpp). Everything is checked
+(board, runtime, operators, memory fit) before the first file is written.
+
+Project layout:
+
+    platformio.ini
+    include/  tp_hal.h tp_glue.h tp_protocol.h tp_harness.h tp_profile.h tp_config.h
+    src/      tp_harness.c tp_protocol.c, main.c (bare metal) or arduino_hal.cpp (Arduino),
+              aot:  tp_glue.c model.c model.h model.json tp_common.h kernels/
+              tflm: tp_glue.cpp tp_model_data.c tp_model_data.h
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import jinja2
+
+from tinypipe import RUNTIME_DIR, TEMPLATES_DIR
+from tinypipe import graph as graph_mod
+from tinypipe.boards import Board, check_fit, load_board
+from tinypipe.errors import TinypipeError
+
+RUNTIMES = ("aot", "tflm")
+DEFAULT_RUNS = 10
+MAX_RUNS = 1000
+WARMUP_RUNS = 1
+SERVE_IDLE_MS = 30_000  # the board ends its validation session after this much silence
+MODEL_ID_HEX_DIGITS = 8
+
+AOT_MODEL_NAME = "model"  # tp_model_* in the generated C
+TFLM_MODEL_ARRAY = "tp_model_data"
+ARENA_ALIGNMENT = 16
+# The host-measured TFLite Micro arena is for a 64-bit build; 32-bit targets need a little less,
+# but kernels' scratch buffers and allocator padding vary by version: keep a safety margin.
+TFLM_ARENA_MARGIN_FRACTION = 0.10
+TFLM_ARENA_MARGIN_MIN_BYTES = 1024
+
+COMMON_HEADERS = ("tp_hal.h", "tp_glue.h", "tp_protocol.h", "tp_harness.h", "tp_profile.h")
+COMMON_SOURCES = ("tp_harness.c", "tp_protocol.c")
+WARNING_FLAGS = ("-Wall", "-Wextra")
+PROFILE_FLAGS = ("-DTP_PROFILE",)  # tp_common.h then includes tp_profile.h (the harness hooks)
+
+# TFLite builtin operator -> MicroMutableOpResolver method, where the method name is not simply
+# the CamelCase of the operator name (CONV_2D -> AddConv2D, GATHER_ND -> AddGatherNd).
+TFLM_METHOD_EXCEPTIONS = {
+    "UNIDIRECTIONAL_SEQUENCE_LSTM": "AddUnidirectionalSequenceLSTM",
+    "PADV2": "AddPadV2",
+    "CUMSUM": "AddCumSum",
+}
+
+
+@dataclass
+class HarnessConfig:
+    """Everything tp_config.h tells the harness (and the Arduino HAL) at compile time."""
+
+    board: str
+    runtime: str
+    model_file: str
+    model_id: str
+    layers: int
+    runs: int = DEFAULT_RUNS
+    warmup_runs: int = WARMUP_RUNS
+    serve_idle_ms: int = SERVE_IDLE_MS
+    serial_baud: int = 115200
+    timer_kind: str = "dwt"
+    timer_hz: int = 1
+    units_per_tick: int = 1
+
+
+@dataclass
+class FirmwareProject:
+    dir: Path
+    board: str
+    runtime: str
+    model: Path
+    model_sha256: str
+    env: str  # the platformio.ini environment, `pio run -e ENV`
+    runs: int
+    profile: bool
+    arena_bytes: int  # RAM the runtime's arena takes
+    model_flash_bytes: int  # weights (aot) or the flatbuffer (tflm)
+    input_bytes: list[int]
+    output_bytes: list[int]
+    files: list[Path] = field(default_factory=list)  # what export wrote (not the platform's files)
+
+    @property
+    def platformio_ini(self) -> Path:
+        return self.dir / "platformio.ini"
+
+
+# --- templates -----------------------------------------------------------------------------------
+
+
+def _env() -> jinja2.Environment:
+    return jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES_DIR), keep_trailing_newline=True,
+                              undefined=jinja2.StrictUndefined)
+
+
+def render_config(cfg: HarnessConfig) -> str:
+    """tp_config.h for one build."""
+    return _env().get_template("common/tp_config.h.j2").render(vars(cfg))
+
+
+def tflm_resolver_method(opcode: str) -> str:
+    """The MicroMutableOpResolver method registering a builtin operator: CONV_2D -> AddConv2D."""
+    if opcode.startswith("CUSTOM:") or opcode.startswith("BUILTIN_"):
+        raise TinypipeError(f"operator {opcode} has no TFLite Micro builtin kernel",
+                            "use --runtime aot, or rebuild the model with builtin operators only")
+    if opcode in TFLM_METHOD_EXCEPTIONS:
+        return TFLM_METHOD_EXCEPTIONS[opcode]
+    words = [w if re.fullmatch(r"\d+D", w) else w.capitalize() for w in opcode.split("_")]
+    return "Add" + "".join(words)
+
+
+def tflm_arena_bytes_with_margin(measured: int) -> int:
+    margin = max(TFLM_ARENA_MARGIN_MIN_BYTES, int(measured * TFLM_ARENA_MARGIN_FRACTION))
+    return -(-(measured + margin) // ARENA_ALIGNMENT) * ARENA_ALIGNMENT
+
+
+# --- sources -------------------------------------------------------------------------------------
+
+
+@dataclass
+class Sources:
+    """What write_sources() produced: files plus the figures export needs."""
+
+    files: list[Path]
+    layers: int
+    arena_bytes: int
+    input_bytes: list[int]
+    output_bytes: list[int]
+
+
+@dataclass
+class _Plan:
+    """A runtime's memory figures, computed before anything is written."""
+
+    arena_bytes: int
+    flash_bytes: int
+    layers: int
+    tflm_measured: int = 0
+
+
+def _check_io(g: graph_mod.Graph) -> None:
+    for i in (*g.inputs, *g.outputs):
+        t = g.tensor(i)
+        if t.dtype != "int8":
+            raise TinypipeError(
+                f"{g.path}: model input/output '{t.name}' is {t.dtype}; "
+                "the firmware harness exchanges int8 tensors",
+                "quantize with int8 inputs and outputs (tinypipe quantize does by default)",
+            )
+
+
+def _plan(g: graph_mod.Graph, model: Path, runtime: str) -> _Plan:
+    if runtime == "aot":
+        from tinypipe.aot.codegen import lower_graph
+        from tinypipe.aot.planner import plan_buffers
+
+        layers = lower_graph(g)
+        plan = plan_buffers(g, layers)
+        return _Plan(plan.arena_bytes, sum(la.weights_bytes for la in layers),
+                     sum(1 for la in layers if not la.alias))
+    from tinypipe.inspect import tflm_arena_bytes
+
+    for opcode in g.opcodes:
+        tflm_resolver_method(opcode)  # raises for custom operators
+    measured = tflm_arena_bytes(model)
+    return _Plan(tflm_arena_bytes_with_margin(measured), g.size_bytes, len(g.operators), measured)
+
+
+def _copy(src: Path, dst: Path, files: list[Path]) -> None:
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(src, dst)
+    files.append(dst)
+
+
+def _write(path: Path, text: str, files: list[Path]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    files.append(path)
+
+
+def write_sources(model: Path, runtime: str, cfg: HarnessConfig, project_dir: Path,
+                  tflm_header: str | None = None, plan: _Plan | None = None) -> Sources:
+    """Write include/ and src/ (harness, runtime glue, model) for one runtime; no entry point.
+
+    The caller adds the board side: main.c + platform files, or the Arduino HAL.
+    """
+    g = graph_mod.load(model)
+    plan = plan or _plan(g, model, runtime)
+    include, src = project_dir / "include", project_dir / "src"
+    files: list[Path] = []
+    common = TEMPLATES_DIR / "common"
+    for name in COMMON_HEADERS:
+        _copy(common / name, include / name, files)
+    for name in COMMON_SOURCES:
+        _copy(common / name, src / name, files)
+    _write(include / "tp_config.h", render_config(cfg), files)
+    glue = TEMPLATES_DIR / "glue"
+    if runtime == "aot":
+        from tinypipe.aot.codegen import generate
+
+        aot = generate(model, src, AOT_MODEL_NAME)
+        files += aot.files
+        _copy(RUNTIME_DIR / "tp_common.h", src / "tp_common.h", files)
+        for kernel in sorted((RUNTIME_DIR / "kernels").glob("*.[ch]")):
+            _copy(kernel, src / "kernels" / kernel.name, files)
+        _copy(glue / "tp_glue_aot.c", src / "tp_glue.c", files)
+    else:
+        from tinypipe.export_c import export_c
+
+        files += export_c(model, src, TFLM_MODEL_ARRAY)
+        ops = g.opcodes
+        text = _env().get_template("glue/tp_glue_tflm.cpp.j2").render(
+            model_file=model.name, tflm_header=tflm_header, model_array=TFLM_MODEL_ARRAY,
+            ops=ops, resolver_methods=[tflm_resolver_method(op) for op in ops],
+            layer_names=[f"{op.opcode.lower()}_{op.index}" for op in g.operators],
+            arena_measured=plan.tflm_measured, arena_margin=plan.arena_bytes - plan.tflm_measured,
+            arena_alignment=ARENA_ALIGNMENT, arena_bytes=plan.arena_bytes,
+        )
+        _write(src / "tp_glue.cpp", text, files)
+    return Sources(files, plan.layers, plan.arena_bytes,
+                   [g.tensor(i).nbytes for i in g.inputs], [g.tensor(i).nbytes for i in g.outputs])
+
+
+# --- the project ---------------------------------------------------------------------------------
+
+
+def render_platformio_ini(env: str, options: dict[str, str], comment: str, core_dir: str | None) -> str:
+    """platformio.ini with one environment; multi-line values (one item per line) are indented."""
+    lines = [f"; {line}" for line in comment.splitlines()]
+    lines += ["", "[platformio]", f"default_envs = {env}"]
+    if core_dir:
+        lines.append(f"core_dir = {core_dir}")
+    lines += ["", f"[env:{env}]"]
+    for key, value in options.items():
+        items = value.split("\n")
+        indented = "".join(f"\n    {item}" for item in items)
+        lines.append(f"{key} = {value}" if len(items) == 1 else f"{key} ={indented}")
+    return "\n".join(lines) + "\n"
+
+
+def _board_options(board: Board, project_dir: Path, runtime: str, profile: bool,
+                   files: list[Path]) -> dict[str, str]:
+    """The [env] options: the board's platform (tinypipe.build) plus the harness's flags and entry."""
+    from tinypipe.build import prepare_project
+
+    options = dict(prepare_project(board, project_dir, runtime))  # also writes platform support files
+    if board.emulated:
+        _copy(TEMPLATES_DIR / "common" / "main.c", project_dir / "src" / "main.c", files)
+        # Bare metal compiles nothing but tinypipe's own sources: warnings are errors.
+        src_flags = [*WARNING_FLAGS, "-Werror"]
+    else:
+        assert board.platformio is not None  # board files guarantee it for real boards
+        if board.platformio.framework != "arduino":
+            raise TinypipeError(
+                f"board {board.id} uses the {board.platformio.framework} framework; tinypipe's HAL for "
+                "real boards needs the Arduino core",
+                "pick a board with `framework: arduino` (tinypipe boards), or an emulated board",
+            )
+        _copy(TEMPLATES_DIR / "hal" / "arduino_hal.cpp", project_dir / "src" / "arduino_hal.cpp", files)
+        # Framework headers are outside tinypipe's control: warn, but do not fail the build.
+        src_flags = list(WARNING_FLAGS)
+    if profile:
+        options["build_flags"] = "\n".join(filter(None, [options.get("build_flags", ""), *PROFILE_FLAGS]))
+    options["build_src_flags"] = "\n".join(src_flags)
+    return options
+
+
+def export(model: str | Path, board: str, out: str | Path, runtime: str = "aot", runs: int = DEFAULT_RUNS,
+           profile: bool = False) -> FirmwareProject:
+    """Write a PlatformIO project for `model` on `board` into `out`; see the module docstring."""
+    model, out = Path(model), Path(out)
+    b = load_board(board)
+    if runtime not in RUNTIMES:
+        raise TinypipeError(f"unknown runtime {runtime!r}", f"use --runtime {' or '.join(b.runtimes)}")
+    b.require_runtime(runtime)
+    if not 1 <= runs <= MAX_RUNS:
+        raise TinypipeError(f"--runs {runs} is out of range", f"use 1 to {MAX_RUNS} timed inferences")
+    if profile and runtime == "tflm":
+        raise TinypipeError("per-layer profiling (--profile) is available with the aot runtime only",
+                            "use --runtime aot --profile, or drop --profile")
+    g = graph_mod.load(model)
+    _check_io(g)
+    plan = _plan(g, model, runtime)
+    check_fit(b, plan.flash_bytes, plan.arena_bytes, f"{model.name} ({runtime} runtime)")
+    if out.exists() and any(out.iterdir()) and not (out / "platformio.ini").is_file():
+        raise TinypipeError(f"{out} exists and is not a tinypipe firmware project",
+                            "choose an empty or new --out directory")
+    for stale in ("src", "include"):  # re-exporting replaces the sources, keeps .pio build caches
+        shutil.rmtree(out / stale, ignore_errors=True)
+
+    cfg = HarnessConfig(
+        board=b.id, runtime=runtime, model_file=model.name, model_id=g.sha256[:MODEL_ID_HEX_DIGITS],
+        layers=plan.layers, runs=runs, serial_baud=b.serial.baud, timer_kind=b.timer.kind,
+        timer_hz=b.timer.tick_hz, units_per_tick=b.timer.units_per_tick,
+    )
+    sources = write_sources(model, runtime, cfg, out, b.tflm_header, plan)
+    files = sources.files
+    options = _board_options(b, out, runtime, profile, files)
+    comment = (f"Generated by `tinypipe export {model.name} --board {b.id} --runtime {runtime}`.\n"
+               f"{b.name}; model sha256 {g.sha256}.\n"
+               f"Build: pio run -d {out}    Records: tinypipe monitor --port PORT")
+    core_dir = ".pio-core" if b.emulated else None  # tinypipe.build's offline PlatformIO core
+    _write(out / "platformio.ini", render_platformio_ini(b.id, options, comment, core_dir), files)
+    return FirmwareProject(
+        dir=out, board=b.id, runtime=runtime, model=model, model_sha256=g.sha256, env=b.id, runs=runs,
+        profile=profile, arena_bytes=plan.arena_bytes, model_flash_bytes=plan.flash_bytes,
+        input_bytes=sources.input_bytes, output_bytes=sources.output_bytes, files=files,
+    )

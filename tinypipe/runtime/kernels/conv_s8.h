@@ -1,0 +1,33 @@
+/* conv_s8 - CONV_2D, int8 activations, per-channel int8 weights (TFLite ConvPerChannel). */
+#ifndef TP_CONV_S8_H
+#define TP_CONV_S8_H
+
+#include "../tp_common.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct {
+    int32_t batches;
+    int32_t input_h, input_w, input_c;
+    int32_t output_h, output_w, output_c;
+    int32_t filter_h, filter_w;
+    int32_t stride_h, stride_w;
+    int32_t dilation_h, dilation_w;
+    int32_t pad_top, pad_left; /* padded positions read the input zero point (contribute 0) */
+    int32_t input_offset;      /* -input zero point */
+    int32_t output_offset;     /* output zero point */
+    int32_t act_min, act_max;
+} tp_conv_params_t;
+
+/* input NHWC, filter OHWI [output_c][filter_h][filter_w][input_c], bias/multiplier/shift per
+ * output channel, output NHWC. */
+void tp_conv_s8(const tp_conv_params_t *p, const int8_t *input, const int8_t *filter,
+                const int32_t *bias, const int32_t *multiplier, const int32_t *shift, int8_t *output);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* TP_CONV_S8_H */

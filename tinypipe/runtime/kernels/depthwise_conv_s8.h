@@ -1,0 +1,35 @@
+/* depthwise_conv_s8 - DEPTHWISE_CONV_2D, int8, per-channel weights, any depth multiplier. */
+#ifndef TP_DEPTHWISE_CONV_S8_H
+#define TP_DEPTHWISE_CONV_S8_H
+
+#include "../tp_common.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct {
+    int32_t batches;
+    int32_t input_h, input_w, input_c;
+    int32_t output_h, output_w, output_c; /* output_c = input_c * depth_multiplier */
+    int32_t depth_multiplier;
+    int32_t filter_h, filter_w;
+    int32_t stride_h, stride_w;
+    int32_t dilation_h, dilation_w;
+    int32_t pad_top, pad_left;
+    int32_t input_offset;  /* -input zero point */
+    int32_t output_offset; /* output zero point */
+    int32_t act_min, act_max;
+} tp_depthwise_conv_params_t;
+
+/* filter [1][filter_h][filter_w][output_c]; output channel ic * depth_multiplier + m reads
+ * input channel ic. */
+void tp_depthwise_conv_s8(const tp_depthwise_conv_params_t *p, const int8_t *input,
+                          const int8_t *filter, const int32_t *bias, const int32_t *multiplier,
+                          const int32_t *shift, int8_t *output);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* TP_DEPTHWISE_CONV_S8_H */

@@ -1,0 +1,27 @@
+/* mul_s8 - MUL, int8, with up to 4-D broadcasting (TFLite's quantized Mul arithmetic). */
+#ifndef TP_MUL_S8_H
+#define TP_MUL_S8_H
+
+#include "../tp_common.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct {
+    int32_t dims[4];           /* output shape, padded to 4-D on the left with 1s */
+    int32_t input1_strides[4]; /* element strides per output dim; 0 where input1 is broadcast */
+    int32_t input2_strides[4];
+    int32_t input1_offset, input2_offset; /* minus the inputs' zero points */
+    int32_t output_offset, output_multiplier, output_shift; /* input1 * input2 scale / output scale */
+    int32_t act_min, act_max;
+} tp_mul_params_t;
+
+/* output = requantize((input1 - zp1) * (input2 - zp2)); same-shape inputs may alias the output. */
+void tp_mul_s8(const tp_mul_params_t *p, const int8_t *input1, const int8_t *input2, int8_t *output);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* TP_MUL_S8_H */

@@ -1,0 +1,41 @@
+#include "pooling_s8.h"
+
+typedef enum { TP_POOL_AVERAGE, TP_POOL_MAX } tp_pool_kind_t;
+
+static void pool_s8(const tp_pool_params_t *p, const int8_t *input, int8_t *output, tp_pool_kind_t kind) {
+    for (int32_t b = 0; b < p->batches; ++b) {
+        const int8_t *in_b = input + b * p->input_h * p->input_w * p->channels;
+        for (int32_t oy = 0; oy < p->output_h; ++oy) {
+            const int32_t y0 = oy * p->stride_h - p->pad_top;
+            const int32_t y_start = tp_max(0, y0);
+            const int32_t y_end = tp_min(p->input_h, y0 + p->filter_h);
+            for (int32_t ox = 0; ox < p->output_w; ++ox) {
+                const int32_t x0 = ox * p->stride_w - p->pad_left;
+                const int32_t x_start = tp_max(0, x0);
+                const int32_t x_end = tp_min(p->input_w, x0 + p->filter_w);
+                const int32_t count = (y_end - y_start) * (x_end - x_start);
+                for (int32_t c = 0; c < p->channels; ++c) {
+                    int32_t acc = kind == TP_POOL_MAX ? TP_INT8_MIN : 0;
+                    for (int32_t y = y_start; y < y_end; ++y) {
+                        for (int32_t x = x_start; x < x_end; ++x) {
+                            const int32_t v = in_b[(y * p->input_w + x) * p->channels + c];
+                            acc = kind == TP_POOL_MAX ? tp_max(acc, v) : acc + v;
+                        }
+                    }
+                    if (kind == TP_POOL_AVERAGE) {
+                        acc = count == 0 ? 0 : (acc > 0 ? acc + count / 2 : acc - count / 2) / count;
+                    }
+                    *output++ = (int8_t)tp_clamp(acc, p->act_min, p->act_max);
+                }
+            }
+        }
+    }
+}
+
+void tp_average_pool_s8(const tp_pool_params_t *p, const int8_t *input, int8_t *output) {
+    pool_s8(p, input, output, TP_POOL_AVERAGE);
+}
+
+void tp_max_pool_s8(const tp_pool_params_t *p, const int8_t *input, int8_t *output) {
+    pool_s8(p, input, output, TP_POOL_MAX);
+}

@@ -1,0 +1,24 @@
+#include "quantize.h"
+
+#include <math.h>
+
+void tp_requantize_s8(const tp_requantize_params_t *p, const int8_t *input, int8_t *output) {
+    for (int32_t i = 0; i < p->size; ++i) {
+        output[i] = tp_requantize((int32_t)input[i] + p->input_offset, p->multiplier, p->shift,
+                                  p->output_offset, TP_INT8_MIN, TP_INT8_MAX);
+    }
+}
+
+void tp_quantize_f32_s8(const tp_float_quant_params_t *p, const float *input, int8_t *output) {
+    for (int32_t i = 0; i < p->size; ++i) {
+        float r = roundf(input[i] / p->scale); /* division in float, as TFLite's AffineQuantize */
+        r = r < -256.0f ? -256.0f : (r > 256.0f ? 256.0f : r); /* saturate before the int cast */
+        output[i] = (int8_t)tp_clamp((int32_t)r + p->zero_point, TP_INT8_MIN, TP_INT8_MAX);
+    }
+}
+
+void tp_dequantize_s8_f32(const tp_float_quant_params_t *p, const int8_t *input, float *output) {
+    for (int32_t i = 0; i < p->size; ++i) {
+        output[i] = p->scale * (float)((int32_t)input[i] - p->zero_point);
+    }
+}

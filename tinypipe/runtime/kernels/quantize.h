@@ -1,0 +1,37 @@
+/* quantize - QUANTIZE (float->int8, int8->int8 requantize) and DEQUANTIZE (int8->float). */
+#ifndef TP_QUANTIZE_H
+#define TP_QUANTIZE_H
+
+#include "../tp_common.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct {
+    int32_t size;
+    int32_t input_offset; /* -input zero point */
+    int32_t output_offset;
+    int32_t multiplier, shift; /* input_scale / output_scale */
+} tp_requantize_params_t;
+
+typedef struct {
+    int32_t size;
+    float scale;
+    int32_t zero_point;
+} tp_float_quant_params_t;
+
+/* int8 -> int8 with a new scale/zero point; may run in place. */
+void tp_requantize_s8(const tp_requantize_params_t *p, const int8_t *input, int8_t *output);
+
+/* float -> int8: round(x / scale) + zero_point, saturated (model inputs of float models). */
+void tp_quantize_f32_s8(const tp_float_quant_params_t *p, const float *input, int8_t *output);
+
+/* int8 -> float: scale * (q - zero_point) (model outputs of float models). */
+void tp_dequantize_s8_f32(const tp_float_quant_params_t *p, const int8_t *input, float *output);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* TP_QUANTIZE_H */

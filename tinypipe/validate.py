@@ -1,0 +1,149 @@
+"""Validate a compiled model against the reference interpreter, sample by sample, bit for bit.
+
+The "device" is pluggable: a factory `(model_path, work_dir) -> run(inputs) -> outputs` per
+board name in `DEVICES`. `host` compiles the aot C with ASan/UBSan and runs it here; the
+firmware stage registers its boards (QEMU, serial) with `register_device`.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from tinypipe.errors import TinypipeError
+
+Run = Callable[[list[np.ndarray]], list[np.ndarray]]  # inputs stacked on axis 0 -> outputs likewise
+DeviceFactory = Callable[[Path, Path], Run]
+DEVICES: dict[str, DeviceFactory] = {}
+
+
+def register_device(board: str, factory: DeviceFactory) -> None:
+    DEVICES[board] = factory
+
+
+def host_device(model_path: Path, work_dir: Path) -> Run:
+    """The aot C model compiled for this machine with sanitizers; one process per batch."""
+    from tinypipe.aot.codegen import generate
+    from tinypipe.aot.host import HostRunner
+
+    model = generate(model_path, work_dir / "gen", name="model")
+    runner = HostRunner([model], work_dir / "host")
+    return lambda inputs: runner.run("model", inputs)
+
+
+register_device("host", host_device)
+
+
+@dataclass
+class OutputStats:
+    name: str
+    bit_exact: int  # samples whose output is byte-identical to the reference
+    max_abs_diff: float
+    mismatched_values: int
+
+
+@dataclass
+class ValidationResult:
+    model: str
+    board: str
+    samples: int
+    bit_exact: int  # samples where every output matches
+    max_abs_diff: float
+    outputs: list[OutputStats] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return self.bit_exact == self.samples
+
+    def summary(self) -> str:
+        verdict = "bit-exact" if self.ok else "MISMATCH"
+        return (f"{Path(self.model).name} on {self.board}: {self.bit_exact}/{self.samples} samples "
+                f"bit-exact, max |diff| {self.max_abs_diff:g} -> {verdict}")
+
+    def to_json(self) -> dict:
+        return {**asdict(self), "ok": self.ok}
+
+
+def load_inputs(path: Path, details: list[dict]) -> list[np.ndarray]:
+    """Arrays from an .npz: one per model input (by input name, else in order), batched on axis 0.
+    Float arrays for int8 inputs are quantized with the input's scale and zero point."""
+    try:
+        npz = np.load(path)
+        arrays = {k: npz[k] for k in npz.files}
+    except (OSError, ValueError) as exc:
+        raise TinypipeError(f"{path}: cannot read inputs ({exc})",
+                            "pass an .npz written by numpy.savez") from None
+    if len(arrays) < len(details):
+        raise TinypipeError(f"{path}: has {len(arrays)} arrays, the model takes {len(details)} inputs",
+                            "save one array per model input")
+    names = [d["name"] for d in details]
+    by_name = all(n in arrays for n in names)
+    chosen = [arrays[n] for n in names] if by_name else list(arrays.values())[:len(details)]
+    out = []
+    for x, d in zip(chosen, details, strict=True):
+        shape = tuple(int(s) for s in d["shape"])
+        size = int(np.prod(shape))
+        if x.size % size:
+            raise TinypipeError(f"{path}: array of shape {x.shape} does not hold inputs of shape {shape}",
+                                f"save an array of shape (N, {', '.join(map(str, shape[1:]))}) or {shape}")
+        x = x.reshape(-1, *shape)
+        dtype = np.dtype(d["dtype"])
+        if x.dtype.kind == "f" and dtype.kind in "iu":
+            scale, zero = d["quantization"]
+            info = np.iinfo(dtype)
+            x = np.clip(np.round(x / scale) + zero, info.min, info.max)
+        out.append(x.astype(dtype))
+    return out
+
+
+def compare(got: list[np.ndarray], expected: list[np.ndarray], names: list[str]) -> list[OutputStats]:
+    stats = []
+    for g, e, name in zip(got, expected, names, strict=True):
+        e = e.reshape(g.shape)
+        diff = np.abs(g.astype(np.float64) - e.astype(np.float64)).reshape(len(g), -1)
+        same = np.array([np.array_equal(a.view(np.uint8), b.view(np.uint8))
+                         for a, b in zip(np.ascontiguousarray(g), np.ascontiguousarray(e), strict=True)])
+        stats.append(OutputStats(name, int(same.sum()), float(diff.max()) if diff.size else 0.0,
+                                 int((diff != 0).sum())))
+    return stats
+
+
+def validate(model: str | Path, board: str = "host", samples: int = 100, inputs: str | Path | None = None,
+             json_out: str | Path | None = None, seed: int = 0,
+             work_dir: str | Path | None = None) -> ValidationResult:
+    """Run `samples` random inputs (uniform over the input range) or the given .npz through the
+    compiled model on `board` and through the reference interpreter; count bit-exact samples."""
+    from tinypipe.reference import Reference, random_inputs
+
+    model = Path(model)
+    if board not in DEVICES:
+        raise TinypipeError(f"board '{board}' cannot run validation yet",
+                            f"available: {', '.join(sorted(DEVICES))}")
+    if samples < 1:
+        raise TinypipeError(f"--samples must be at least 1, got {samples}")
+    if not model.is_file():
+        raise TinypipeError(f"{model}: no such file", "check the path to the .tflite model")
+    ref = Reference(model)
+    if inputs:
+        xs = load_inputs(Path(inputs), ref.input_details)
+    else:
+        xs = random_inputs(ref.input_details, samples, seed)
+    with tempfile.TemporaryDirectory(prefix="tinypipe-validate-") as tmp:
+        run = DEVICES[board](model, Path(work_dir or tmp))
+        got = run(xs)
+    expected = ref.run_batch(xs)
+    outputs = compare(got, expected, [d["name"] for d in ref.output_details])
+    n = len(xs[0])
+    all_same = np.ones(n, bool)
+    for g, e in zip(got, expected, strict=True):
+        all_same &= np.array([np.array_equal(a, b.reshape(a.shape)) for a, b in zip(g, e, strict=True)])
+    result = ValidationResult(str(model), board, n, int(all_same.sum()),
+                              max((o.max_abs_diff for o in outputs), default=0.0), outputs)
+    if json_out:
+        Path(json_out).write_text(json.dumps(result.to_json(), indent=2) + "\n")
+    return result
