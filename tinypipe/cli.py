@@ -122,15 +122,19 @@ def validate_cmd(
     inputs: Path | None = typer.Option(None, "--inputs", help=".npz with inputs (one array per input)."),
     json_out: Path | None = typer.Option(None, "--json", help="Also write the result as JSON here."),
     seed: int = typer.Option(0, "--seed", help="Seed of the random inputs."),
+    port: str | None = typer.Option(None, "--port", help="Serial port of a real board."),
 ) -> None:
     """Compile the model ahead of time, run it, and compare every output with the reference bit for bit.
 
-    Exits 1 if any sample differs. Example: tinypipe validate kws_ref_model.tflite --board host --samples 100
+    --board host compiles for this machine (ASan/UBSan); an emulated board runs the firmware under
+    QEMU, a real board is flashed and talked to over --port. Exits 1 if any sample differs.
+    Example: tinypipe validate kws_ref_model.tflite --board qemu-m4 --samples 20
     """
     from tinypipe.validate import validate
 
     with console.status(f"compiling {model.name} for {board} and running {samples} samples"):
-        result = validate(model, board=board, samples=samples, inputs=inputs, json_out=json_out, seed=seed)
+        result = validate(model, board=board, samples=samples, inputs=inputs, json_out=json_out, seed=seed,
+                          port=port)
     for out in result.outputs:
         console.print(f"  output '{out.name}': {out.bit_exact}/{result.samples} bit-exact, "
                       f"max |diff| {out.max_abs_diff:g}", highlight=False)
@@ -216,6 +220,45 @@ def emulate_cmd(
         session.read_until_exit(lambda chunk: (sys.stdout.buffer.write(chunk), sys.stdout.flush()))
         code = session.wait()
     raise typer.Exit(code)
+
+
+# --- the whole road: bench and run ------------------------------------------------------------
+
+
+def _print_summary(title: str, rows: list[tuple[str, str]]) -> None:
+    from rich.table import Table
+
+    table = Table(title=title, show_header=False)
+    table.add_column(style="bold")
+    table.add_column()
+    for label, value in rows:
+        table.add_row(label, value)
+    console.print(table)
+
+
+@app.command("bench")
+def bench_cmd(
+    model: Path = typer.Argument(..., help="An int8 .tflite model."),
+    board: str = typer.Option(..., "--board", help="A board id from `tinypipe boards`."),
+    runtime: str = typer.Option("aot", "--runtime", help="aot or tflm."),
+    runs: int = typer.Option(10, "--runs", help="Timed inferences (after warm-up)."),
+    validate: int = typer.Option(10, "--validate", help="Random inputs validated bit-for-bit on the device."),
+    profile: bool = typer.Option(False, "--profile", help="Per-layer timing compiled into the firmware."),
+    port: str | None = typer.Option(None, "--port", help="Serial port of a real board."),
+    out: Path = typer.Option(Path("out/bench"), "--out", help="Directory for bench.json, report.md, plots."),
+    timeout: float = typer.Option(300.0, "--timeout", help="Seconds of silence before giving up."),
+) -> None:
+    """Export, build, flash or emulate, read the results over serial, validate, and report.
+
+    Example: tinypipe bench ../shared/models/mlperf-tiny/kws_ref_model.tflite --board qemu-m4 --profile
+    """
+    from tinypipe.bench import bench, summary_rows
+
+    with console.status("bench") as status:
+        result = bench(model, board, out, runtime=runtime, runs=runs, validate=validate, profile=profile,
+                       port=port, timeout_s=timeout, echo=lambda msg: status.update(msg))
+    _print_summary(f"{model.name} on {board} ({runtime})", summary_rows(result))
+    console.print(f"report: {result['report']}")
 
 
 def main() -> None:

@@ -20,6 +20,9 @@ UNIT_NOTE = {
 }
 
 
+OFF_SCALE = 3  # draw the board's limit only when it is within 3x of the use
+
+
 def _kb(n: int | None) -> str:
     return "-" if n is None else f"{n:,} B ({n / 1024:.1f} KiB)"
 
@@ -58,8 +61,11 @@ def plot_memory(memory: dict[str, Any], limits: dict[str, int], path: Path) -> P
         for (label, size), color in zip(parts.items(), ("#3b7dd8", "#f0a030", "#7fbf7f"), strict=False):
             ax.barh(0, size / 1024, left=left / 1024, color=color, label=f"{label} {size / 1024:.1f} KiB")
             left += size
-        if limit:
+        if limit and limit <= OFF_SCALE * max(left, 1):
             ax.axvline(limit / 1024, color="red", linestyle="--", label=f"board limit {limit / 1024:.0f} KiB")
+        elif limit:  # a limit far beyond the use would squash the bars to nothing: say it instead
+            ax.set_xlim(0, OFF_SCALE * left / 1024)
+            ax.plot([], [], " ", label=f"board limit {limit / 1024:.0f} KiB ({100 * left / limit:.1f}% used)")
         ax.set_yticks([])
         ax.set_title(title, fontsize=9, loc="left")
         ax.set_xlabel("KiB")

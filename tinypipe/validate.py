@@ -1,8 +1,9 @@
 """Validate a compiled model against the reference interpreter, sample by sample, bit for bit.
 
-The "device" is pluggable: a factory `(model_path, work_dir) -> run(inputs) -> outputs` per
-board name in `DEVICES`. `host` compiles the aot C with ASan/UBSan and runs it here; the
-firmware stage registers its boards (QEMU, serial) with `register_device`.
+The "device" is pluggable: a factory `(model_path, work_dir) -> run(inputs) -> outputs`.
+`host` compiles the aot C with ASan/UBSan and runs it here; any board from boards/ gets the
+firmware path (export, PlatformIO build, QEMU or flash, the serial validation protocol) from
+`tinypipe.bench.board_device`.
 """
 
 from __future__ import annotations
@@ -115,15 +116,19 @@ def compare(got: list[np.ndarray], expected: list[np.ndarray], names: list[str])
 
 def validate(model: str | Path, board: str = "host", samples: int = 100, inputs: str | Path | None = None,
              json_out: str | Path | None = None, seed: int = 0,
-             work_dir: str | Path | None = None) -> ValidationResult:
+             work_dir: str | Path | None = None, port: str | None = None) -> ValidationResult:
     """Run `samples` random inputs (uniform over the input range) or the given .npz through the
     compiled model on `board` and through the reference interpreter; count bit-exact samples."""
     from tinypipe.reference import Reference, random_inputs
 
     model = Path(model)
-    if board not in DEVICES:
-        raise TinypipeError(f"board '{board}' cannot run validation yet",
-                            f"available: {', '.join(sorted(DEVICES))}")
+    if board in DEVICES:
+        factory = DEVICES[board]
+    else:  # a board from boards/: export, build, run the firmware and talk to it over serial
+        from tinypipe.bench import board_device
+        from tinypipe.boards import load_board
+
+        factory = board_device(load_board(board).id, port)
     if samples < 1:
         raise TinypipeError(f"--samples must be at least 1, got {samples}")
     if not model.is_file():
@@ -134,7 +139,7 @@ def validate(model: str | Path, board: str = "host", samples: int = 100, inputs:
     else:
         xs = random_inputs(ref.input_details, samples, seed)
     with tempfile.TemporaryDirectory(prefix="tinypipe-validate-") as tmp:
-        run = DEVICES[board](model, Path(work_dir or tmp))
+        run = factory(model, Path(work_dir or tmp))
         got = run(xs)
     expected = ref.run_batch(xs)
     outputs = compare(got, expected, [d["name"] for d in ref.output_details])

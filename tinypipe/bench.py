@@ -1,0 +1,290 @@
+"""Bench stage: export -> build -> flash (or emulate) -> read over serial -> validate -> report.
+
+One call answers "how fast, how small and how exact is this model on this board":
+`bench(model, board)` writes `bench.json` and `report.md` (with plots) into `out`. A failure
+at any step still writes what was measured up to that point, with the error, before raising.
+
+`run_on_target()` is the shared "talk to the firmware" path: `tinypipe validate --board B`
+uses it too, through `board_device()`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import platform
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from tinypipe import graph as graph_mod
+from tinypipe import validate as validate_mod
+from tinypipe.boards import Board, load_board
+from tinypipe.errors import TinypipeError
+
+DEFAULT_TIMEOUT_S = 300.0
+INFER_TIMEOUT_S = 120.0
+Echo = Callable[[str], None]
+
+
+@dataclass
+class TargetRun:
+    """What came back from the firmware: its records, and the outputs of each sent input."""
+
+    monitor: Any  # tinypipe.monitor.MonitorResult
+    outputs: list[np.ndarray] = field(default_factory=list)  # per model output, stacked on axis 0
+    ticks: list[int] = field(default_factory=list)
+    exit_code: int | None = None
+
+
+@contextlib.contextmanager
+def _device(project: Path, board: Board, port: str | None, timeout_s: float) -> Iterator[Any]:
+    """An open protocol.Device on the firmware: QEMU started through `pio run -t upload` for
+    emulated boards, `pio run -t upload` then the serial port for real ones."""
+    from tinypipe.build import emulate, flash
+    from tinypipe.protocol import Device
+
+    if board.emulated:
+        with emulate(project, timeout_s=timeout_s) as session:
+            device = Device(session.url, board.serial.baud, open_timeout_s=10)
+            try:
+                yield device
+            finally:
+                device.close()
+            code = session.wait(timeout_s=30)
+            if code != 0:
+                raise TinypipeError(f"{board.id}: the firmware exited with code {code}",
+                                    "run `tinypipe emulate` on the project to see its output")
+        return
+    if not port:
+        raise TinypipeError(f"{board.id} is a real board: the serial port is needed",
+                            "pass --port, e.g. --port /dev/ttyACM0")
+    flash(project, port)
+    device = Device(port, board.serial.baud, open_timeout_s=5)
+    try:
+        yield device
+    finally:
+        device.close()
+
+
+def run_on_target(project: Path, board: Board, inputs: list[np.ndarray] | None = None,
+                  port: str | None = None, timeout_s: float = DEFAULT_TIMEOUT_S) -> TargetRun:
+    """Start the firmware, read its benchmark records, then send each input (stacked on axis 0)
+    through the validation protocol and collect the outputs."""
+    from tinypipe.monitor import read_results
+
+    with _device(project, board, port, timeout_s) as device:
+        run = TargetRun(read_results(device, timeout_s))
+        if inputs is not None and len(inputs[0]):
+            per_output: list[list[np.ndarray]] = []
+            for k in range(len(inputs[0])):
+                outs, ticks = device.infer([x[k] for x in inputs], timeout_s=INFER_TIMEOUT_S)
+                per_output = per_output or [[] for _ in outs]
+                for acc, o in zip(per_output, outs, strict=True):
+                    acc.append(o)
+                run.ticks.append(ticks)
+            run.outputs = [np.stack(acc) for acc in per_output]
+        device.bye()
+    return run
+
+
+def board_device(board_id: str, port: str | None = None) -> validate_mod.DeviceFactory:
+    """A `tinypipe validate` device for a board: export + build, then run_on_target."""
+
+    def factory(model_path: Path, work_dir: Path) -> validate_mod.Run:
+        from tinypipe.build import build
+        from tinypipe.export import export
+
+        board = load_board(board_id)
+        project = export(model_path, board.id, work_dir / "firmware", runs=1)
+        build(project.dir)
+
+        return lambda inputs: run_on_target(project.dir, board, inputs, port).outputs
+
+    return factory
+
+
+# --- memory, from the linker map ---------------------------------------------------------------
+
+_MAP_LINE = re.compile(r"^\s*(\S+)?\s+0x([0-9a-fA-F]+)\s+0x([0-9a-fA-F]+)\s+(\S.*)$")
+_SKIP = (".debug", ".comment", ".ARM.attributes", ".group", "*fill*", ".stab")
+
+
+def memory_breakdown(map_file: Path) -> dict[str, int]:
+    """Flash bytes by owner from a GNU ld map: model weights, kernel/runtime code, harness+libc."""
+    parts = {"weights_bytes": 0, "code_bytes": 0, "harness_bytes": 0}
+    in_map, pending = False, ""
+    for line in map_file.read_text(errors="replace").splitlines():
+        if line.startswith("Linker script and memory map"):
+            in_map = True
+            continue
+        if not in_map:
+            continue
+        m = _MAP_LINE.match(line)
+        if m is None:
+            stripped = line.strip()
+            pending = stripped if stripped.startswith(".") and " " not in stripped else ""
+            continue
+        section = m.group(1) or pending
+        pending = ""
+        size, owner = int(m.group(3), 16), m.group(4)
+        if not section or section.startswith(_SKIP) or size == 0 or not owner.endswith((".o", ")")):
+            continue
+        if not section.startswith((".text", ".rodata", ".data", ".vectors", ".ARM.ex", ".init_array")):
+            continue  # RAM-only (.bss, heap, stack)
+        stem = Path(owner.split("(")[0]).name
+        if stem.startswith(("model", "tp_model_data")) and section.startswith(".rodata"):
+            parts["weights_bytes"] += size
+        elif "/kernels/" in owner or stem.startswith("model") or "tensorflow" in owner or "tflite" in owner:
+            parts["code_bytes"] += size
+        else:
+            parts["harness_bytes"] += size
+    return parts
+
+
+# --- the bench ---------------------------------------------------------------------------------
+
+
+def _latency(result: Any, board: Board) -> dict[str, Any]:
+    unit = result.unit
+    median = result.median
+    us = median / board.clock_hz * 1e6 if board.clock_hz else None
+    return {"unit": unit, "runs": result.runs, "median": median, "min": result.min, "max": result.max,
+            "us_median": us, "us_is_estimate": bool(board.emulated),
+            "note": "QEMU counts instructions, not cycles; µs assumes one instruction per cycle at the "
+                    "board clock" if board.emulated else "DWT cycles / core clock"}
+
+
+def bench(model: str | Path, board_id: str, out: str | Path, runtime: str = "aot", runs: int = 10,
+          validate: int = 10, profile: bool = False, port: str | None = None,
+          inputs: list[np.ndarray] | None = None, timeout_s: float = DEFAULT_TIMEOUT_S,
+          extra: dict[str, Any] | None = None, echo: Echo | None = None) -> dict[str, Any]:
+    """Measure `model` on `board_id`; returns the bench.json dict (also written to out/bench.json).
+
+    `inputs` (stacked on axis 0, one array per model input) replaces the `validate` random
+    inputs, e.g. a recipe's test set; the outputs that came back are in result["device_outputs"].
+    """
+    from tinypipe.build import build
+    from tinypipe.export import export
+    from tinypipe.inspect import op_macs
+    from tinypipe.reference import Reference, random_inputs
+
+    say = echo or (lambda _msg: None)
+    model, out = Path(model), Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    board = load_board(board_id)
+    g = graph_mod.load(model)
+    result: dict[str, Any] = {
+        "model": {"path": str(model), "sha256": g.sha256, "macs": sum(op_macs(g, op) for op in g.operators),
+                  "params": sum(g.tensors[i].size for op in g.operators for i in op.inputs
+                                if i >= 0 and g.tensors[i].is_const and op.opcode != "RESHAPE")},
+        "board": {"id": board.id, "core": board.core, "clock_hz": board.clock_hz, "emulated": board.emulated,
+                  "flash_bytes": board.memory.flash.size, "ram_bytes": board.memory.ram.size},
+        "runtime": runtime,
+        "latency": None, "memory": None, "validation": None, "efficiency": None, "layers": [],
+        "host": {"machine": platform.machine(), "python": platform.python_version()},
+        **(extra or {}),
+    }
+    stage = "export"
+    device_outputs: list[np.ndarray] = []
+    try:
+        if board.emulated and runtime == "tflm":
+            raise TinypipeError(
+                f"{board.id}: the tflm runtime cannot be built offline (TensorFlow Lite Micro's sources "
+                "come from PlatformIO's registry, which this machine cannot reach)",
+                f"use --runtime aot on emulated boards, or export for a real board: "
+                f"tinypipe export {model} --board nano33ble --runtime tflm --out DIR")
+        say(f"export {model.name} for {board.id} ({runtime})")
+        project = export(model, board.id, out / "firmware", runtime=runtime, runs=runs, profile=profile)
+        stage = "build"
+        say("build (pio run)")
+        built = build(project.dir)
+        memory = {"flash_bytes": built.flash_used, "ram_bytes": built.ram_used,
+                  "arena_bytes": project.arena_bytes}
+        if built.map_file is not None:
+            memory.update(memory_breakdown(built.map_file))
+        memory.setdefault("weights_bytes", project.model_flash_bytes)
+        result["memory"] = memory
+        stage = "run"
+        ref = Reference(model)
+        xs = inputs if inputs is not None else random_inputs(ref.input_details, validate, seed=0)
+        say(("start QEMU (pio run -t upload)" if board.emulated else f"flash and open {port}")
+            + f", read records, validate {len(xs[0])} inputs")
+        target = run_on_target(project.dir, board, xs, port, timeout_s)
+        mon = target.monitor
+        result["latency"] = _latency(mon.result, board)
+        result["efficiency"] = {"macs_per_unit": result["model"]["macs"] / max(mon.result.median, 1),
+                                "unit": mon.result.unit}
+        if mon.layers:
+            layer_macs = _layer_macs(project.dir, runtime)
+            result["layers"] = [
+                {"index": la.i, "name": la.name, "opcode": layer_macs.get(la.name, ("?", 0))[0],
+                 "macs": layer_macs.get(la.name, ("?", 0))[1], "units": la.units} for la in mon.layers]
+            result["profile_total_units"] = sum(la.units for la in mon.layers)
+        device_outputs = target.outputs
+        if len(xs[0]):
+            expected = ref.run_batch(xs)
+            stats = validate_mod.compare(
+                [o.reshape(e.shape) for o, e in zip(target.outputs, expected, strict=True)], expected,
+                [d["name"] for d in ref.output_details])
+            exact = np.ones(len(xs[0]), bool)
+            for o, e in zip(target.outputs, expected, strict=True):
+                exact &= (o.reshape(len(o), -1) == e.reshape(len(e), -1)).all(axis=1)
+            result["validation"] = {"samples": int(len(xs[0])), "bit_exact": int(exact.sum()),
+                                    "max_abs_diff": max((s.max_abs_diff for s in stats), default=0.0)}
+    except TinypipeError as exc:
+        result["error"] = f"{stage}: {exc.what}"
+        _write(result, out)
+        raise TinypipeError(f"bench stopped at {stage}: {exc.what}",
+                            f"{exc.hint + '; ' if exc.hint else ''}partial results in {out / 'bench.json'}") \
+            from None
+    report = _write(result, out)
+    result["report"] = str(report)
+    result["device_outputs"] = device_outputs
+    return result
+
+
+def _layer_macs(project: Path, runtime: str) -> dict[str, tuple[str, int]]:
+    sidecar = project / "src" / "model.json"
+    if runtime != "aot" or not sidecar.is_file():
+        return {}
+    return {la["name"]: (la["opcode"], la["macs"]) for la in json.loads(sidecar.read_text())["layers"]}
+
+
+def _write(result: dict[str, Any], out: Path) -> Path:
+    from tinypipe.report import write_report
+
+    (out / "bench.json").write_text(json.dumps(result, indent=2, default=_json_default) + "\n")
+    return write_report(result, out)
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    raise TypeError(type(value).__name__)
+
+
+def summary_rows(result: dict[str, Any]) -> list[tuple[str, str]]:
+    """Short (label, value) rows for the terminal summary."""
+    lat, mem, val = result.get("latency") or {}, result.get("memory") or {}, result.get("validation") or {}
+    rows = []
+    if lat:
+        est = " (estimate)" if lat.get("us_is_estimate") else ""
+        rows.append(("latency", f"{lat['median']:,} {lat['unit']} median of {lat['runs']}"
+                                f" ≈ {lat['us_median']:,.0f} µs{est}"))
+        per = result["efficiency"]["macs_per_unit"]
+        rows.append(("efficiency", f"{per:.3f} MACs per {lat['unit'][:-1]}"))
+    if mem:
+        rows.append(("flash", f"{mem['flash_bytes']:,} B (weights {mem.get('weights_bytes', 0):,}, "
+                              f"kernels {mem.get('code_bytes', 0):,}, "
+                              f"harness+libc {mem.get('harness_bytes', 0):,})"))
+        rows.append(("RAM", f"{mem['ram_bytes']:,} B (arena {mem['arena_bytes']:,})"))
+    if val:
+        rows.append(("validation", f"{val['bit_exact']}/{val['samples']} bit-exact on the device"))
+    return rows
