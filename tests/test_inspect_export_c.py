@@ -90,3 +90,13 @@ def test_bad_model_files(tmp_path: Path, case: str) -> None:
 def test_export_c_rejects_bad_name(tmp_path: Path) -> None:
     result = tinypipe("export-c", str(mlperf_model("ad01_int8")), "--out", str(tmp_path), "--name", "1-bad")
     assert result.returncode == 2 and "not a C identifier" in result.stderr
+
+
+@pytest.mark.parametrize("name", MLPERF_MODELS)
+def test_inspect_reports_aot_plan_smaller_than_tflm(name: str) -> None:
+    report = inspect_model(mlperf_model(name))
+    assert report.aot_unsupported == [] and report.aot_error == ""
+    assert report.aot_arena_bytes is not None and report.tflm_arena_bytes is not None
+    assert report.aot_arena_bytes < report.tflm_arena_bytes
+    # every planned tensor lies inside the arena
+    assert all(p["offset"] + p["size"] <= report.aot_arena_bytes for p in report.aot_plan)

@@ -28,6 +28,7 @@ from tinypipe.errors import TinypipeError
 
 DEFAULT_TIMEOUT_S = 300.0
 INFER_TIMEOUT_S = 120.0
+EMULATOR_BACKSTOP_S = 900.0
 Echo = Callable[[str], None]
 
 
@@ -49,7 +50,8 @@ def _device(project: Path, board: Board, port: str | None, timeout_s: float) -> 
     from tinypipe.protocol import Device
 
     if board.emulated:
-        with emulate(project, timeout_s=timeout_s) as session:
+        # timeout_s bounds the silence between records; QEMU's own watchdog is only a backstop.
+        with emulate(project, timeout_s=max(10 * timeout_s, EMULATOR_BACKSTOP_S)) as session:
             device = Device(session.url, board.serial.baud, open_timeout_s=10)
             try:
                 yield device
@@ -238,11 +240,11 @@ def bench(model: str | Path, board_id: str, out: str | Path, runtime: str = "aot
                                     "max_abs_diff": max((s.max_abs_diff for s in stats), default=0.0)}
     except TinypipeError as exc:
         result["error"] = f"{stage}: {exc.what}"
-        _write(result, out)
+        write_results(result, out)
         raise TinypipeError(f"bench stopped at {stage}: {exc.what}",
                             f"{exc.hint + '; ' if exc.hint else ''}partial results in {out / 'bench.json'}") \
             from None
-    report = _write(result, out)
+    report = write_results(result, out)
     result["report"] = str(report)
     result["device_outputs"] = device_outputs
     return result
@@ -255,7 +257,8 @@ def _layer_macs(project: Path, runtime: str) -> dict[str, tuple[str, int]]:
     return {la["name"]: (la["opcode"], la["macs"]) for la in json.loads(sidecar.read_text())["layers"]}
 
 
-def _write(result: dict[str, Any], out: Path) -> Path:
+def write_results(result: dict[str, Any], out: Path) -> Path:
+    """Write out/bench.json and out/report.md (with plots); returns the report's path."""
     from tinypipe.report import write_report
 
     (out / "bench.json").write_text(json.dumps(result, indent=2, default=_json_default) + "\n")

@@ -261,6 +261,89 @@ def bench_cmd(
     console.print(f"report: {result['report']}")
 
 
+@app.command("train")
+def train_cmd(
+    recipe: str = typer.Argument(..., help="sine | digits | faces | kws | anomaly"),
+    out: Path = typer.Option(..., "--out", help="Output directory (model, test/calib sets, train.json)."),
+    epochs: int | None = typer.Option(None, "--epochs", help="Epochs (default: the recipe's own)."),
+    seed: int = typer.Option(0, "--seed", help="Seed for data split, augmentation and weights."),
+) -> None:
+    """Train a recipe's float Keras model and write its test and calibration sets.
+
+    Recipes: sine (regression, MAE), digits (8x8 digits CNN), faces (person/no-person CNN),
+    kws (keyword spotting DS-CNN on espeak-ng speech), anomaly (autoencoder, ROC AUC).
+
+    Example: tinypipe train digits --out out/digits --epochs 20
+    """
+    from tinypipe.train import train
+
+    r = train(recipe, out, epochs=epochs, seed=seed)
+    console.print(f"{r.recipe}: float {r.metric} {r.float_metric:.4f}, {r.epochs} epochs, {r.seconds:.0f} s")
+    for path in (r.model, r.test, r.calib, r.info):
+        console.print(f"wrote {path}")
+
+
+@app.command("quantize")
+def quantize_cmd(
+    model: Path = typer.Argument(..., help="A .keras file or a SavedModel directory."),
+    calib: Path = typer.Option(..., "--calib", help="Calibration .npz with array x (N, *input shape)."),
+    out: Path = typer.Option(..., "--out", help="The int8 .tflite to write (report: NAME.quant.json)."),
+    test: Path | None = typer.Option(None, "--test", help="Test .npz (x, y) to compare float vs int8."),
+    qat: bool = typer.Option(False, "--qat", help="Quantization-aware fine-tuning (needs `make qat`)."),
+    prune: float | None = typer.Option(None, "--prune", help="Prune to this sparsity first, e.g. 0.5."),
+) -> None:
+    """Full-integer int8 quantization (int8 input, output and kernels) with a float-vs-int8 report.
+
+    Example: tinypipe quantize out/digits/model.keras --calib out/digits/calib.npz
+    --test out/digits/test.npz --out out/digits/model.tflite
+    """
+    from tinypipe.quantize import quantize
+
+    r = quantize(model, calib, out, test=test, qat=qat, prune=prune)
+    if r.metric is not None:
+        console.print(f"{r.metric} on {r.test_samples} test samples: float {r.float_metric:.4f}  "
+                      f"int8 {r.int8_metric:.4f}")
+    console.print(f"size: float {r.float_bytes} B  int8 {r.int8_bytes} B  ops: {', '.join(r.opcodes)}")
+    console.print(f"input scale {r.input['scale']:.6g} zero point {r.input['zero_point']}")
+    console.print(f"wrote {r.out}\nwrote {r.report}")
+
+
+@app.command("run")
+def run_cmd(
+    recipe: str = typer.Argument(..., help="A built-in recipe: sine, digits, faces, kws, anomaly."),
+    board: str = typer.Option(..., "--board", help="A board id from `tinypipe boards`."),
+    runtime: str = typer.Option("aot", "--runtime", help="aot or tflm."),
+    out: Path = typer.Option(Path("out/run"), "--out", help="Directory for the model, firmware and report."),
+    epochs: int | None = typer.Option(None, "--epochs", help="Training epochs (default: the recipe's)."),
+    seed: int = typer.Option(0, "--seed", help="Training seed."),
+    runs: int = typer.Option(10, "--runs", help="Timed inferences on the device."),
+    samples: int = typer.Option(200, "--samples", help="Test-set samples validated on the device."),
+    profile: bool = typer.Option(False, "--profile", help="Per-layer timing compiled into the firmware."),
+    port: str | None = typer.Option(None, "--port", help="Serial port of a real board."),
+) -> None:
+    """Train a recipe, quantize it to int8, and bench it on a board with its test set.
+
+    Example: tinypipe run digits --board qemu-m4 --out out/demo
+    """
+    from tinypipe.bench import summary_rows
+    from tinypipe.run import run
+
+    with console.status("run") as status:
+        result = run(recipe, board, out, runtime=runtime, epochs=epochs, seed=seed, runs=runs,
+                     device_samples=samples, profile=profile, port=port,
+                     echo=lambda msg: status.update(msg))
+    acc = result["accuracy"]
+
+    def fmt(v: float | None) -> str:
+        return "-" if v is None else f"{v:.4f}"
+
+    accuracy = (f"float {fmt(acc['float'])} | int8 host {fmt(acc['int8_host'])} | "
+                f"int8 device {fmt(acc['device'])} ({acc['device_samples']} samples)")
+    rows = [(acc["metric"] or "metric", accuracy)]
+    _print_summary(f"{recipe} on {board} ({runtime})", rows + summary_rows(result))
+    console.print(f"report: {result['report']}")
+
+
 def main() -> None:
     try:
         app()

@@ -55,6 +55,7 @@ class Inspection:
     aot_arena_bytes: int | None = None
     aot_plan: list[dict[str, Any]] = field(default_factory=list)
     aot_unsupported: list[str] = field(default_factory=list)
+    aot_error: str = ""
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -118,23 +119,24 @@ def tflm_arena_bytes(model: str | Path) -> int:
     return int(match.group(1))
 
 
-def _aot_details(path: Path, g: graph_mod.Graph) -> tuple[set[str], int | None, list[dict[str, Any]]]:
-    """Ops the aot runtime supports, and its memory plan when the whole model is supported."""
-    try:
-        from tinypipe.aot import plan_memory, supported_ops
-    except ImportError:
-        return set(), None, []
+def _aot_details(g: graph_mod.Graph) -> tuple[set[str], int | None, list[dict[str, Any]], str]:
+    """Ops the aot runtime supports and, when it can compile the whole model, its memory plan."""
+    from tinypipe.aot.codegen import lower_graph
+    from tinypipe.aot.lowering import supported_ops
+    from tinypipe.aot.planner import plan_buffers
+
     supported = set(supported_ops())
-    if not set(g.opcodes) <= supported:
-        return supported, None, []
-    plan = plan_memory(g)
-    return supported, plan.arena_bytes, [asdict(b) for b in plan.buffers]
+    try:
+        plan = plan_buffers(g, lower_graph(g))
+    except TinypipeError as exc:
+        return supported, None, [], exc.what
+    return supported, plan.arena_bytes, [asdict(p) for p in plan.placements], ""
 
 
 def inspect_model(model: str | Path) -> Inspection:
     path = Path(model)
     g = graph_mod.load(path)
-    supported, aot_arena, aot_plan = _aot_details(path, g)
+    supported, aot_arena, aot_plan, aot_error = _aot_details(g)
     consumed_consts = {i for op in g.operators for i in op.inputs if i >= 0 and g.tensors[i].is_const}
     ops = []
     for op in g.operators:
@@ -158,7 +160,7 @@ def inspect_model(model: str | Path) -> Inspection:
         weight_bytes=sum(g.tensors[i].nbytes for i in consumed_consts),
         tflm_arena_bytes=tflm, tflm_error=tflm_error,
         aot_arena_bytes=aot_arena, aot_plan=aot_plan,
-        aot_unsupported=sorted(set(g.opcodes) - supported),
+        aot_unsupported=sorted(set(g.opcodes) - supported), aot_error=aot_error,
     )
 
 
@@ -187,6 +189,15 @@ def print_report(r: Inspection, console: Any) -> None:
     else:
         console.print(f"TFLite Micro: [red]{r.tflm_error}[/red]")
     if r.aot_arena_bytes is not None:
-        console.print(f"aot static arena: {r.aot_arena_bytes:,} B; flash for weights: {r.weight_bytes:,} B")
-    elif r.aot_unsupported:
-        console.print(f"aot runtime: [red]unsupported ops: {', '.join(r.aot_unsupported)}[/red]")
+        console.print(f"aot static arena: {r.aot_arena_bytes:,} B (offline plan below); "
+                      f"flash for weights: {r.weight_bytes:,} B")
+        plan = Table(title="aot memory plan")
+        for col in ("offset", "bytes", "live (ops)", "tensor"):
+            plan.add_column(col, justify="left" if col == "tensor" else "right")
+        for p in sorted(r.aot_plan, key=lambda p: (p["offset"], p["first"])):
+            shared = " (shares memory)" if p.get("shares_with") is not None else ""
+            plan.add_row(f"{p['offset']:,}", f"{p['size']:,}", f"{p['first']}..{p['last']}",
+                         (p["name"] or "scratch")[:60] + shared)
+        console.print(plan)
+    else:
+        console.print(f"aot runtime: [red]{r.aot_error}[/red]")

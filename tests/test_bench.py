@@ -1,0 +1,87 @@
+"""`tinypipe bench`: bench.json schema, the per-layer profile against the total, the report,
+and a failing build / a silent board ending with a clear message and a partial report."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ROOT, mlperf_model
+from tinypipe.bench import bench
+from tinypipe.errors import TinypipeError
+
+DIGITS = ROOT / "tests" / "data" / "digits_int8.tflite"
+SCHEMA = {
+    "model": {"path", "sha256", "macs", "params"},
+    "board": {"id", "core", "clock_hz", "emulated"},
+    "latency": {"unit", "runs", "median", "min", "max", "us_median"},
+    "memory": {"flash_bytes", "ram_bytes", "arena_bytes", "weights_bytes", "code_bytes"},
+    "validation": {"samples", "bit_exact", "max_abs_diff"},
+    "efficiency": {"macs_per_unit"},
+}
+
+
+@pytest.mark.qemu
+def test_bench_cli_schema_profile_and_report(tmp_path: Path) -> None:
+    out = tmp_path / "bench"
+    proc = subprocess.run(
+        [sys.executable, "-m", "tinypipe.cli", "bench", str(DIGITS), "--board", "qemu-m4", "--runs", "5",
+         "--validate", "8", "--profile", "--out", str(out)], capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr + proc.stdout
+    assert "bit-exact" in proc.stdout and "report.md" in proc.stdout
+    result = json.loads((out / "bench.json").read_text())
+    for key, fields in SCHEMA.items():
+        assert fields <= set(result[key]), f"{key} lacks {fields - set(result[key])}"
+    assert result["runtime"] == "aot"
+    lat = result["latency"]
+    assert lat["unit"] == "instructions" and lat["runs"] == 5 and lat["us_is_estimate"] is True
+    assert lat["min"] <= lat["median"] <= lat["max"] and lat["median"] > result["model"]["macs"] / 4
+    assert result["validation"] == {"samples": 8, "bit_exact": 8, "max_abs_diff": 0.0}
+    mem = result["memory"]
+    assert mem["weights_bytes"] + mem["code_bytes"] + mem["harness_bytes"] <= mem["flash_bytes"]
+    assert mem["weights_bytes"] >= 6000 and mem["arena_bytes"] <= mem["ram_bytes"]
+    # the per-layer profile (timed in the firmware) adds up to the whole inference within 5%
+    layers = result["layers"]
+    assert [la["opcode"] for la in layers][:2] == ["CONV_2D", "MAX_POOL_2D"]
+    assert sum(la["units"] for la in layers) == pytest.approx(lat["median"], rel=0.05)
+    assert sum(la["macs"] for la in layers) >= result["model"]["macs"]
+    report = (out / "report.md").read_text()
+    for png in ("layers.png", "memory.png"):
+        assert f"({png})" in report and (out / png).stat().st_size > 5000
+    assert "QEMU does not model cycles" in report
+
+
+def test_bench_tflm_on_emulated_board_explains_offline_limit(tmp_path: Path) -> None:
+    with pytest.raises(TinypipeError, match="cannot be built offline") as exc:
+        bench(DIGITS, "qemu-m4", tmp_path, runtime="tflm")
+    assert "partial results" in exc.value.hint
+    partial = json.loads((tmp_path / "bench.json").read_text())
+    assert partial["error"].startswith("export:") and partial["latency"] is None
+    assert (tmp_path / "report.md").read_text().count("Incomplete") == 1
+
+
+def test_bench_failing_build_writes_partial_report(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # A real compiler failure: PlatformIO passes PLATFORMIO_BUILD_FLAGS to gcc, which rejects it.
+    monkeypatch.setenv("PLATFORMIO_BUILD_FLAGS", "-fno-such-option-for-tinypipe")
+    with pytest.raises(TinypipeError, match="bench stopped at build") as exc:
+        bench(DIGITS, "qemu-m4", tmp_path, validate=1)
+    assert "no-such-option" in exc.value.what
+    partial = json.loads((tmp_path / "bench.json").read_text())
+    assert partial["error"].startswith("build:") and partial["memory"] is None
+    assert partial["model"]["sha256"] and (tmp_path / "report.md").is_file()
+
+
+@pytest.mark.qemu
+def test_bench_silent_board_ends_with_clear_message(tmp_path: Path) -> None:
+    # The benchmark needs far longer between two records than the 0.05 s allowed: the host
+    # must give up with a message and keep what arrived (the boot record).
+    with pytest.raises(TinypipeError, match="bench stopped at run") as exc:
+        bench(mlperf_model("ad01_int8"), "qemu-m4", tmp_path, runs=200,
+              validate=1, timeout_s=0.05)
+    assert "timed out" in exc.value.what or "exited" in exc.value.what
+    partial = json.loads((tmp_path / "bench.json").read_text())
+    assert partial["error"].startswith("run:") and partial["memory"]["flash_bytes"] > 0

@@ -1,0 +1,49 @@
+"""Run stage: recipe -> trained model -> int8 -> firmware -> measured on the board, in one call.
+
+The recipe's held-out test set is what the device is validated on, so the report shows the
+float accuracy, the int8 accuracy on the host, and the accuracy of the outputs that came back
+from the device.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from tinypipe import bench as bench_mod
+from tinypipe.errors import TinypipeError
+
+DEFAULT_DEVICE_SAMPLES = 200  # test samples sent through the serial protocol
+
+
+def run(recipe: str, board: str, out: str | Path, runtime: str = "aot", epochs: int | None = None,
+        seed: int = 0, runs: int = 10, device_samples: int = DEFAULT_DEVICE_SAMPLES, profile: bool = False,
+        port: str | None = None, echo: bench_mod.Echo | None = None) -> dict[str, Any]:
+    from tinypipe.boards import load_board
+    from tinypipe.quantize import dequantize_output, load_npz, quantize, quantize_input
+    from tinypipe.recipes import score
+    from tinypipe.train import train
+
+    say = echo or (lambda _msg: None)
+    out = Path(out)
+    load_board(board).require_runtime(runtime)  # fail before minutes of training
+    if device_samples < 1:
+        raise TinypipeError(f"--samples {device_samples}: at least one test sample must run on the device")
+    say(f"train {recipe}")
+    trained = train(recipe, out / "train", epochs=epochs, seed=seed)
+    say("quantize to int8")
+    q = quantize(trained.model, trained.calib, out / "model.tflite", test=trained.test)
+    x, y = load_npz(trained.test, "test", need_y=True)
+    n = min(device_samples, len(x))
+    x, y = x[:n], y[:n] if y is not None else None
+    xq = quantize_input(x, q.input["scale"], q.input["zero_point"])
+    result = bench_mod.bench(q.out, board, out / "bench", runtime=runtime, runs=runs, profile=profile,
+                             port=port, inputs=[xq], echo=say,
+                             extra={"recipe": {"name": recipe, "seed": seed, "epochs": trained.epochs}})
+    device = dequantize_output(result.pop("device_outputs")[0], q.output["scale"], q.output["zero_point"])
+    accuracy = {"metric": q.metric, "task": q.task, "float": q.float_metric, "int8_host": q.int8_metric,
+                "device": score(q.task, x, y, device.reshape(n, *q.output["shape"][1:])) if q.task else None,
+                "host_samples": q.test_samples, "device_samples": n}
+    result["accuracy"] = accuracy
+    result["report"] = str(bench_mod.write_results(result, out / "bench"))
+    return result
