@@ -66,30 +66,44 @@ def load_npz(path: Path, role: str, need_y: bool = False) -> tuple[np.ndarray, n
     path = Path(path)
     flag = {"calibration": "--calib", "test": "--test"}[role]
     if not path.is_file():
-        raise TinypipeError(f"{path}: {role} set not found",
-                            f"pass {flag} DIR/{'calib' if role == 'calibration' else 'test'}.npz "
-                            "as written by `tinypipe train`")
+        raise TinypipeError(
+            f"{path}: {role} set not found",
+            f"pass {flag} DIR/{'calib' if role == 'calibration' else 'test'}.npz "
+            "as written by `tinypipe train`",
+        )
     try:
         with np.load(path, allow_pickle=False) as npz:
             arrays = {k: npz[k] for k in npz.files}
     except Exception:
-        raise TinypipeError(f"{path}: not a NumPy .npz archive", f"{flag} wants np.savez(path, x=...)") from None
+        raise TinypipeError(
+            f"{path}: not a NumPy .npz archive", f"{flag} wants np.savez(path, x=...)"
+        ) from None
     if "x" not in arrays or (need_y and "y" not in arrays):
-        raise TinypipeError(f"{path}: {role} set has arrays {sorted(arrays)}, needs 'x'"
-                            + (" and 'y'" if need_y else ""), "save it with np.savez(path, x=inputs, y=labels)")
+        raise TinypipeError(
+            f"{path}: {role} set has arrays {sorted(arrays)}, needs 'x'" + (" and 'y'" if need_y else ""),
+            "save it with np.savez(path, x=inputs, y=labels)",
+        )
     x = arrays["x"]
     if x.dtype.kind not in "fiub" or not np.all(np.isfinite(x)):
         raise TinypipeError(f"{path}: {role} array 'x' must be finite numbers, got dtype {x.dtype}")
-    return x.astype(np.float32), arrays.get("y")
+    y = arrays.get("y")
+    if y is not None and (y.dtype.kind not in "fiub" or len(y) != len(x)):
+        raise TinypipeError(
+            f"{path}: {role} array 'y' has {len(y)} {y.dtype} entries for {len(x)} inputs",
+            "y holds one numeric label (class index, value, or 0/1 anomaly flag) per row of x",
+        )
+    return x.astype(np.float32), y
 
 
 def _check_shape(x: np.ndarray, shape: tuple[int, ...], path: Path, role: str) -> np.ndarray:
     want = tuple(shape[1:])
     if x.ndim == len(want) + 1 and tuple(x.shape[1:]) == want and len(x) > 0:
         return x
-    raise TinypipeError(f"{path}: {role} set 'x' has shape {tuple(x.shape)}, the model input is {tuple(shape)}; "
-                        f"expected (N, {', '.join(map(str, want))})",
-                        "use the calib.npz/test.npz written with this model by `tinypipe train`")
+    raise TinypipeError(
+        f"{path}: {role} set 'x' has shape {tuple(x.shape)}, the model input is {tuple(shape)}; "
+        f"expected (N, {', '.join(map(str, want))})",
+        "use the calib.npz/test.npz written with this model by `tinypipe train`",
+    )
 
 
 @contextlib.contextmanager
@@ -115,8 +129,10 @@ def _export_batch1(model: Path, workdir: Path) -> tuple[Path, tuple[int, ...]]:
     def spec_of(shape: Any) -> tuple[int, ...]:
         dims = list(shape)[1:]
         if any(d is None for d in dims):
-            raise TinypipeError(f"{model}: input shape {tuple(shape)} has unknown dimensions besides the batch",
-                                "give the model a fixed input shape, e.g. keras.Input((49, 10, 1))")
+            raise TinypipeError(
+                f"{model}: input shape {tuple(shape)} has unknown dimensions besides the batch",
+                "give the model a fixed input shape, e.g. keras.Input((49, 10, 1))",
+            )
         return (1, *(int(d) for d in dims))
 
     out = workdir / "batch1"
@@ -124,12 +140,14 @@ def _export_batch1(model: Path, workdir: Path) -> tuple[Path, tuple[int, ...]]:
         loaded = tf.saved_model.load(str(model))
         sig = loaded.signatures.get("serving_default")
         if sig is None:
-            raise TinypipeError(f"{model}: SavedModel has no 'serving_default' signature",
-                                "export it with model.export(dir) or tf.saved_model.save(..., signatures=...)")
+            raise TinypipeError(
+                f"{model}: SavedModel has no 'serving_default' signature",
+                "export it with model.export(dir) or tf.saved_model.save(..., signatures=...)",
+            )
         inputs = sig.structured_input_signature[1]
         if len(inputs) != 1:
             raise TinypipeError(f"{model}: the signature takes {len(inputs)} inputs; tinypipe supports one")
-        (name, in_spec), = inputs.items()
+        ((name, in_spec),) = inputs.items()
         shape = spec_of(in_spec.shape)
         module = tf.Module()
         module.inner = loaded
@@ -137,8 +155,10 @@ def _export_batch1(model: Path, workdir: Path) -> tuple[Path, tuple[int, ...]]:
         tf.saved_model.save(module, str(out), signatures={"serving_default": module.f})
         return out, shape
     if model.suffix not in (".keras", ".h5"):
-        raise TinypipeError(f"{model}: not a .keras/.h5 file or a SavedModel directory",
-                            "pass DIR/model.keras from `tinypipe train`, or a directory with saved_model.pb")
+        raise TinypipeError(
+            f"{model}: not a .keras/.h5 file or a SavedModel directory",
+            "pass DIR/model.keras from `tinypipe train`, or a directory with saved_model.pb",
+        )
     if not model.is_file():
         raise TinypipeError(f"{model}: no such file", "check the path to the Keras model")
     import keras
@@ -146,9 +166,10 @@ def _export_batch1(model: Path, workdir: Path) -> tuple[Path, tuple[int, ...]]:
     try:
         m = keras.models.load_model(model, compile=False)
     except Exception as exc:
-        raise TinypipeError(f"{model}: Keras cannot load it ({type(exc).__name__}: {str(exc)[:200]})",
-                            "custom layers must be registered with keras.saving.register_keras_serializable") \
-            from None
+        raise TinypipeError(
+            f"{model}: Keras cannot load it ({type(exc).__name__}: {str(exc)[:200]})",
+            "custom layers must be registered with keras.saving.register_keras_serializable",
+        ) from None
     if len(m.inputs) != 1:
         raise TinypipeError(f"{model}: has {len(m.inputs)} inputs; tinypipe supports one")
     shape = spec_of(m.inputs[0].shape)
@@ -163,7 +184,7 @@ def _convert(saved_model: Path, calib: np.ndarray | None, source: Path) -> bytes
     conv = tf.lite.TFLiteConverter.from_saved_model(str(saved_model))
     if calib is not None:
         conv.optimizations = [tf.lite.Optimize.DEFAULT]
-        conv.representative_dataset = lambda: ([calib[i:i + 1]] for i in range(len(calib)))
+        conv.representative_dataset = lambda: ([calib[i : i + 1]] for i in range(len(calib)))
         conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
         conv.inference_input_type = tf.int8
         conv.inference_output_type = tf.int8
@@ -173,12 +194,15 @@ def _convert(saved_model: Path, calib: np.ndarray | None, source: Path) -> bytes
         except Exception as exc:
             failure = exc
     text = f"{failure} {' '.join(log)}"
-    ops = sorted(set(re.findall(r"'tf\.(\w+)' op", text)) | set(re.findall(r"supported for op: '(\w+)'", text)))
+    ops = sorted(
+        set(re.findall(r"'tf\.(\w+)' op", text)) | set(re.findall(r"supported for op: '(\w+)'", text))
+    )
     where = f"op(s) {', '.join(ops)}" if ops else type(failure).__name__
-    raise TinypipeError(f"{source}: the TFLite converter failed on {where}"
-                        + ("" if calib is None else " with int8-only builtins"),
-                        "use layers with int8 kernels (Conv2D, DepthwiseConv2D, Dense, pooling, Add, ReLU, "
-                        "Softmax)") from None
+    raise TinypipeError(
+        f"{source}: the TFLite converter failed on {where}"
+        + ("" if calib is None else " with int8-only builtins"),
+        "use layers with int8 kernels (Conv2D, DepthwiseConv2D, Dense, pooling, Add, ReLU, Softmax)",
+    ) from None
 
 
 def _check_int8(g: graph_mod.Graph, source: Path) -> None:
@@ -189,19 +213,27 @@ def _check_int8(g: graph_mod.Graph, source: Path) -> None:
         tensors = [t for t in g.op_inputs(op) + g.op_outputs(op) if t is not None]
         if any(t.dtype == "float32" for t in tensors):
             name = g.op_outputs(op)[0].name if op.outputs else "?"
-            raise TinypipeError(f"{source}: op {op.index} {op.opcode} ('{name}') has no int8 kernel and stays "
-                                "float32, so the model cannot be fully int8-quantized",
-                                "replace that layer with int8-capable ops (e.g. ReLU instead of sin/erf/gelu)")
+            raise TinypipeError(
+                f"{source}: op {op.index} {op.opcode} ('{name}') has no int8 kernel and stays "
+                "float32, so the model cannot be fully int8-quantized",
+                "replace that layer with int8-capable ops (e.g. ReLU instead of sin/erf/gelu)",
+            )
     for i in g.inputs + g.outputs:
         if g.tensor(i).dtype != "int8":
-            raise TinypipeError(f"{source}: tensor '{g.tensor(i).name}' is {g.tensor(i).dtype}, not int8",
-                                "tinypipe quantizes models with one float input and float outputs")
+            raise TinypipeError(
+                f"{source}: tensor '{g.tensor(i).name}' is {g.tensor(i).dtype}, not int8",
+                "tinypipe quantizes models with one float input and float outputs",
+            )
 
 
 def _io(g: graph_mod.Graph, index: int) -> dict[str, Any]:
     t = g.tensor(index)
     assert t.quant is not None
-    return {"shape": list(t.shape), "scale": float(t.quant.scale[0]), "zero_point": int(t.quant.zero_point[0])}
+    return {
+        "shape": list(t.shape),
+        "scale": float(t.quant.scale[0]),
+        "zero_point": int(t.quant.zero_point[0]),
+    }
 
 
 # --- evaluation -------------------------------------------------------------------------------
@@ -216,16 +248,21 @@ def _train_info(model: Path) -> dict[str, Any]:
     return {}
 
 
-def infer_task(x: np.ndarray, y: np.ndarray | None, out_shape: tuple[int, ...], known: str | None) -> str | None:
-    """The task for scoring: the one train.json names, else a guess from shapes and labels."""
-    if known in TASKS:
-        return known
+def infer_task(
+    x: np.ndarray, y: np.ndarray | None, out_shape: tuple[int, ...], known: str | None
+) -> str | None:
+    """The task for scoring: the one train.json names, else a guess from shapes and labels.
+
+    None when there are no labels: the report then compares int8 against float instead.
+    """
     if y is None:
         return None
+    if known in TASKS:
+        return known
     integral = y.dtype.kind in "iub" or bool(np.all(np.mod(y, 1) == 0))
     if tuple(out_shape[1:]) == tuple(x.shape[1:]) and integral and set(np.unique(y)) <= {0, 1}:
         return "anomaly"
-    if integral and out_shape[-1] > 1 and y.size == len(x) and 0 <= y.min() and y.max() < out_shape[-1]:
+    if integral and out_shape[-1] > 1 and y.size == len(x) and y.min() >= 0 and y.max() < out_shape[-1]:
         return "classification"
     return "regression"
 
@@ -238,20 +275,28 @@ def run_int8(ref: Any, x: np.ndarray, progress_label: str = "") -> np.ndarray:
     in_scale, in_zp = inp["quantization"]
     out_scale, out_zp = out["quantization"]
     q = np.clip(np.round(x / in_scale) + in_zp, -128, 127).astype(np.int8)
-    rows = [ref([q[i]])[0] for i in track(range(len(q)), description=progress_label, transient=True,
-                                          disable=not progress_label)]
+    rows = [
+        ref([q[i]])[0]
+        for i in track(range(len(q)), description=progress_label, transient=True, disable=not progress_label)
+    ]
     return (np.stack(rows).astype(np.float32) - out_zp) * out_scale
 
 
 def _run_float(ref: Any, x: np.ndarray) -> np.ndarray:
-    return np.stack([ref([x[i:i + 1]])[0] for i in range(len(x))])
+    return np.stack([ref([x[i : i + 1]])[0] for i in range(len(x))])
 
 
 # --- the stage --------------------------------------------------------------------------------
 
 
-def quantize(model: Path, calib: Path, out: Path, test: Path | None = None, qat: bool = False,
-             prune: float | None = None) -> QuantizeResult:
+def quantize(
+    model: Path,
+    calib: Path,
+    out: Path,
+    test: Path | None = None,
+    qat: bool = False,
+    prune: float | None = None,
+) -> QuantizeResult:
     """Write `out` (.tflite, int8 in/out/kernels) and `out`.quant.json; evaluate on `test` if given."""
     from rich.console import Console
 
@@ -259,7 +304,9 @@ def quantize(model: Path, calib: Path, out: Path, test: Path | None = None, qat:
 
     model, calib, out = Path(model), Path(calib), Path(out)
     if not model.exists():
-        raise TinypipeError(f"{model}: no such model", "pass DIR/model.keras from `tinypipe train` or a SavedModel")
+        raise TinypipeError(
+            f"{model}: no such model", "pass DIR/model.keras from `tinypipe train` or a SavedModel"
+        )
     if qat or prune is not None:
         _require_tfmot(prune)
     x_calib, _ = load_npz(calib, "calibration")
@@ -282,18 +329,37 @@ def quantize(model: Path, calib: Path, out: Path, test: Path | None = None, qat:
     _check_int8(g, model)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_bytes(int8_bytes)
-    result = QuantizeResult(model=model, out=out, report=out.with_name(out.stem + ".quant.json"), task=None,
-                            metric=None, float_metric=None, int8_metric=None, float_bytes=len(float_bytes),
-                            int8_bytes=len(int8_bytes), opcodes=g.opcodes, input=_io(g, g.inputs[0]),
-                            output=_io(g, g.outputs[0]), calib_samples=len(pick), qat=qat, prune=prune)
+    result = QuantizeResult(
+        model=model,
+        out=out,
+        report=out.with_name(out.stem + ".quant.json"),
+        task=None,
+        metric=None,
+        float_metric=None,
+        int8_metric=None,
+        float_bytes=len(float_bytes),
+        int8_bytes=len(int8_bytes),
+        opcodes=g.opcodes,
+        input=_io(g, g.inputs[0]),
+        output=_io(g, g.outputs[0]),
+        calib_samples=len(pick),
+        qat=qat,
+        prune=prune,
+    )
     if x_test is not None:
         _evaluate(result, Reference(float_bytes), Reference(int8_bytes), x_test, y_test, g)
     result.report.write_text(json.dumps(result.to_json(), indent=2) + "\n")
     return result
 
 
-def _evaluate(result: QuantizeResult, ref_float: Any, ref_int8: Any, x: np.ndarray, y: np.ndarray | None,
-              g: graph_mod.Graph) -> None:
+def _evaluate(
+    result: QuantizeResult,
+    ref_float: Any,
+    ref_int8: Any,
+    x: np.ndarray,
+    y: np.ndarray | None,
+    g: graph_mod.Graph,
+) -> None:
     out_shape = tuple(g.tensor(g.outputs[0]).shape)
     task = infer_task(x, y, out_shape, _train_info(result.model).get("task"))
     y_float = _run_float(ref_float, x)
@@ -303,8 +369,9 @@ def _evaluate(result: QuantizeResult, ref_float: Any, ref_int8: Any, x: np.ndarr
         result.metric = NO_LABELS_METRIC if out_shape[-1] > 1 else "mae_vs_float"
         if out_shape[-1] > 1:
             result.float_metric = 1.0
-            result.int8_metric = float(np.mean(np.argmax(y_float.reshape(len(x), -1), 1)
-                                               == np.argmax(y_int8.reshape(len(x), -1), 1)))
+            result.int8_metric = float(
+                np.mean(np.argmax(y_float.reshape(len(x), -1), 1) == np.argmax(y_int8.reshape(len(x), -1), 1))
+            )
         else:
             result.float_metric = 0.0
             result.int8_metric = float(np.mean(np.abs(y_float - y_int8)))
@@ -317,8 +384,12 @@ def _evaluate(result: QuantizeResult, ref_float: Any, ref_int8: Any, x: np.ndarr
 
 def _require_tfmot(prune: float | None) -> None:
     if prune is not None and not 0.0 < prune < 1.0:
-        raise TinypipeError(f"--prune {prune}: sparsity must be between 0 and 1 (exclusive)", "e.g. --prune 0.5")
+        raise TinypipeError(
+            f"--prune {prune}: sparsity must be between 0 and 1 (exclusive)", "e.g. --prune 0.5"
+        )
     if importlib.util.find_spec("tensorflow_model_optimization") is None:
-        raise TinypipeError("--qat/--prune need tensorflow-model-optimization, which is not installed",
-                            "run `make qat` (or ./scripts/setup.sh --qat) to install the optional extra")
+        raise TinypipeError(
+            "--qat/--prune need tensorflow-model-optimization, which is not installed",
+            "run `make qat` (or ./scripts/setup.sh --qat) to install the optional extra",
+        )
     raise TinypipeError("--qat/--prune are not implemented yet", "quantize without them (post-training int8)")

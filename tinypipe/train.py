@@ -46,8 +46,14 @@ def _epoch_progress(total: int, label: str) -> tuple[Any, Any]:
     import keras
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                        TextColumn("loss {task.fields[loss]}"), TimeElapsedColumn(), transient=True)
+    progress = Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("loss {task.fields[loss]}"),
+        TimeElapsedColumn(),
+        transient=True,
+    )
     task = progress.add_task(label, total=total, loss="-")
 
     class _Callback(keras.callbacks.Callback):
@@ -62,7 +68,9 @@ def train(recipe: str, out: Path, epochs: int | None = None, seed: int = 0) -> T
     r = recipes.get(recipe)
     epochs = r.epochs if epochs is None else epochs
     if epochs < 1:
-        raise TinypipeError(f"--epochs must be at least 1, got {epochs}", f"the {recipe} default is {r.epochs}")
+        raise TinypipeError(
+            f"--epochs must be at least 1, got {epochs}", f"the {recipe} default is {r.epochs}"
+        )
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     start = time.monotonic()
@@ -77,19 +85,40 @@ def train(recipe: str, out: Path, epochs: int | None = None, seed: int = 0) -> T
     n_out = len(ds.class_names) if r.task == "classification" else int(np.prod(ds.y_train.shape[1:]))
     model = r.build(shape, n_out, None)
     steps = epochs * -(-len(ds.x_train) // r.batch_size)
-    model.compile(optimizer=keras.optimizers.Adam(keras.optimizers.schedules.CosineDecay(r.learning_rate, steps)),
-                  loss="sparse_categorical_crossentropy" if r.task == "classification" else "mse")
+    model.compile(
+        optimizer=keras.optimizers.Adam(keras.optimizers.schedules.CosineDecay(r.learning_rate, steps)),
+        loss="sparse_categorical_crossentropy" if r.task == "classification" else "mse",
+    )
     progress, callback = _epoch_progress(epochs, f"training {recipe}")
     with progress:
-        model.fit(ds.x_train, ds.y_train, batch_size=r.batch_size, epochs=epochs, shuffle=True, verbose=0,
-                  callbacks=[callback])
-    float_metric = recipes.score(r.task, ds.x_test, ds.y_test, model.predict(ds.x_test, batch_size=256, verbose=0))
+        model.fit(
+            ds.x_train,
+            ds.y_train,
+            batch_size=r.batch_size,
+            epochs=epochs,
+            shuffle=True,
+            verbose=0,
+            callbacks=[callback],
+        )
+    float_metric = recipes.score(
+        r.task, ds.x_test, ds.y_test, model.predict(ds.x_test, batch_size=256, verbose=0)
+    )
 
     export = r.build(shape, n_out, 1)  # same layers, batch fixed to 1 for the converter
     export.set_weights(model.get_weights())
-    result = TrainResult(recipe=recipe, task=r.task, metric=r.metric, float_metric=float_metric, epochs=epochs,
-                         seed=seed, model=out / "model.keras", test=out / "test.npz", calib=out / "calib.npz",
-                         info=out / "train.json", class_names=list(ds.class_names))
+    result = TrainResult(
+        recipe=recipe,
+        task=r.task,
+        metric=r.metric,
+        float_metric=float_metric,
+        epochs=epochs,
+        seed=seed,
+        model=out / "model.keras",
+        test=out / "test.npz",
+        calib=out / "calib.npz",
+        info=out / "train.json",
+        class_names=list(ds.class_names),
+    )
     export.save(result.model)
     np.savez_compressed(result.test, x=ds.x_test, y=ds.y_test)
     np.savez_compressed(result.calib, x=ds.x_calib)

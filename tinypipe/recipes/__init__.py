@@ -18,7 +18,9 @@ NAMES = ("sine", "digits", "faces", "kws", "anomaly")
 def get(name: str) -> Recipe:
     """The recipe called `name`; an unknown name raises TinypipeError listing the known ones."""
     if name not in NAMES:
-        raise TinypipeError(f"unknown recipe '{name}'; the recipes are: {', '.join(NAMES)}",
-                            "run `tinypipe train --help` for what each recipe trains")
+        raise TinypipeError(
+            f"unknown recipe '{name}'; the recipes are: {', '.join(NAMES)}",
+            "run `tinypipe train --help` for what each recipe trains",
+        )
     recipe: Recipe = importlib.import_module(f"tinypipe.recipes.{name}").RECIPE
     return recipe

@@ -47,7 +47,7 @@ def _spectrum(rng: np.random.Generator, fault: str | None) -> np.ndarray:
             power += _peak((k - 0.5) * f0, 0.015 * severity / k)
         harmonics[3:] *= severity
     elif fault == "cavitation":
-        power *= 1.0 + (severity * 2.0) * (FREQS > rng.uniform(250.0, 400.0))
+        power *= 1.0 + (severity * 2.0) * (rng.uniform(250.0, 400.0) < FREQS)
     for k, a in enumerate(harmonics, start=1):
         power += _peak(k * f0, a)
     frames = power * rng.exponential(1.0, size=(8, BINS))  # Welch average of 8 noisy periodograms
@@ -61,9 +61,22 @@ def data(seed: int, n_train: int = 3000, n_test_normal: int = 500, n_test_per_fa
     faults = [None] * n_test_normal + [f for f in FAULTS for _ in range(n_test_per_fault)]
     x_test = np.stack([_spectrum(rng, f) for f in faults])
     y_test = np.array([f is not None for f in faults], dtype=np.int64)
-    return Dataset(x_train=x_train, y_train=x_train, x_test=x_test, y_test=y_test,
-                   x_calib=calib_subset(x_train, 300, seed), class_names=["normal", "anomaly"])
+    return Dataset(
+        x_train=x_train,
+        y_train=x_train,
+        x_test=x_test,
+        y_test=y_test,
+        x_calib=calib_subset(x_train, 300, seed),
+        class_names=["normal", "anomaly"],
+    )
 
 
-RECIPE = Recipe(name="anomaly", task="anomaly", summary="dense autoencoder on machine-vibration spectra",
-                epochs=40, data=data, build=partial(mlp, units=(128, 32, 128)), batch_size=32)
+RECIPE = Recipe(
+    name="anomaly",
+    task="anomaly",
+    summary="dense autoencoder on machine-vibration spectra",
+    epochs=40,
+    data=data,
+    build=partial(mlp, units=(128, 32, 128)),
+    batch_size=32,
+)

@@ -71,8 +71,13 @@ def score(task: str, x: np.ndarray, y: np.ndarray, outputs: np.ndarray) -> float
     raise ValueError(f"unknown task {task!r}")
 
 
-def split_indices(n: int, test_fraction: float, seed: int, groups: np.ndarray | None = None,
-                  stratify: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+def split_indices(
+    n: int,
+    test_fraction: float,
+    seed: int,
+    groups: np.ndarray | None = None,
+    stratify: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
     """Train/test index arrays; with `groups`, whole groups (e.g. voices) go to one side."""
     from sklearn.model_selection import GroupShuffleSplit, train_test_split
 

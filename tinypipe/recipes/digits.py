@@ -17,9 +17,22 @@ def data(seed: int) -> Dataset:
     x = (digits.images / 16.0).astype(np.float32)[..., None]  # (1797, 8, 8, 1) in [0, 1]
     y = digits.target.astype(np.int64)
     train, test = split_indices(len(x), 0.2, seed, stratify=y)
-    return Dataset(x_train=x[train], y_train=y[train], x_test=x[test], y_test=y[test],
-                   x_calib=calib_subset(x[train], 300, seed), class_names=[str(d) for d in range(10)])
+    return Dataset(
+        x_train=x[train],
+        y_train=y[train],
+        x_test=x[test],
+        y_test=y[test],
+        x_calib=calib_subset(x[train], 300, seed),
+        class_names=[str(d) for d in range(10)],
+    )
 
 
-RECIPE = Recipe(name="digits", task="classification", summary="small CNN on 8x8 handwritten digits",
-                epochs=30, data=data, build=partial(small_cnn, filters=(16, 32)), batch_size=32)
+RECIPE = Recipe(
+    name="digits",
+    task="classification",
+    summary="small CNN on 8x8 handwritten digits",
+    epochs=30,
+    data=data,
+    build=partial(small_cnn, filters=(16, 32)),
+    batch_size=32,
+)

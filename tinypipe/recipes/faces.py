@@ -16,7 +16,9 @@ from tinypipe.recipes.nets import small_cnn
 CLASSES = ["no_person", "person"]
 
 
-def _augment(x: np.ndarray, y: np.ndarray, copies: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+def _augment(
+    x: np.ndarray, y: np.ndarray, copies: int, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
     out_x, out_y = [x], [y]
     for _ in range(copies):
         a = x.copy()
@@ -39,10 +41,22 @@ def data(seed: int) -> Dataset:
     x = images[..., None]
     train, test = split_indices(len(x), 0.25, seed, stratify=y)
     x_train, y_train = _augment(x[train], y[train], copies=15, rng=np.random.default_rng(seed))
-    return Dataset(x_train=x_train, y_train=y_train, x_test=x[test], y_test=y[test],
-                   x_calib=calib_subset(x[train], 150, seed), class_names=CLASSES)
+    return Dataset(
+        x_train=x_train,
+        y_train=y_train,
+        x_test=x[test],
+        y_test=y[test],
+        x_calib=calib_subset(x[train], 150, seed),
+        class_names=CLASSES,
+    )
 
 
-RECIPE = Recipe(name="faces", task="classification", summary="person/no-person CNN on 25x25 LFW crops",
-                epochs=12, data=data, build=partial(small_cnn, filters=(8, 16, 32), dropout=0.3),
-                batch_size=32)
+RECIPE = Recipe(
+    name="faces",
+    task="classification",
+    summary="person/no-person CNN on 25x25 LFW crops",
+    epochs=12,
+    data=data,
+    build=partial(small_cnn, filters=(8, 16, 32), dropout=0.3),
+    batch_size=32,
+)

@@ -10,8 +10,13 @@ import keras
 from keras import layers
 
 
-def small_cnn(shape: tuple[int, ...], n_out: int, batch: int | None, filters: tuple[int, ...] = (16, 32),
-              dropout: float = 0.0) -> keras.Model:
+def small_cnn(
+    shape: tuple[int, ...],
+    n_out: int,
+    batch: int | None,
+    filters: tuple[int, ...] = (16, 32),
+    dropout: float = 0.0,
+) -> keras.Model:
     """conv3x3+ReLU -> maxpool, per entry of `filters`, then a dense softmax classifier."""
     x = inp = keras.Input(shape, batch_size=batch)
     for f in filters:
@@ -23,8 +28,13 @@ def small_cnn(shape: tuple[int, ...], n_out: int, batch: int | None, filters: tu
     return keras.Model(inp, layers.Dense(n_out, activation="softmax")(x))
 
 
-def mlp(shape: tuple[int, ...], n_out: int, batch: int | None, units: tuple[int, ...],
-        activation: str | None = None) -> keras.Model:
+def mlp(
+    shape: tuple[int, ...],
+    n_out: int,
+    batch: int | None,
+    units: tuple[int, ...],
+    activation: str | None = None,
+) -> keras.Model:
     """Dense+ReLU per entry of `units`, then a dense output layer."""
     x = inp = keras.Input(shape, batch_size=batch)
     if len(shape) > 1:
@@ -34,8 +44,15 @@ def mlp(shape: tuple[int, ...], n_out: int, batch: int | None, units: tuple[int,
     return keras.Model(inp, layers.Dense(n_out, activation=activation)(x))
 
 
-def ds_cnn(shape: tuple[int, ...], n_out: int, batch: int | None, channels: int = 64, blocks: int = 4,
-           first_kernel: tuple[int, int] = (10, 4), dropout: float = 0.2) -> keras.Model:
+def ds_cnn(
+    shape: tuple[int, ...],
+    n_out: int,
+    batch: int | None,
+    channels: int = 64,
+    blocks: int = 4,
+    first_kernel: tuple[int, int] = (10, 4),
+    dropout: float = 0.2,
+) -> keras.Model:
     """The MLPerf Tiny KWS DS-CNN: conv -> `blocks` x (depthwise 3x3 + pointwise 1x1) -> avg pool -> dense.
 
     BatchNorm folds into the convolutions at conversion, ReLU fuses, so the .tflite holds only

@@ -17,6 +17,7 @@
 #define TP_COMMON_H
 
 #include <stdint.h>
+#include <string.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -28,6 +29,14 @@ extern "C" {
 #else
 #define TP_ALIGN(n)
 #define TP_INLINE static inline
+#endif
+
+/* Loop unrolling hint for the optimized variants' inner loops. */
+#if defined(__GNUC__) && !defined(__clang__)
+#define TP_PRAGMA(x) _Pragma(#x)
+#define TP_UNROLL(n) TP_PRAGMA(GCC unroll n)
+#else
+#define TP_UNROLL(n)
 #endif
 
 /* Alignment of every arena tensor and every constant array the generator emits. */
@@ -49,19 +58,32 @@ extern "C" {
 #define TP_LAYER_END(index) ((void)0)
 #endif
 
+/* Optimized kernel variants: Helium (MVE) on Armv8.1-M, the DSP extension (SMLAD & co.) on
+ * Armv7E-M / Armv8-M Mainline; the portable C99 path otherwise, or everywhere with -DTP_PORTABLE.
+ * Every variant gives the same bytes (same integer arithmetic). */
+#if defined(__ARM_FEATURE_MVE) && (__ARM_FEATURE_MVE & 1) && !defined(TP_PORTABLE)
+#define TP_USE_MVE 1
+#include <arm_mve.h>
+#endif
+#if defined(__ARM_FEATURE_DSP) && !defined(TP_PORTABLE)
+#define TP_USE_DSP 1 /* kernels test TP_USE_MVE first: the M55 has both */
+#include <arm_acle.h>
+#endif
+
 TP_INLINE int32_t tp_max(int32_t a, int32_t b) { return a > b ? a : b; }
 TP_INLINE int32_t tp_min(int32_t a, int32_t b) { return a < b ? a : b; }
 TP_INLINE int32_t tp_clamp(int32_t x, int32_t lo, int32_t hi) { return x < lo ? lo : (x > hi ? hi : x); }
 
 /* (a * b * 2) >> 32 rounded to nearest, saturating the single overflow case INT32_MIN^2
- * (gemmlowp's SaturatingRoundingDoublingHighMul). */
+ * (gemmlowp's SaturatingRoundingDoublingHighMul). gemmlowp adds a nudge of 2^30 (ab >= 0) or
+ * 1 - 2^30 (ab < 0) and divides by 2^31 truncating toward zero; for ab < 0 that truncation is a
+ * ceiling, and ceil((ab + 1 - 2^30) / 2^31) == floor((ab + 2^30) / 2^31), so both cases are one
+ * floor: ties round up. This is also exactly what Helium's VQRDMULH computes. */
 TP_INLINE int32_t tp_saturating_rounding_doubling_high_mul(int32_t a, int32_t b) {
-    const int64_t ab = (int64_t)a * (int64_t)b;
-    const int32_t nudge = ab >= 0 ? (1 << 30) : (1 - (1 << 30));
     if (a == b && a == INT32_MIN) {
         return INT32_MAX;
     }
-    return (int32_t)((ab + nudge) / ((int64_t)1 << 31));
+    return (int32_t)(((int64_t)a * (int64_t)b + ((int64_t)1 << 30)) >> 31);
 }
 
 /* x / 2^exponent rounded to nearest, ties away from zero (gemmlowp's RoundingDivideByPOT). */
@@ -84,12 +106,28 @@ TP_INLINE int32_t tp_multiply_by_quantized_multiplier(int32_t x, int32_t multipl
                                      right_shift);
 }
 
-/* x / 2^exponent rounded to nearest, ties toward +infinity. */
+/* x / 2^exponent rounded to nearest, ties toward +infinity: floor((x + 2^(e-1)) / 2^e), computed
+ * in 32 bits without overflow as floor(x / 2^e) + bit (e-1) of x (like Arm's rounding shifts,
+ * e.g. Helium's VRSHL by -e). */
 TP_INLINE int32_t tp_rounding_divide_by_pot_upward(int32_t x, int exponent) {
 #if defined(TP_TFLM_ROUNDING)
     return tp_rounding_divide_by_pot(x, exponent);
 #else
-    return exponent == 0 ? x : (int32_t)(((int64_t)x + ((int64_t)1 << (exponent - 1))) >> exponent);
+    return exponent == 0 ? x : (x >> exponent) + ((x >> (exponent - 1)) & 1);
+#endif
+}
+
+/* tp_requantize_upward's scaling for the optimized kernels' per-channel loops: the channel's shift
+ * split once into left = max(shift, 0) and right = max(-shift, 0), and a multiplier from
+ * quantize_multiplier (in [0, 2^31), so the doubling high multiply's saturation case cannot occur).
+ * Branch-free; the same value as tp_requantize_upward before the offset and clamp. */
+TP_INLINE int32_t tp_scale_upward(int32_t acc, int32_t multiplier, int left, int right) {
+    const int32_t x = (int32_t)((uint32_t)acc << left);
+    const int32_t h = (int32_t)(((int64_t)x * (int64_t)multiplier + ((int64_t)1 << 30)) >> 31);
+#if defined(TP_TFLM_ROUNDING)
+    return tp_rounding_divide_by_pot(h, right);
+#else
+    return (h >> right) + (int32_t)((((uint32_t)h << 1) >> right) & 1u); /* + bit (right - 1) of h */
 #endif
 }
 
@@ -112,6 +150,62 @@ TP_INLINE int8_t tp_requantize_upward(int32_t acc, int32_t multiplier, int shift
         tp_saturating_rounding_doubling_high_mul(shifted, multiplier), right_shift);
     return (int8_t)tp_clamp(scaled + output_offset, act_min, act_max);
 }
+
+#if defined(TP_USE_DSP)
+/* SXTB16 of x rotated right by 8: bytes 1 and 3 sign-extended to two int16 halves (one
+ * instruction; GCC 12 would emit a separate rotate for __sxtb16(__ror(x, 8))). */
+TP_INLINE int32_t tp_sxtb16_ror8(int32_t x) {
+    int32_t r;
+    __asm__("sxtb16 %0, %1, ror #8" : "=r"(r) : "r"(x));
+    return r;
+}
+
+/* Two words from a word-aligned pointer with one LDRD, post-incrementing the pointer. */
+/* SXTAB16 with ROR 8: acc halves + bytes 1 and 3 of x sign-extended. */
+TP_INLINE int32_t tp_sxtab16_ror8(int32_t acc, int32_t x) {
+    int32_t r;
+    __asm__("sxtab16 %0, %1, %2, ror #8" : "=r"(r) : "r"(acc), "r"(x));
+    return r;
+}
+
+TP_INLINE int32_t tp_load32(const int8_t *p) {
+    int32_t v;
+    memcpy(&v, p, 4); /* LDR: unaligned accesses are fine on Armv7E-M / Armv8-M Mainline */
+    return v;
+}
+
+TP_INLINE void tp_ldrd_inc(const int32_t **p, int32_t *a, int32_t *b) {
+    __asm__ volatile("ldrd %0, %1, [%2], #8" : "=r"(*a), "=r"(*b), "+r"(*p) : "m"(*(const int32_t(*)[2]) * p));
+}
+#endif
+
+#if defined(TP_USE_MVE)
+/* tp_requantize_upward on 4 lanes (multiplier/shift: the 4 lanes' per-channel values): VSHL by the left
+ * shift (wrapping, like the scalar code), VQRDMULH (= the doubling high multiply, saturation
+ * included), VRSHL by -right shift (adds 2^(e-1) in full precision: ties toward +inf). */
+TP_INLINE int32x4_t tp_requantize_upward_x4(int32x4_t acc, int32x4_t multiplier, int32x4_t shift,
+                                            int32_t output_offset, int32_t act_min, int32_t act_max) {
+#if defined(TP_TFLM_ROUNDING)
+    int32_t lanes[4], m[4], sh[4];
+    vstrwq_s32(lanes, acc);
+    vstrwq_s32(m, multiplier);
+    vstrwq_s32(sh, shift);
+    for (int i = 0; i < 4; ++i) {
+        lanes[i] = tp_requantize_upward(lanes[i], m[i], sh[i], output_offset, act_min, act_max);
+    }
+    return vldrwq_s32(lanes);
+#else
+    const int32x4_t sh = shift;
+    const int32x4_t zero = vdupq_n_s32(0);
+    int32x4_t x = vshlq_s32(acc, vmaxq_s32(sh, zero));
+    x = vqrdmulhq_s32(x, multiplier);
+    x = vrshlq_s32(x, vminq_s32(sh, zero));
+    x = vaddq_n_s32(x, output_offset);
+    x = vmaxq_s32(x, vdupq_n_s32(act_min));
+    return vminq_s32(x, vdupq_n_s32(act_max));
+#endif
+}
+#endif
 
 #ifdef __cplusplus
 }

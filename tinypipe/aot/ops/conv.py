@@ -1,4 +1,9 @@
-"""CONV_2D and DEPTHWISE_CONV_2D -> kernels/conv_s8, kernels/depthwise_conv_s8."""
+"""CONV_2D and DEPTHWISE_CONV_2D -> kernels/conv_s8, kernels/depthwise_conv_s8.
+
+CONV_2D's bias holds the input zero point folded in offline (bias - input_zp * sum(w), exact in
+int32), so every kernel variant runs a plain int8 dot product; its scratch (arena) holds the
+optimized variants' im2col columns (TP_CONV_SCRATCH_BYTES in conv_s8.h).
+"""
 
 from __future__ import annotations
 
@@ -46,6 +51,15 @@ def _common(graph: Graph, op: Operator, inp: Tensor, out: Tensor, filter_hw: tup
     return {**geometry, **quant}, [Const("multiplier", "int32_t", mult), Const("shift", "int32_t", shift)]
 
 
+INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
+DSP_PIXELS = 4  # TP_CONV_DSP_PIXELS in conv_s8.h
+
+
+def conv_scratch_bytes(filter_h: int, filter_w: int, input_c: int) -> int:
+    """TP_CONV_SCRATCH_BYTES: DSP_PIXELS int16 im2col columns (holds the Helium int8 column too)."""
+    return 2 * DSP_PIXELS * ((filter_h * filter_w * input_c + 3) // 4 * 4)
+
+
 def _check_4d(graph: Graph, op: Operator, *tensors: Tensor) -> None:
     for t in tensors:
         if len(t.shape) != 4:
@@ -64,10 +78,14 @@ def lower_conv(graph: Graph, op: Operator, name: str) -> Layer:
         raise unsupported(graph, op, f"filter {weights.shape} does not match input {inp.shape} "
                                      "(grouped convolution)")
     params, requant = _common(graph, op, inp, out, (weights.shape[1], weights.shape[2]), w)
+    folded = bias.astype(np.int64) - zero_point_of(inp) * weights.reshape(oc, -1).astype(np.int64).sum(axis=1)
+    if folded.min() < INT32_MIN or folded.max() > INT32_MAX:
+        raise unsupported(graph, op, "bias with the input zero point folded in overflows int32")
     return Layer(op, name, kernel="tp_conv_s8", inputs=[inp.index], outputs=[out.index],
                  params_type="tp_conv_params_t", params=params,
-                 consts=[Const("weights", "int8_t", weights), Const("bias", "int32_t", bias), *requant],
-                 macs=out.size * int(np.prod(weights.shape[1:])))
+                 consts=[Const("weights", "int8_t", weights), Const("bias", "int32_t", folded), *requant],
+                 macs=out.size * int(np.prod(weights.shape[1:])),
+                 scratch_bytes=conv_scratch_bytes(weights.shape[1], weights.shape[2], inp.shape[3]))
 
 
 @register("DEPTHWISE_CONV_2D", prefix="dwconv")

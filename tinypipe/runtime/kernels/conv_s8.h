@@ -21,10 +21,21 @@ typedef struct {
     int32_t act_min, act_max;
 } tp_conv_params_t;
 
-/* input NHWC, filter OHWI [output_c][filter_h][filter_w][input_c], bias/multiplier/shift per
- * output channel, output NHWC. */
+/* Pixels per block of the DSP variant (im2col of this many output pixels, widened to int16). */
+#define TP_CONV_DSP_PIXELS 4
+
+/* Scratch bytes tp_conv_s8 needs (the generator reserves it in the arena): room for
+ * TP_CONV_DSP_PIXELS int16 im2col columns, which also holds the Helium variant's int8 column. */
+#define TP_CONV_SCRATCH_BYTES(filter_h, filter_w, input_c) \
+    (2 * TP_CONV_DSP_PIXELS * (((filter_h) * (filter_w) * (input_c) + 3) / 4 * 4))
+
+/* input NHWC, filter OHWI [output_c][filter_h][filter_w][input_c] (int8, as in the .tflite), output
+ * NHWC. `bias` has the input zero point folded in offline: bias[o] - input_zp * sum(filter[o]),
+ * so every variant computes bias + sum(x * w) over the raw int8 inputs, a padded tap reading x =
+ * input_zp (it then contributes 0 overall). multiplier/shift per output channel. */
 void tp_conv_s8(const tp_conv_params_t *p, const int8_t *input, const int8_t *filter,
-                const int32_t *bias, const int32_t *multiplier, const int32_t *shift, int8_t *output);
+                const int32_t *bias, const int32_t *multiplier, const int32_t *shift, int8_t *output,
+                void *scratch);
 
 #ifdef __cplusplus
 }

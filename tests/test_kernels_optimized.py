@@ -1,0 +1,100 @@
+"""The optimized kernel variants (DSP on Cortex-M4/M7, Helium on Cortex-M55) are bit-exact with
+LiteRT, checked by the same inputs and oracle as the portable build's tests, but compiled for the
+real core and run under QEMU (tinypipe.aot.qemu_runner.QemuRunner: many models per binary, few
+samples each; the host suites run the full counts):
+
+  - the randomized one-op models of tests/op_models.py for the kernels with optimized variants,
+  - the five MLPerf Tiny models,
+  - one model through the real firmware path (export -> PlatformIO -> QEMU -> serial) per core,
+  - the TP_PORTABLE switch really selects the portable path (same bytes).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tests.op_models import build_models, describe, sample_configs
+from tests.test_ops import SEED, _inputs, _mismatch
+from tinypipe.aot.codegen import AotModel, generate
+from tinypipe.aot.qemu_runner import QemuRunner
+from tinypipe.reference import Reference, random_inputs
+from tinypipe.validate import validate
+
+from .conftest import MLPERF_MODELS, mlperf_model
+
+BOARDS = ["qemu-m4", "qemu-m55"]  # DSP, Helium (qemu-m7 runs the DSP code too: MLPerf + firmware)
+OPT_OPS = ["CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "AVERAGE_POOL_2D", "MAX_POOL_2D", "ADD"]
+CONFIGS_PER_OP = 3
+INPUTS_PER_CONFIG = 20
+MLPERF_SAMPLES = 5
+
+
+@pytest.fixture(scope="module")
+def op_models(tmp_path_factory: pytest.TempPathFactory) -> list[tuple[dict, bytes, AotModel]]:
+    work = tmp_path_factory.mktemp("opt_ops")
+    configs = [c for op in OPT_OPS for c in sample_configs(op, CONFIGS_PER_OP + 2, SEED)]
+    out, per_op = [], dict.fromkeys(OPT_OPS, 0)
+    for i, (config, model) in enumerate(zip(configs, build_models(configs), strict=True)):
+        if model is None or per_op[config["op"]] == CONFIGS_PER_OP:
+            continue
+        path = work / f"{config['id']}.tflite"
+        path.write_bytes(model)
+        out.append((config, model, generate(path, work / "gen", name=f"op{i}")))
+        per_op[config["op"]] += 1
+    assert all(n == CONFIGS_PER_OP for n in per_op.values()), per_op
+    return out
+
+
+@pytest.fixture(scope="module")
+def mlperf(tmp_path_factory: pytest.TempPathFactory) -> list[AotModel]:
+    work = tmp_path_factory.mktemp("opt_mlperf")
+    return [generate(mlperf_model(name), work / "gen", name=name.lower()) for name in MLPERF_MODELS]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("board", BOARDS)
+def test_optimized_ops_bit_exact_under_qemu(board: str, op_models: list[tuple[dict, bytes, AotModel]],
+                                           tmp_path: Path) -> None:
+    runner = QemuRunner([m for _, _, m in op_models], tmp_path, board=board)
+    for k, (config, model, aot) in enumerate(op_models):
+        reference = Reference(model)
+        x = _inputs(reference, config, INPUTS_PER_CONFIG, seed=SEED + k)
+        want = reference.run_batch(x)
+        for j, (g, w) in enumerate(zip(runner.run(aot.name, x), want, strict=True)):
+            assert g.shape == w.shape, f"{board}: {describe(config)}"
+            assert np.array_equal(g, w), f"{board}: " + _mismatch(config, j, g, w)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("board", ["qemu-m4", "qemu-m7", "qemu-m55"])
+def test_mlperf_bit_exact_under_qemu(board: str, mlperf: list[AotModel], tmp_path: Path) -> None:
+    runner = QemuRunner(mlperf, tmp_path, board=board)
+    for name, aot in zip(MLPERF_MODELS, mlperf, strict=True):
+        ref = Reference(mlperf_model(name))
+        xs = random_inputs(ref.input_details, MLPERF_SAMPLES, seed=11)
+        for g, e in zip(runner.run(aot.name, xs), ref.run_batch(xs), strict=True):
+            np.testing.assert_array_equal(g, e.reshape(g.shape), err_msg=f"{name} on {board}")
+
+
+@pytest.mark.slow
+def test_portable_switch_gives_the_same_bytes(mlperf: list[AotModel], tmp_path: Path) -> None:
+    """-DTP_PORTABLE (what bench/mlperf_tiny.py builds as 'portable') on a DSP core: same outputs."""
+    kws = next(m for m in mlperf if m.name == "kws_ref_model")
+    ref = Reference(mlperf_model("kws_ref_model"))
+    xs = random_inputs(ref.input_details, 5, seed=3)
+    portable = QemuRunner([kws], tmp_path / "p", board="qemu-m4", extra_cflags=["-DTP_PORTABLE"])
+    optimized = QemuRunner([kws], tmp_path / "o", board="qemu-m4")
+    assert portable._binary_of != optimized._binary_of
+    for p, o in zip(portable.run(kws.name, xs), optimized.run(kws.name, xs), strict=True):
+        np.testing.assert_array_equal(p, o)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("board", ["qemu-m4", "qemu-m7", "qemu-m55"])
+def test_firmware_bit_exact_on_emulated_core(board: str, tmp_path: Path) -> None:
+    """The real firmware (PlatformIO build, serial protocol) with the optimized kernels."""
+    result = validate(mlperf_model("kws_ref_model"), board=board, samples=4, work_dir=tmp_path)
+    assert result.ok, result.summary()
