@@ -3,10 +3,11 @@ versus the optimized (DSP / Helium) variants, next to TFLite Micro + CMSIS-NN.
 
     .venv/bin/python bench/mlperf_tiny.py [--models kws_ref_model,...] [--cores qemu-m4,...] [--jobs 2]
 
-For each model x core x {portable, optimized}: `tinypipe export` (the optimized build with
---profile for per-layer figures), PlatformIO build, QEMU run (-icount shift=0: units are
-instructions), serial records. "portable" is the same generated code built with -DTP_PORTABLE
-(forces every kernel's portable C path). Writes bench/results/mlperf_tiny-<date>.{json,md}.
+Each model x core x {portable, optimized} is one `tinypipe.bench.bench()` run (export with per-layer
+profiling, PlatformIO build, QEMU -icount shift=0 so units are instructions, serial records, a few
+inputs validated bit for bit, memory breakdown from the linker map). "portable" is the same
+generated code built with -DTP_PORTABLE (every kernel's portable C path). This script only
+aggregates: bench/results/mlperf_tiny-<date>.{json,md}.
 """
 
 from __future__ import annotations
@@ -16,7 +17,6 @@ import datetime as dt
 import json
 import os
 import platform
-import re
 import subprocess
 import sys
 import tempfile
@@ -27,10 +27,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tinypipe.build import build, emulate  # noqa: E402
-from tinypipe.export import export  # noqa: E402
-from tinypipe.monitor import read_results  # noqa: E402
-from tinypipe.protocol import Device  # noqa: E402
+from tinypipe.bench import bench  # noqa: E402
 
 MODELS_DIR = ROOT.parent / "shared" / "models" / "mlperf-tiny"
 MODELS = ["kws_ref_model", "vww_96_int8", "pretrainedResnet_quant", "ad01_int8", "str_ww_ref_model"]
@@ -44,60 +41,31 @@ TFLM = {
 }
 TARGET_RATIO = {"kws_ref_model": 0.6, "vww_96_int8": 0.6, "pretrainedResnet_quant": 0.6, "ad01_int8": 0.8}
 VARIANTS = ("portable", "optimized")
-
-
-def code_bytes(map_file: Path) -> dict[str, int]:
-    """.text (+ kernels' .rodata) of the kernels and of model.c, from the linker map (kept sections)."""
-    text = map_file.read_text(errors="replace")
-    text = text[text.find("Linker script and memory map"):]
-    sizes = {"kernels": 0, "model": 0}
-    for m in re.finditer(r"^ (\.\w[\w.]*)\s*\n?\s+0x[0-9a-f]+\s+0x([0-9a-f]+) (\S+)$", text, re.M):
-        section, size, obj = m.group(1), int(m.group(2), 16), m.group(3)
-        if "/src/kernels/" in obj and section.startswith((".text", ".rodata")):
-            sizes["kernels"] += size
-        elif obj.endswith("/src/model.o") and section.startswith(".text"):
-            sizes["model"] += size
-    return sizes
+FLAGS = {"portable": ("-DTP_PORTABLE",), "optimized": ()}
+VALIDATE = 2  # random inputs checked bit for bit on the device per run (tests do the thorough checks)
 
 
 def measure(model: str, core: str, variant: str, work: Path) -> dict[str, Any]:
-    out = work / f"{core}-{model}-{variant}"
-    project = export(MODELS_DIR / f"{model}.tflite", core, out, runtime="aot", runs=3,
-                     profile=variant == "optimized")
-    if variant == "portable":
-        ini = out / "platformio.ini"
-        text = ini.read_text()
-        if "build_flags =" in text:
-            text = re.sub(r"^build_flags = ?(.*)$", r"build_flags =\n    \1\n    -DTP_PORTABLE", text,
-                          count=1, flags=re.M)
-        else:
-            text = text.replace(f"[env:{core}]\n", f"[env:{core}]\nbuild_flags = -DTP_PORTABLE\n")
-        ini.write_text(text)
-    b = build(out)
-    with emulate(out, timeout_s=600) as session, Device(session.url, timeout_s=300, open_timeout_s=10) as dev:
-        res = read_results(dev, timeout_s=300)
-    assert res.result is not None
-    gen = json.loads((out / "src" / "model.json").read_text())
-    macs = int(gen["macs"])
-    layers = {la["name"]: la for la in gen["layers"]}
-    sizes = code_bytes(b.map_file) if b.map_file else {"kernels": 0, "model": 0}
+    """One bench() run (both variants profiled, so their code sizes compare like for like)."""
+    r = bench(MODELS_DIR / f"{model}.tflite", core, work / f"{core}-{model}-{variant}", runs=3,
+              validate=VALIDATE, profile=True, build_flags=FLAGS[variant])
+    median, mem = r["latency"]["median"], r["memory"]
+    macs = int(r["model"]["macs"])
+    val = r["validation"] or {}
     row: dict[str, Any] = {
-        "model": model, "core": core, "variant": variant, "instructions": res.result.median,
-        "unit": res.result.unit, "macs": macs, "macs_per_instruction": round(macs / res.result.median, 3),
-        "arena_bytes": project.arena_bytes, "weights_bytes": int(gen["weights_bytes"]),
-        "code_bytes": sizes["kernels"] + sizes["model"], "kernel_code_bytes": sizes["kernels"],
-        "model_code_bytes": sizes["model"], "flash_bytes": b.flash_used, "ram_bytes": b.ram_used,
+        "model": model, "core": core, "variant": variant, "instructions": median,
+        "unit": r["latency"]["unit"],
+        "macs": macs, "macs_per_instruction": round(macs / median, 3), "arena_bytes": mem["arena_bytes"],
+        "weights_bytes": mem.get("weights_bytes", 0), "code_bytes": mem.get("code_bytes", 0),
+        "flash_bytes": mem["flash_bytes"], "ram_bytes": mem["ram_bytes"],
+        "validated": f"{val.get('bit_exact', 0)}/{val.get('samples', 0)}",
+        "layers": [{"name": la["name"], "opcode": la["opcode"], "instructions": la["units"],
+                    "macs": la["macs"],
+                    "macs_per_instruction": round(la["macs"] / la["units"], 3) if la["units"] else None}
+                   for la in r["layers"]],
     }
-    if variant == "optimized":
-        row["layers"] = []
-        for la in res.layers:
-            layer_macs = int(layers[la.name]["macs"])
-            ratio = round(layer_macs / la.units, 3) if la.units else None
-            row["layers"].append({"name": la.name, "opcode": layers[la.name]["opcode"],
-                                  "instructions": la.units, "macs": layer_macs,
-                                  "macs_per_instruction": ratio})
-    print(f"  {core:9s} {model:24s} {variant:9s} {res.result.median:>12,d} instr  "
-          f"{row['macs_per_instruction']:.3f} MAC/instr", flush=True)
+    print(f"  {core:9s} {model:24s} {variant:9s} {median:>12,d} instr  "
+          f"{row['macs_per_instruction']:.3f} MAC/instr  {row['validated']} bit-exact", flush=True)
     return row
 
 
@@ -115,23 +83,25 @@ def machine_info() -> dict[str, str]:
 def markdown(rows: list[dict[str, Any]], date: str) -> str:
     by = {(r["model"], r["core"], r["variant"]): r for r in rows}
     lines = [f"# MLPerf Tiny, aot runtime, {date}", "",
-             "Instructions per inference (QEMU -icount shift=0, median); TFLM = TFLite Micro + CMSIS-NN.", "",
-             "| model | core | portable | optimized | MAC/instr | TFLM | opt/TFLM | target | arena "
-             "| code port/opt |",
-             "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+             "Instructions per inference (QEMU -icount shift=0, median of 3); TFLM = TFLite Micro + CMSIS-NN "
+             "under the same QEMU setup. Code = kernels + model code from the linker map (both builds "
+             "profiled); flash/RAM = whole firmware. Every run validated bit for bit on the device.", "",
+             "| model | core | portable | optimized | MAC/instr port/opt | TFLM | opt/TFLM | target | arena "
+             "| code port/opt | weights | flash | RAM | M55/M4 speedup |",
+             "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for (model, core, variant), r in by.items():
-        if variant != "optimized":
-            continue
         p = by.get((model, core, "portable"))
-        tflm = TFLM.get(core, {}).get(model)
-        ratio = f"{r['instructions'] / tflm:.2f}" if tflm else "-"
-        target = f"{TARGET_RATIO[model]:.1f}" if tflm and model in TARGET_RATIO else "-"
-        if p is None:
+        if variant != "optimized" or p is None:
             continue
-        tflm_text = f"{tflm:,}" if tflm else "-"
+        tflm = r.get("tflm_cmsis_nn_instructions")
+        ratio = f"{r['ratio_to_tflm']:.2f}" if tflm else "-"
+        target = f"{TARGET_RATIO[model]:.1f}" if tflm and model in TARGET_RATIO else "-"
+        speedup = f"{r['speedup_vs_m4_dsp']:.2f}x" if "speedup_vs_m4_dsp" in r else "-"
         lines.append(f"| {model} | {core} | {p['instructions']:,} | {r['instructions']:,} | "
-                     f"{r['macs_per_instruction']:.2f} | {tflm_text} | {ratio} | {target} | "
-                     f"{r['arena_bytes']:,} | {p['code_bytes']:,} / {r['code_bytes']:,} |")
+                     f"{p['macs_per_instruction']:.2f} / {r['macs_per_instruction']:.2f} | "
+                     f"{f'{tflm:,}' if tflm else '-'} | {ratio} | {target} | {r['arena_bytes']:,} | "
+                     f"{p['code_bytes']:,} / {r['code_bytes']:,} | {r['weights_bytes']:,} | "
+                     f"{r['flash_bytes']:,} | {r['ram_bytes']:,} | {speedup} |")
     lines += ["", "## Dominant layers (optimized build, >= 5% of the model's instructions)", "",
               "| model | core | layer | MACs | instructions | MAC/instr |", "|---|---|---|---:|---:|---:|"]
     for r in rows:

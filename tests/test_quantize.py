@@ -142,6 +142,28 @@ def test_cli_calibration_not_npz(
     assert_one_line_error(code, err, str(wrong), "not a NumPy .npz")
 
 
+def test_cli_test_labels_mismatched(
+    digits: TrainResult, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    bad = tmp_path / "test.npz"
+    np.savez(bad, x=np.zeros((10, 8, 8, 1), np.float32), y=np.zeros(7))
+    code, err = run_cli(
+        [
+            "quantize",
+            str(digits.model),
+            "--calib",
+            str(digits.calib),
+            "--test",
+            str(bad),
+            "--out",
+            "m.tflite",
+        ],
+        capsys,
+        monkeypatch,
+    )
+    assert_one_line_error(code, err, str(bad), "7", "10 inputs")
+
+
 def test_cli_float_only_op_is_named(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:

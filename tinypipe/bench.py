@@ -14,7 +14,7 @@ import contextlib
 import json
 import platform
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -164,8 +164,11 @@ def _latency(result: Any, board: Board) -> dict[str, Any]:
 def bench(model: str | Path, board_id: str, out: str | Path, runtime: str = "aot", runs: int = 10,
           validate: int = 10, profile: bool = False, port: str | None = None,
           inputs: list[np.ndarray] | None = None, timeout_s: float = DEFAULT_TIMEOUT_S,
-          extra: dict[str, Any] | None = None, echo: Echo | None = None) -> dict[str, Any]:
+          extra: dict[str, Any] | None = None, echo: Echo | None = None,
+          build_flags: Sequence[str] = ()) -> dict[str, Any]:
     """Measure `model` on `board_id`; returns the bench.json dict (also written to out/bench.json).
+
+    `build_flags` are appended to the firmware's build flags (tinypipe.export.export).
 
     `inputs` (stacked on axis 0, one array per model input) replaces the `validate` random
     inputs, e.g. a recipe's test set; the outputs that came back are in result["device_outputs"].
@@ -201,7 +204,8 @@ def bench(model: str | Path, board_id: str, out: str | Path, runtime: str = "aot
                 f"use --runtime aot on emulated boards, or export for a real board: "
                 f"tinypipe export {model} --board nano33ble --runtime tflm --out DIR")
         say(f"export {model.name} for {board.id} ({runtime})")
-        project = export(model, board.id, out / "firmware", runtime=runtime, runs=runs, profile=profile)
+        project = export(model, board.id, out / "firmware", runtime=runtime, runs=runs, profile=profile,
+                         build_flags=build_flags)
         stage = "build"
         say("build (pio run)")
         built = build(project.dir)

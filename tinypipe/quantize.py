@@ -18,7 +18,6 @@ import json
 import os
 import re
 import tempfile
-from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,6 +27,7 @@ import numpy as np
 from tinypipe import graph as graph_mod
 from tinypipe.errors import TinypipeError
 from tinypipe.recipes.base import TASKS, score
+from tinypipe.train import import_tensorflow, quiet_native
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -106,22 +106,6 @@ def _check_shape(x: np.ndarray, shape: tuple[int, ...], path: Path, role: str) -
     )
 
 
-@contextlib.contextmanager
-def _quiet_native() -> Iterator[list[str]]:
-    """Silence the converter's C++ logging on fd 2; yields a list that receives what it wrote."""
-    captured: list[str] = []
-    with tempfile.TemporaryFile(mode="w+") as tmp:
-        saved = os.dup(2)
-        os.dup2(tmp.fileno(), 2)
-        try:
-            yield captured
-        finally:
-            os.dup2(saved, 2)
-            os.close(saved)
-            tmp.seek(0)
-            captured.append(tmp.read())
-
-
 def _export_batch1(model: Path, workdir: Path) -> tuple[Path, tuple[int, ...]]:
     """Re-export `model` as a SavedModel whose signature takes a batch of exactly one."""
     import tensorflow as tf
@@ -188,7 +172,7 @@ def _convert(saved_model: Path, calib: np.ndarray | None, source: Path) -> bytes
         conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
         conv.inference_input_type = tf.int8
         conv.inference_output_type = tf.int8
-    with _quiet_native() as log:
+    with quiet_native() as log:
         try:
             return bytes(conv.convert())
         except Exception as exc:
@@ -303,6 +287,7 @@ def quantize(
     from tinypipe.reference import Reference
 
     model, calib, out = Path(model), Path(calib), Path(out)
+    import_tensorflow()
     if not model.exists():
         raise TinypipeError(
             f"{model}: no such model", "pass DIR/model.keras from `tinypipe train` or a SavedModel"

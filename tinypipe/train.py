@@ -7,9 +7,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import tempfile
 import time
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -41,6 +44,29 @@ class TrainResult:
         return {k: str(v) if isinstance(v, Path) else v for k, v in asdict(self).items()}
 
 
+@contextlib.contextmanager
+def quiet_native() -> Iterator[list[str]]:
+    """Silence the converter's C++ logging on fd 2; yields a list that receives what it wrote."""
+    captured: list[str] = []
+    with tempfile.TemporaryFile(mode="w+") as tmp:
+        saved = os.dup(2)
+        os.dup2(tmp.fileno(), 2)
+        try:
+            yield captured
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            tmp.seek(0)
+            captured.append(tmp.read())
+
+
+def import_tensorflow() -> None:
+    """Import TensorFlow and Keras once, keeping their start-up log lines off the terminal."""
+    with quiet_native():
+        import keras  # noqa: F401
+        import tensorflow  # noqa: F401
+
+
 def _epoch_progress(total: int, label: str) -> tuple[Any, Any]:
     """A rich progress bar and a Keras callback advancing it once per epoch with the loss."""
     import keras
@@ -65,6 +91,11 @@ def _epoch_progress(total: int, label: str) -> tuple[Any, Any]:
 
 def train(recipe: str, out: Path, epochs: int | None = None, seed: int = 0) -> TrainResult:
     """Train `recipe` with `seed` (deterministic) for `epochs` (the recipe's default if None)."""
+    recipes.check(recipe)
+    import_tensorflow()
+    import keras
+    import tensorflow as tf
+
     r = recipes.get(recipe)
     epochs = r.epochs if epochs is None else epochs
     if epochs < 1:
@@ -74,10 +105,6 @@ def train(recipe: str, out: Path, epochs: int | None = None, seed: int = 0) -> T
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     start = time.monotonic()
-
-    import keras
-    import tensorflow as tf
-
     keras.utils.set_random_seed(seed)
     tf.config.experimental.enable_op_determinism()
     ds = r.data(seed)

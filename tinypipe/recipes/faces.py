@@ -1,7 +1,7 @@
 """`faces`: person / no-person on scikit-image's LFW subset (200 real 25x25 crops).
 
 A miniature visual-wake-words task. With only 160 training crops the recipe augments them
-(mirror, +-2 px shifts, brightness/contrast jitter) and standardizes each crop's contrast.
+(mirror, +-2 px shifts, brightness/contrast jitter) 15-fold.
 """
 
 from __future__ import annotations

@@ -131,6 +131,19 @@ TP_INLINE int32_t tp_scale_upward(int32_t acc, int32_t multiplier, int left, int
 #endif
 }
 
+/* tp_scale_upward for a right shift r = -shift >= 1 (left shift 0), in one 64-bit multiply-accumulate
+ * (SMLAL) and one shift: floor((acc * m + 2^30 + 2^(30 + r)) / 2^(31 + r)) equals the doubling high
+ * multiply floor((acc * m + 2^30) / 2^31) followed by the ties-upward division by 2^r, and that is
+ * the high word shifted right by r - 1. `round` = tp_round_upward(shift), computed once per channel;
+ * no overflow: |acc * m| < 2^62. */
+TP_INLINE int64_t tp_round_upward(int32_t shift) {
+    return ((int64_t)1 << 30) + ((int64_t)1 << (30 - shift));
+}
+
+TP_INLINE int32_t tp_scale_upward_r(int32_t acc, int32_t multiplier, int64_t round, int32_t r_minus_1) {
+    return (int32_t)(((int64_t)acc * (int64_t)multiplier + round) >> 32) >> r_minus_1;
+}
+
 /* Requantize an element-wise result to int8: scale (ties away), add the output zero point,
  * clamp to [act_min, act_max] (the fused activation, already in the output's domain). */
 TP_INLINE int8_t tp_requantize(int32_t acc, int32_t multiplier, int shift, int32_t output_offset,

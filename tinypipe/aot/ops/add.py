@@ -1,12 +1,36 @@
-"""ADD -> kernels/add_s8 (TFLite's int8 Add: both inputs rescaled to 2*max(scale) with 20 bits headroom)."""
+"""ADD -> kernels/add_s8 (TFLite's int8 Add: both inputs rescaled to 2*max(scale) with 20 bits headroom).
+
+Each input's rescaling depends on one int8 value only, so it is tabulated offline (256 int32 per
+input, indexed by the value's byte): the kernel adds two table entries and requantizes the sum.
+"""
 
 from __future__ import annotations
 
-from tinypipe.aot.lowering import Layer, expect_int8, register, unsupported
+import numpy as np
+
+from tinypipe.aot.lowering import Const, Layer, expect_int8, register, unsupported
 from tinypipe.aot.quant import activation_range, quantize_multiplier, scale_of, zero_point_of
 from tinypipe.graph import Graph, Operator, Tensor
 
 LEFT_SHIFT = 20  # int8/uint8 (TFLite uses 15 for int16)
+
+
+def multiply_by_quantized_multiplier(x: int, multiplier: int, shift: int) -> int:
+    """TFLite's MultiplyByQuantizedMultiplier on Python ints (tp_multiply_by_quantized_multiplier)."""
+    x = ((x << max(shift, 0)) + 2**31) % 2**32 - 2**31  # int32 wrap, as the C code
+    saturates = x == multiplier == -(2**31)
+    high = 2**31 - 1 if saturates else (x * multiplier + (1 << 30)) >> 31
+    exponent = max(-shift, 0)
+    mask = (1 << exponent) - 1
+    threshold = (mask >> 1) + (1 if high < 0 else 0)
+    return (high >> exponent) + (1 if (high & mask) > threshold else 0)
+
+
+def input_table(zero_point: int, multiplier: int, shift: int) -> np.ndarray:
+    """The rescaled value of every int8 input, at index (uint8_t)value."""
+    values = [v - 256 if v > 127 else v for v in range(256)]
+    return np.array([multiply_by_quantized_multiplier((v - zero_point) << LEFT_SHIFT, multiplier, shift)
+                     for v in values], np.int32)
 
 
 def broadcast_strides(graph: Graph, op: Operator, t: Tensor, out_shape: tuple[int, ...]) -> list[int]:
@@ -41,11 +65,12 @@ def lower_add(graph: Graph, op: Operator, name: str) -> Layer:
         op, name, kernel="tp_add_s8", inputs=[a.index, b.index], outputs=[out.index],
         params_type="tp_add_params_t",
         params={"dims": list(out4), "input1_strides": broadcast_strides(graph, op, a, out.shape),
-                "input2_strides": broadcast_strides(graph, op, b, out.shape), "left_shift": LEFT_SHIFT,
-                "input1_offset": -zero_point_of(a), "input1_multiplier": m1, "input1_shift": s1,
-                "input2_offset": -zero_point_of(b), "input2_multiplier": m2, "input2_shift": s2,
+                "input2_strides": broadcast_strides(graph, op, b, out.shape),
+                "contiguous": int(tuple(a.shape) == tuple(b.shape) == tuple(out.shape)),
                 "output_offset": zero_point_of(out), "output_multiplier": mo, "output_shift": so,
                 "act_min": act_min, "act_max": act_max},
+        consts=[Const("table1", "int32_t", input_table(zero_point_of(a), m1, s1)),
+                Const("table2", "int32_t", input_table(zero_point_of(b), m2, s2))],
         inplace=[(i, 0) for i, t in enumerate((a, b)) if t.shape == out.shape],
         macs=out.size,
     )

@@ -232,20 +232,25 @@ void tp_conv_s8(const tp_conv_params_t *p, const int8_t *input, const int8_t *fi
                     a3 = __smlad(w02, x[6], a3);
                     a3 = __smlad(w13, x[7], a3);
                 }
-                const int32_t m = multiplier[c], left = shift[c] > 0 ? shift[c] : 0, right = left - shift[c];
+                const int32_t m = multiplier[c], sh = shift[c];
                 const int32_t zo = p->output_offset, lo = p->act_min, hi = p->act_max;
-                out[c] = (int8_t)tp_clamp(tp_scale_upward(a0, m, left, right) + zo, lo, hi);
-                if (n == PIX) {
-                    out[oc + c] = (int8_t)tp_clamp(tp_scale_upward(a1, m, left, right) + zo, lo, hi);
-                    out[2 * oc + c] = (int8_t)tp_clamp(tp_scale_upward(a2, m, left, right) + zo, lo, hi);
-                    out[3 * oc + c] = (int8_t)tp_clamp(tp_scale_upward(a3, m, left, right) + zo, lo, hi);
-                } else {
-                    if (n > 1) {
-                        out[oc + c] = (int8_t)tp_clamp(tp_scale_upward(a1, m, left, right) + zo, lo, hi);
+#if !defined(TP_TFLM_ROUNDING)
+                if (sh < 0) { /* the usual case: one SMLAL + one shift per output */
+                    const int64_t round = tp_round_upward(sh);
+                    const int32_t rm1 = -sh - 1;
+                    out[c] = (int8_t)tp_clamp(tp_scale_upward_r(a0, m, round, rm1) + zo, lo, hi);
+                    if (n == PIX) {
+                        out[oc + c] = (int8_t)tp_clamp(tp_scale_upward_r(a1, m, round, rm1) + zo, lo, hi);
+                        out[2 * oc + c] = (int8_t)tp_clamp(tp_scale_upward_r(a2, m, round, rm1) + zo, lo, hi);
+                        out[3 * oc + c] = (int8_t)tp_clamp(tp_scale_upward_r(a3, m, round, rm1) + zo, lo, hi);
+                        continue;
                     }
-                    if (n > 2) {
-                        out[2 * oc + c] = (int8_t)tp_clamp(tp_scale_upward(a2, m, left, right) + zo, lo, hi);
-                    }
+                }
+#endif
+                const int32_t left = sh > 0 ? sh : 0, right = left - sh;
+                const int32_t acc[PIX] = {a0, a1, a2, a3};
+                for (int32_t j = 0; j < n; ++j) {
+                    out[j * oc + c] = (int8_t)tp_clamp(tp_scale_upward(acc[j], m, left, right) + zo, lo, hi);
                 }
             }
         }

@@ -74,22 +74,28 @@ void tp_fully_connected_s8(const tp_fully_connected_params_t *p, const int8_t *i
             const int8_t *w0 = weights + o * k_size, *w1 = w0 + k_size, *w2 = w1 + k_size, *w3 = w2 + k_size;
             int32_t a0 = bias[o], a1 = bias[o + 1], a2 = bias[o + 2], a3 = bias[o + 3];
             int32_t k = 0;
-            for (; k < k4; k += 4) {
-                const int32_t xv = tp_load32(x + k);
+            /* one walking weight pointer, the other rows at fixed register offsets (no spills) */
+            const int8_t *wk = w0, *xk = x, *const xend = x + k4;
+            const int32_t s1 = k_size, s2 = 2 * k_size, s3 = 3 * k_size;
+            while (xk < xend) {
+                const int32_t xv = tp_load32(xk);
                 const int32_t x02 = __sxtb16(xv), x13 = tp_sxtb16_ror8(xv);
-                int32_t wv = tp_load32(w0 + k);
+                int32_t wv = tp_load32(wk);
                 a0 = __smlad(__sxtb16(wv), x02, a0);
                 a0 = __smlad(tp_sxtb16_ror8(wv), x13, a0);
-                wv = tp_load32(w1 + k);
+                wv = tp_load32(wk + s1);
                 a1 = __smlad(__sxtb16(wv), x02, a1);
                 a1 = __smlad(tp_sxtb16_ror8(wv), x13, a1);
-                wv = tp_load32(w2 + k);
+                wv = tp_load32(wk + s2);
                 a2 = __smlad(__sxtb16(wv), x02, a2);
                 a2 = __smlad(tp_sxtb16_ror8(wv), x13, a2);
-                wv = tp_load32(w3 + k);
+                wv = tp_load32(wk + s3);
                 a3 = __smlad(__sxtb16(wv), x02, a3);
                 a3 = __smlad(tp_sxtb16_ror8(wv), x13, a3);
+                xk += 4;
+                wk += 4;
             }
+            k = k4;
             for (; k < k_size; ++k) {
                 const int32_t xv = x[k];
                 a0 += xv * w0[k];
