@@ -27,7 +27,7 @@ demo: setup
 
 test: setup
 	$(VENV)/ruff check .
-	$(VENV)/pytest -n 2 -q --durations=15
+	$(VENV)/pytest -n 2 --dist loadfile -q --durations=25
 
 lint: setup
 	$(VENV)/ruff check .

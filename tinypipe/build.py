@@ -53,11 +53,11 @@ from pathlib import Path
 from types import TracebackType
 
 import serial
-from serial.urlhandler import protocol_socket
 
 from tinypipe import PACKAGE_DIR, TEMPLATES_DIR
 from tinypipe.boards import Board
 from tinypipe.errors import TinypipeError
+from tinypipe.protocol import open_port
 
 PLATFORM_DIR = PACKAGE_DIR / "platform" / "qemu-arm"
 SCONS_PACKAGE_VERSION = "4.41101.0"  # what PlatformIO 6.1/6.2 requires of tool-scons
@@ -341,24 +341,6 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-class LosslessSocketSerial(protocol_socket.Serial):  # type: ignore[misc]
-    """pyserial's socket:// port without the input flush in open(), which throws away whatever
-    the firmware printed before the host's first read (e.g. its boot banner)."""
-
-    _opening = False
-
-    def open(self) -> None:
-        self._opening = True
-        try:
-            super().open()
-        finally:
-            self._opening = False
-
-    def reset_input_buffer(self) -> None:
-        if not self._opening:
-            super().reset_input_buffer()
-
-
 class EmulatorSession:
     """A firmware running under QEMU (started by `pio run -t upload`), serial port on TCP.
 
@@ -374,11 +356,11 @@ class EmulatorSession:
     def serial(self, timeout: float = 1.0) -> serial.Serial:
         """The firmware's serial port (a pyserial Serial on socket://), connected on first call.
 
-        Use this rather than serial.serial_for_url(url): that one flushes the input on open and
-        loses the firmware's first bytes.
+        Opened with protocol.open_port: serial.serial_for_url(url) would flush the input on open
+        and lose the firmware's first bytes.
         """
         if self._serial is None:
-            self._serial = LosslessSocketSerial(self.url, timeout=timeout)
+            self._serial = open_port(self.url, timeout=timeout)
         return self._serial
 
     def read_until_exit(self, sink: Callable[[bytes], None] | None = None) -> bytes:

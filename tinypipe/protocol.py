@@ -163,14 +163,14 @@ def parse_record(line: str) -> Record | None:
     return Record(kind, fields)
 
 
-def _open_keeping_input(port: str, baud: int) -> serial.SerialBase:
+def open_port(port: str, baud: int = 115200, timeout: float = READ_SLICE_S) -> serial.SerialBase:
     """Open a pyserial URL without discarding what already arrived.
 
     pyserial's open() ends with reset_input_buffer(); on a socket:// port that throws away
     the boot records an emulator sent the moment the connection was accepted. Skipping it is
     harmless on real ports too: stale bytes are noise the record and frame readers skip.
     """
-    port_obj = serial.serial_for_url(port, baudrate=baud, timeout=READ_SLICE_S, do_not_open=True)
+    port_obj = serial.serial_for_url(port, baudrate=baud, timeout=timeout, do_not_open=True)
     port_obj.reset_input_buffer = lambda: None  # type: ignore[method-assign]
     try:
         port_obj.open()
@@ -200,7 +200,7 @@ class Device:
         deadline = time.monotonic() + open_timeout_s
         while True:
             try:
-                self._serial = _open_keeping_input(port, baud)
+                self._serial = open_port(port, baud)
                 return
             except (serial.SerialException, OSError, ValueError) as exc:
                 if time.monotonic() < deadline:

@@ -148,17 +148,9 @@ void tp_depthwise_conv_s8(const tp_depthwise_conv_params_t *p, const int8_t *inp
 #undef TP_DW_TAP
                     const int32_t acc[4] = {a0, a1, a2, a3};
                     for (int32_t i = 0; i < 4; ++i) {
-                        const int32_t sh = shift[c + i];
-                        int32_t v;
-#if !defined(TP_TFLM_ROUNDING)
-                        if (sh < 0) {
-                            v = tp_scale_upward_r(acc[i], multiplier[c + i], tp_round_upward(sh), -sh - 1);
-                        } else
-#endif
-                        {
-                            v = tp_scale_upward(acc[i], multiplier[c + i], sh > 0 ? sh : 0, sh > 0 ? 0 : -sh);
-                        }
-                        output[c + i] = (int8_t)tp_clamp(v + p->output_offset, p->act_min, p->act_max);
+                        const int32_t left = shift[c + i] > 0 ? shift[c + i] : 0, right = left - shift[c + i];
+                        output[c + i] = (int8_t)tp_clamp(tp_scale_upward(acc[i], multiplier[c + i], left, right) +
+                                                         p->output_offset, p->act_min, p->act_max);
                     }
                 }
                 for (; c < ch; ++c) {
