@@ -291,19 +291,33 @@ def quantize_cmd(
     test: Path | None = typer.Option(None, "--test", help="Test .npz (x, y) to compare float vs int8."),
     qat: bool = typer.Option(False, "--qat", help="Quantization-aware fine-tuning (needs `make qat`)."),
     prune: float | None = typer.Option(None, "--prune", help="Prune to this sparsity first, e.g. 0.5."),
+    train: Path | None = typer.Option(
+        None, "--train", help="Training .npz (x, y) for --qat/--prune (default: train.npz beside MODEL)."
+    ),
+    finetune_epochs: int | None = typer.Option(
+        None, "--finetune-epochs", help="Fine-tuning epochs for --qat/--prune (default 4)."
+    ),
 ) -> None:
     """Full-integer int8 quantization (int8 input, output and kernels) with a float-vs-int8 report.
 
     Example: tinypipe quantize out/digits/model.keras --calib out/digits/calib.npz
-    --test out/digits/test.npz --out out/digits/model.tflite
+    --test out/digits/test.npz --out out/digits/model.tflite [--prune 0.5] [--qat]
     """
     from tinypipe.quantize import quantize
 
-    r = quantize(model, calib, out, test=test, qat=qat, prune=prune)
+    r = quantize(model, calib, out, test=test, qat=qat, prune=prune, train=train,
+                 finetune_epochs=finetune_epochs)
     if r.metric is not None:
         console.print(f"{r.metric} on {r.test_samples} test samples: float {r.float_metric:.4f}  "
                       f"int8 {r.int8_metric:.4f}")
-    console.print(f"size: float {r.float_bytes} B  int8 {r.int8_bytes} B  ops: {', '.join(r.opcodes)}")
+    if r.finetune is not None and r.finetune.get("float_metric") is not None:
+        console.print(f"after fine-tuning ({r.finetune['epochs']} epochs): float "
+                      f"{r.finetune['float_metric']:.4f}" + (" (with fake quantization)" if r.qat else ""))
+    if r.prune is not None:
+        console.print(f"int8 weight sparsity: {r.prune['achieved']:.3f} (target {r.prune['target']}); "
+                      "dense on the device, smaller compressed")
+    console.print(f"size: float {r.float_bytes} B  int8 {r.int8_bytes} B  zlib {r.compressed_bytes} B  "
+                  f"ops: {', '.join(r.opcodes)}")
     console.print(f"input scale {r.input['scale']:.6g} zero point {r.input['zero_point']}")
     console.print(f"wrote {r.out}\nwrote {r.report}")
 

@@ -8,6 +8,11 @@ between DEQUANTIZE/QUANTIZE pairs; those models are rejected here, naming the op
 
 The int8 metric comes from `tinypipe.reference.Reference` (bit-identical to TFLite Micro)
 with inputs quantized by the model's own input scale/zero point.
+
+With `prune` and/or `qat` the model is first fine-tuned on the training set (`train.npz` from
+`tinypipe train`) by `tinypipe.qat` in a subprocess (tfmot needs legacy Keras), and the
+fine-tuned SavedModel takes the same int8 conversion. The float metric and size stay those of
+the model given; the report adds the measured sparsity of the int8 weights.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ import json
 import os
 import re
 import tempfile
+import zlib
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -51,8 +57,10 @@ class QuantizeResult:
     output: dict[str, Any] = field(default_factory=dict)
     calib_samples: int = 0
     test_samples: int = 0
+    compressed_bytes: int = 0  # the int8 .tflite after zlib level 9 (what pruning buys on disk/OTA)
     qat: bool = False
-    prune: float | None = None
+    prune: dict[str, Any] | None = None  # target, achieved, per_layer, note
+    finetune: dict[str, Any] | None = None  # epochs, samples, learning rates, fine-tuned float metric
 
     def to_json(self) -> dict[str, Any]:
         return {k: str(v) if isinstance(v, Path) else v for k, v in asdict(self).items()}
@@ -64,11 +72,11 @@ class QuantizeResult:
 def load_npz(path: Path, role: str, need_y: bool = False) -> tuple[np.ndarray, np.ndarray | None]:
     """(x, y or None) from a .npz; anything else raises TinypipeError naming the file."""
     path = Path(path)
-    flag = {"calibration": "--calib", "test": "--test"}[role]
+    flag = {"calibration": "--calib", "test": "--test", "training": "--train"}[role]
     if not path.is_file():
         raise TinypipeError(
             f"{path}: {role} set not found",
-            f"pass {flag} DIR/{'calib' if role == 'calibration' else 'test'}.npz "
+            f"pass {flag} DIR/{dict(calibration='calib', test='test', training='train')[role]}.npz "
             "as written by `tinypipe train`",
         )
     try:
@@ -102,7 +110,7 @@ def _check_shape(x: np.ndarray, shape: tuple[int, ...], path: Path, role: str) -
     raise TinypipeError(
         f"{path}: {role} set 'x' has shape {tuple(x.shape)}, the model input is {tuple(shape)}; "
         f"expected (N, {', '.join(map(str, want))})",
-        "use the calib.npz/test.npz written with this model by `tinypipe train`",
+        "use the calib.npz/test.npz/train.npz written with this model by `tinypipe train`",
     )
 
 
@@ -280,23 +288,32 @@ def quantize(
     test: Path | None = None,
     qat: bool = False,
     prune: float | None = None,
+    train: Path | None = None,
+    finetune_epochs: int | None = None,
 ) -> QuantizeResult:
-    """Write `out` (.tflite, int8 in/out/kernels) and `out`.quant.json; evaluate on `test` if given."""
+    """Write `out` (.tflite, int8 in/out/kernels) and `out`.quant.json; evaluate on `test` if given.
+
+    `prune` (target sparsity in (0, 1)) and `qat` fine-tune on `train` (default: train.npz beside
+    the model) for `finetune_epochs` (default `tinypipe.qat.DEFAULT_EPOCHS`) before conversion.
+    """
     from rich.console import Console
 
     from tinypipe.reference import Reference
 
     model, calib, out = Path(model), Path(calib), Path(out)
+    finetuning = qat or prune is not None
+    if finetuning:
+        train = _check_finetune_args(model, prune, train, finetune_epochs)
     import_tensorflow()
     if not model.exists():
         raise TinypipeError(
             f"{model}: no such model", "pass DIR/model.keras from `tinypipe train` or a SavedModel"
         )
-    if qat or prune is not None:
-        _require_tfmot(prune)
     x_calib, _ = load_npz(calib, "calibration")
     x_test, y_test = load_npz(test, "test") if test is not None else (None, None)
+    x_train, y_train = load_npz(train, "training", need_y=True) if train is not None else (None, None)
     console = Console(stderr=True)
+    finetune_info: dict[str, Any] | None = None
     with tempfile.TemporaryDirectory(prefix="tinypipe-quant-") as tmp:
         with console.status(f"loading {model.name}"):
             saved, shape = _export_batch1(model, Path(tmp))
@@ -306,6 +323,15 @@ def quantize(
             x_test = _check_shape(x_test, shape, test, "test")
         with console.status("converting to float .tflite"):
             float_bytes = _convert(saved, None, model)
+        if finetuning:
+            assert train is not None and x_train is not None and y_train is not None
+            _check_shape(x_train, shape, train, "training")
+            what = " + ".join(([f"pruning to {prune:.0%}"] if prune is not None else []) + (["QAT"] * qat))
+            with console.status(f"fine-tuning ({what}) on {len(x_train)} samples"):
+                tuned, finetune_info = _finetune(
+                    model, train, test, Path(tmp), qat, prune, finetune_epochs, x_train, y_train, float_bytes
+                )
+                saved, shape = _export_batch1(tuned, Path(tmp) / "tuned")
         rng = np.random.default_rng(0)
         pick = np.sort(rng.choice(len(x_calib), size=min(MAX_CALIB, len(x_calib)), replace=False))
         with console.status(f"calibrating int8 on {len(pick)} samples"):
@@ -314,6 +340,16 @@ def quantize(
     _check_int8(g, model)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_bytes(int8_bytes)
+    prune_report = None
+    if prune is not None:
+        per_layer, achieved = weight_sparsity(g)
+        prune_report = {
+            "target": prune,
+            "achieved": achieved,
+            "per_layer": per_layer,
+            "note": "int8 weights stay dense on the device (same flash and RAM); "
+            "the zeros only shrink the compressed file (compressed_bytes)",
+        }
     result = QuantizeResult(
         model=model,
         out=out,
@@ -328,8 +364,10 @@ def quantize(
         input=_io(g, g.inputs[0]),
         output=_io(g, g.outputs[0]),
         calib_samples=len(pick),
+        compressed_bytes=len(zlib.compress(int8_bytes, 9)),
         qat=qat,
-        prune=prune,
+        prune=prune_report,
+        finetune=finetune_info,
     )
     if x_test is not None:
         _evaluate(result, Reference(float_bytes), Reference(int8_bytes), x_test, y_test, g)
@@ -367,14 +405,96 @@ def _evaluate(
     result.int8_metric = score(task, x, y, y_int8)
 
 
-def _require_tfmot(prune: float | None) -> None:
-    if prune is not None and not 0.0 < prune < 1.0:
+WEIGHTED_OPS = ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED")
+
+
+def weight_sparsity(g: graph_mod.Graph) -> tuple[list[dict[str, Any]], float]:
+    """Per conv/dense op: the fraction of its int8 weights that are exactly 0; and over all of them."""
+    per_layer: list[dict[str, Any]] = []
+    zeros = total = 0
+    for op in g.operators:
+        if op.opcode not in WEIGHTED_OPS or len(op.inputs) < 2 or op.inputs[1] < 0:
+            continue
+        w = g.tensor(op.inputs[1])
+        if w.data is None:
+            continue
+        z, n = int(np.count_nonzero(w.data == 0)), int(w.data.size)
+        zeros, total = zeros + z, total + n
+        per_layer.append(
+            {"op": op.index, "opcode": op.opcode, "weights": w.name, "size": n, "sparsity": round(z / n, 4)}
+        )
+    return per_layer, round(zeros / total, 4) if total else 0.0
+
+
+def _check_finetune_args(
+    model: Path, prune: float | None, train: Path | None, epochs: int | None
+) -> Path:
+    """Fail fast (before loading TensorFlow) on bad --prune/--qat input; the training set to use."""
+    if prune is not None and not (isinstance(prune, float | int) and 0.0 < prune < 1.0):
         raise TinypipeError(
             f"--prune {prune}: sparsity must be between 0 and 1 (exclusive)", "e.g. --prune 0.5"
         )
-    if importlib.util.find_spec("tensorflow_model_optimization") is None:
+    if epochs is not None and epochs < 1:
+        raise TinypipeError(f"--finetune-epochs must be at least 1, got {epochs}")
+    if importlib.util.find_spec("tensorflow_model_optimization") is None or (
+        importlib.util.find_spec("tf_keras") is None
+    ):
         raise TinypipeError(
-            "--qat/--prune need tensorflow-model-optimization, which is not installed",
+            "--qat/--prune need tensorflow-model-optimization and tf-keras, which are not installed",
             "run `make qat` (or ./scripts/setup.sh --qat) to install the optional extra",
         )
-    raise TinypipeError("--qat/--prune are not implemented yet", "quantize without them (post-training int8)")
+    if model.is_dir() or model.suffix != ".keras":
+        raise TinypipeError(
+            f"{model}: --qat/--prune fine-tune a Keras model and need its .keras file",
+            "pass DIR/model.keras from `tinypipe train`",
+        )
+    if train is None:
+        train = model.parent / "train.npz"
+        if not train.is_file():
+            raise TinypipeError(
+                f"--qat/--prune need labelled training data: no --train given and no {train}",
+                "pass --train TRAIN.npz (arrays x, y), or retrain with `tinypipe train` which writes it",
+            )
+    return Path(train)
+
+
+def _finetune(
+    model: Path,
+    train: Path,
+    test: Path | None,
+    workdir: Path,
+    qat: bool,
+    prune: float | None,
+    epochs: int | None,
+    x_train: np.ndarray,
+    y_train: np.ndarray,
+    float_bytes: bytes,
+) -> tuple[Path, dict[str, Any]]:
+    """Fine-tune with the task, batch size and learning rate of the recipe the model came from."""
+    from tinypipe import qat as qat_mod
+    from tinypipe import recipes
+
+    info = _train_info(model)
+    g = graph_mod.parse(float_bytes, str(model))
+    task = infer_task(x_train, y_train, tuple(g.tensor(g.outputs[0]).shape), info.get("task"))
+    assert task is not None
+    batch_size, lr = 32, 1e-3
+    if info.get("recipe") in recipes.NAMES:
+        r = recipes.get(str(info["recipe"]))
+        batch_size, lr = r.batch_size, r.learning_rate
+    tuned, result = qat_mod.finetune(
+        model,
+        train,
+        workdir / "finetune",
+        task=task,
+        qat=qat,
+        prune=prune,
+        epochs=epochs,
+        batch_size=batch_size,
+        learning_rate=lr,
+        test=test,
+        seed=int(info.get("seed", 0)),
+    )
+    result["task"] = task
+    result["train"] = str(train)
+    return tuned, result

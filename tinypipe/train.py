@@ -1,7 +1,8 @@
 """Stage 1: train a recipe's float Keras model and write what quantization needs next.
 
 `DIR/model.keras` (batch-1 inputs, ready to convert), `DIR/test.npz` (x, y held out),
-`DIR/calib.npz` (x, representative inputs for int8 calibration) and `DIR/train.json`
+`DIR/calib.npz` (x, representative inputs for int8 calibration), `DIR/train.npz` (x, y: the
+training set, for pruning/QAT fine-tuning in `tinypipe quantize`) and `DIR/train.json`
 (recipe, task, seed, epochs, metric name and float value, class names).
 """
 
@@ -24,6 +25,9 @@ from tinypipe.errors import TinypipeError
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+# The training loss per task (Keras name), shared with the fine-tuning in `tinypipe.qat`.
+LOSSES = {"classification": "sparse_categorical_crossentropy", "regression": "mse", "anomaly": "mse"}
+
 
 @dataclass
 class TrainResult:
@@ -37,6 +41,7 @@ class TrainResult:
     test: Path
     calib: Path
     info: Path
+    train: Path | None = None
     class_names: list[str] = field(default_factory=list)
     seconds: float = 0.0
 
@@ -114,7 +119,7 @@ def train(recipe: str, out: Path, epochs: int | None = None, seed: int = 0) -> T
     steps = epochs * -(-len(ds.x_train) // r.batch_size)
     model.compile(
         optimizer=keras.optimizers.Adam(keras.optimizers.schedules.CosineDecay(r.learning_rate, steps)),
-        loss="sparse_categorical_crossentropy" if r.task == "classification" else "mse",
+        loss=LOSSES[r.task],
     )
     progress, callback = _epoch_progress(epochs, f"training {recipe}")
     with progress:
@@ -144,11 +149,13 @@ def train(recipe: str, out: Path, epochs: int | None = None, seed: int = 0) -> T
         test=out / "test.npz",
         calib=out / "calib.npz",
         info=out / "train.json",
+        train=out / "train.npz",
         class_names=list(ds.class_names),
     )
     export.save(result.model)
     np.savez_compressed(result.test, x=ds.x_test, y=ds.y_test)
     np.savez_compressed(result.calib, x=ds.x_calib)
+    np.savez_compressed(out / "train.npz", x=ds.x_train, y=ds.y_train)
     result.seconds = round(time.monotonic() - start, 1)
     result.info.write_text(json.dumps(result.to_json(), indent=2) + "\n")
     return result
