@@ -3,7 +3,7 @@ SHELL := /bin/bash
 VENV  := .venv/bin
 TP    := $(VENV)/tinypipe
 export PLATFORMIO_SETTING_ENABLE_TELEMETRY := no
-export TF_CPP_MIN_LOG_LEVEL := 2
+export TF_CPP_MIN_LOG_LEVEL := 3
 
 BOARD   ?= qemu-m4
 RUNTIME ?= aot
@@ -25,7 +25,7 @@ qat:
 demo: setup
 	$(TP) run digits --board qemu-m4 --out out/demo
 
-test: setup
+test: qat
 	$(VENV)/ruff check .
 	$(VENV)/pytest -n 2 --dist loadfile -q --durations=25
 

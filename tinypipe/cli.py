@@ -7,6 +7,7 @@ function and prints the result. A TinypipeError becomes one line on stderr and e
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -331,7 +332,7 @@ def run_cmd(
     epochs: int | None = typer.Option(None, "--epochs", help="Training epochs (default: the recipe's)."),
     seed: int = typer.Option(0, "--seed", help="Training seed."),
     runs: int = typer.Option(10, "--runs", help="Timed inferences on the device."),
-    samples: int = typer.Option(200, "--samples", help="Test-set samples validated on the device."),
+    samples: int = typer.Option(1000, "--samples", help="Test-set samples run on the device (at most)."),
     profile: bool = typer.Option(False, "--profile", help="Per-layer timing compiled into the firmware."),
     port: str | None = typer.Option(None, "--port", help="Serial port of a real board."),
 ) -> None:
@@ -359,6 +360,7 @@ def run_cmd(
 
 
 def main() -> None:
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # TensorFlow's C++ log lines are not for users
     try:
         app()
     except TinypipeError as exc:

@@ -50,6 +50,19 @@ class Quant:
         return self.scale.size > 1
 
 
+def quantize_values(x: np.ndarray, scale: float, zero_point: int) -> np.ndarray:
+    """Real values to int8 as TFLite does: x / scale in float32, rounded half away from zero,
+    plus the zero point, saturated."""
+    scaled = np.asarray(x, dtype=np.float32) / np.float32(scale)
+    rounded = np.sign(scaled) * np.floor(np.abs(scaled) + np.float32(0.5))
+    return np.clip(rounded + zero_point, -128, 127).astype(np.int8)
+
+
+def dequantize_values(q: np.ndarray, scale: float, zero_point: int) -> np.ndarray:
+    """int8 values to real: scale * (q - zero_point), in float32."""
+    return (np.asarray(q, dtype=np.float32) - np.float32(zero_point)) * np.float32(scale)
+
+
 @dataclass
 class Tensor:
     index: int
