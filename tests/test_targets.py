@@ -3,6 +3,7 @@ records over the TCP serial port with pyserial, and on-target validation bit for
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -28,3 +29,17 @@ def test_kws_bit_exact_on_emulated_board(board: str, tmp_path: Path) -> None:
 def test_recipe_model_bit_exact_on_small_board(board: str, tmp_path: Path) -> None:
     result = validate(DIGITS, board=board, samples=20, work_dir=tmp_path)
     assert result.bit_exact == result.samples == 20, result.summary()
+
+
+@pytest.mark.qemu
+def test_make_emulate_runs_the_benchmark_to_the_end(tmp_path: Path) -> None:
+    """`make emulate` exports, builds, starts QEMU through PlatformIO and shows the records; the
+    harness's validation session is closed with BYE, so the firmware exits 0 by itself."""
+    cmd = ["make", "-s", "emulate", "BOARD=qemu-m33", f"MODEL={DIGITS}", f"OUT={tmp_path / 'fw'}"]
+    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    lines = [line for line in proc.stdout.splitlines() if line.startswith("TP ")]
+    assert lines[0].startswith("TP BOOT board=qemu-m33 runtime=aot")
+    assert sum(line.startswith("TP RUN ") for line in lines) == 10
+    assert "unit=instructions" in next(line for line in lines if line.startswith("TP RESULT"))
+    assert lines[-2:] == ["TP READY protocol=1", "TP DONE reason=bye"]

@@ -213,12 +213,33 @@ def emulate_cmd(
 ) -> None:
     """Run the firmware under QEMU, stream its serial output, exit with the firmware's exit code.
 
-    Example: tinypipe emulate out/kws --timeout 60
+    A tinypipe harness waits for validation requests after `TP READY`; emulate answers with the
+    protocol's BYE, so the benchmark ends on its own. Example: tinypipe emulate out/kws --timeout 60
     """
     from tinypipe.build import emulate
+    from tinypipe.protocol import FrameType, encode_frame
 
     with emulate(project, timeout_s=timeout) as session:
-        session.read_until_exit(lambda chunk: (sys.stdout.buffer.write(chunk), sys.stdout.flush()))
+        pending = bytearray()  # the start of a line not yet complete
+        said_bye = False
+
+        def show(chunk: bytes) -> None:
+            nonlocal said_bye
+            pending.extend(chunk)
+            *lines, rest = bytes(pending).split(b"\n")
+            pending[:] = rest
+            for line in lines:
+                if said_bye:  # after BYE: the records, not the binary reply frame before them
+                    if b"TP " not in line:
+                        continue
+                    line = line[line.index(b"TP "):]
+                sys.stdout.buffer.write(line + b"\n")
+                if line.startswith(b"TP READY") and not said_bye:
+                    session.serial().write(encode_frame(FrameType.BYE))
+                    said_bye = True
+            sys.stdout.flush()
+
+        session.read_until_exit(show)
         code = session.wait()
     raise typer.Exit(code)
 
