@@ -18,9 +18,16 @@ import pytest
 
 from tests.conftest import MLPERF_MODELS, ROOT, mlperf_model
 from tinypipe import graph
-from tinypipe.boards import list_boards
+from tinypipe.boards import list_boards, parse_board
 from tinypipe.errors import TinypipeError
-from tinypipe.export import ARENA_ALIGNMENT, TFLM_ARENA_MARGIN_MIN_BYTES, export, tflm_resolver_method
+from tinypipe.export import (
+    ARENA_ALIGNMENT,
+    FRAMEWORK_HALS,
+    TFLM_ARENA_MARGIN_MIN_BYTES,
+    _framework_hal,
+    export,
+    tflm_resolver_method,
+)
 from tinypipe.inspect import tflm_arena_bytes
 from tinypipe.monitor import read_results
 from tinypipe.protocol import Device, bench_input, output_checksum
@@ -137,20 +144,34 @@ def test_one_model_on_every_real_board(tmp_path: Path) -> None:
     for board in (b for b in list_boards() if not b.emulated):
         assert board.platformio is not None
         out = tmp_path / board.id
-        if board.platformio.framework != "arduino":
-            with pytest.raises(TinypipeError, match="needs the Arduino core"):
-                export(model, board.id, out)
-            continue
         if board.supports("tflm"):
             check_tflm_project(model, board.id, out / "tflm")
         export(model, board.id, out / "aot")
         env = env_section(out / "aot")
-        assert (env["platform"], env["board"]) == (board.platformio.platform, board.platformio.board)
+        assert (env["platform"], env["board"], env["framework"]) == (
+            board.platformio.platform, board.platformio.board, board.platformio.framework)
         src = out / "aot" / "src"
-        assert (src / "model.c").is_file() and (src / "arduino_hal.cpp").is_file()
+        hal = FRAMEWORK_HALS[board.platformio.framework or ""]
+        assert (src / "model.c").is_file() and (src / hal).is_file()
+        assert (out / "aot" / "include" / "tp_cycle_counter.h").is_file()
         config = (out / "aot" / "include" / "tp_config.h").read_text()
         assert f'#define TP_BOARD_NAME "{board.id}"' in config
         assert f"#define TP_TIMER_{board.timer.kind.upper()} 1" in config
+        for key, value in board.hal.items():  # the board file's HAL settings reach the HAL
+            assert f"#define TP_HAL_{key} {value}\n" in config
+        if hal == "stm32cube_hal.c":
+            used = set(re.findall(r"TP_HAL_(\w+)", (src / hal).read_text()))
+            keys = {key.removesuffix("()") for key in board.hal}  # function-like macros end in ()
+            assert used <= keys, f"{board.id}: hal: lacks {used - keys}"
+
+
+def test_board_with_a_framework_without_hal_fails_before_writing(tmp_path: Path) -> None:
+    text = (ROOT / "boards" / "nucleo-h7a3zi-q.yaml").read_text().replace("framework: stm32cube",
+                                                                          "framework: zephyr")
+    (tmp_path / "nucleo-h7a3zi-q.yaml").write_text(text)
+    board = parse_board(tmp_path / "nucleo-h7a3zi-q.yaml")
+    with pytest.raises(TinypipeError, match="zephyr framework, for which tinypipe has no HAL"):
+        _framework_hal(board)
 
 
 def test_aot_project_for_an_emulated_board(tmp_path: Path) -> None:

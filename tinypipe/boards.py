@@ -120,6 +120,7 @@ class Board:
     tflm_lib_deps: tuple[str, ...]  # PlatformIO-registry library for the tflm runtime
     tflm_header: str | None
     path: Path
+    hal: dict[str, str] = field(default_factory=dict)  # framework HAL settings -> TP_HAL_<KEY> macros
 
     @property
     def emulated(self) -> bool:
@@ -212,7 +213,7 @@ def parse_board(path: Path) -> Board:
         raise TinypipeError(f"{path} is not valid YAML: {exc}", "fix the syntax error above") from exc
     f = _Fields(data, path)
     f.check_known({"id", "name", "core", "arch", "features", "clock_hz", "memory", "serial", "timer",
-                   "platformio", "runtimes", "unsupported", "tflm", "emulator"})
+                   "platformio", "runtimes", "unsupported", "tflm", "emulator", "hal"})
     board_id = f.get("id", str)
     if board_id != path.stem:
         f._fail("id", f"is {board_id!r} but the file is named {path.name}; they must match")
@@ -295,6 +296,7 @@ def parse_board(path: Path) -> Board:
         serial=serial, timer=timer, runtimes=runtimes,
         unsupported={str(k): str(v) for k, v in unsupported.items()}, platformio=pio, emulator=emulator,
         tflm_lib_deps=lib_deps, tflm_header=header, path=path,
+        hal={str(k).upper(): str(v) for k, v in f.get("hal", dict, {}).items()},
     )
 
 

@@ -58,6 +58,8 @@ TFLM_ARENA_MARGIN_MIN_BYTES = 1024
 COMMON_HEADERS = ("tp_hal.h", "tp_glue.h", "tp_protocol.h", "tp_harness.h", "tp_profile.h")
 COMMON_SOURCES = ("tp_harness.c", "tp_protocol.c")
 WARNING_FLAGS = ("-Wall", "-Wextra")
+# The tp_hal.h implementation for each PlatformIO framework of a real board (firmware_templates/hal/).
+FRAMEWORK_HALS = {"arduino": "arduino_hal.cpp", "stm32cube": "stm32cube_hal.c"}
 PROFILE_FLAGS = ("-DTP_PROFILE",)  # tp_common.h then includes tp_profile.h (the harness hooks)
 
 # TFLite builtin operator -> MicroMutableOpResolver method, where the method name is not simply
@@ -85,6 +87,7 @@ class HarnessConfig:
     timer_kind: str = "dwt"
     timer_hz: int = 1
     units_per_tick: int = 1
+    hal: dict[str, str] = field(default_factory=dict)  # TP_HAL_<KEY> macros for a framework HAL
 
 
 @dataclass
@@ -261,6 +264,19 @@ def render_platformio_ini(env: str, options: dict[str, str], comment: str, core_
     return "\n".join(lines) + "\n"
 
 
+def _framework_hal(board: Board) -> str:
+    """The HAL source for a real board's framework (emulated boards have the QEMU platform's)."""
+    framework = board.platformio.framework if board.platformio else None
+    hal = FRAMEWORK_HALS.get(framework or "")
+    if hal is None:
+        raise TinypipeError(
+            f"board {board.id} uses the {framework} framework, for which tinypipe has no HAL "
+            f"(it has: {', '.join(sorted(FRAMEWORK_HALS))})",
+            "pick another board (tinypipe boards), or an emulated board",
+        )
+    return hal
+
+
 def _board_options(board: Board, project_dir: Path, runtime: str, profile: bool,
                    files: list[Path], build_flags: Sequence[str] = ()) -> dict[str, str]:
     """The [env] options: the board's platform (tinypipe.build) plus the harness's flags and entry."""
@@ -273,13 +289,10 @@ def _board_options(board: Board, project_dir: Path, runtime: str, profile: bool,
         src_flags = [*WARNING_FLAGS, "-Werror"]
     else:
         assert board.platformio is not None  # board files guarantee it for real boards
-        if board.platformio.framework != "arduino":
-            raise TinypipeError(
-                f"board {board.id} uses the {board.platformio.framework} framework; tinypipe's HAL for "
-                "real boards needs the Arduino core",
-                "pick a board with `framework: arduino` (tinypipe boards), or an emulated board",
-            )
-        _copy(TEMPLATES_DIR / "hal" / "arduino_hal.cpp", project_dir / "src" / "arduino_hal.cpp", files)
+        hal = _framework_hal(board)
+        _copy(TEMPLATES_DIR / "hal" / hal, project_dir / "src" / hal, files)
+        counter = "tp_cycle_counter.h"  # the DWT / 64-bit counter the real-board HALs share
+        _copy(TEMPLATES_DIR / "hal" / counter, project_dir / "include" / counter, files)
         # Framework headers are outside tinypipe's control: warn, but do not fail the build.
         src_flags = list(WARNING_FLAGS)
     extra = [*(PROFILE_FLAGS if profile else ()), *build_flags]
@@ -299,6 +312,8 @@ def export(model: str | Path, board: str, out: str | Path, runtime: str = "aot",
     if runtime not in RUNTIMES:
         raise TinypipeError(f"unknown runtime {runtime!r}", f"use --runtime {' or '.join(b.runtimes)}")
     b.require_runtime(runtime)
+    if not b.emulated:
+        _framework_hal(b)  # before anything is written
     if not 1 <= runs <= MAX_RUNS:
         raise TinypipeError(f"--runs {runs} is out of range", f"use 1 to {MAX_RUNS} timed inferences")
     if profile and runtime == "tflm":
@@ -317,7 +332,7 @@ def export(model: str | Path, board: str, out: str | Path, runtime: str = "aot",
     cfg = HarnessConfig(
         board=b.id, runtime=runtime, model_file=model.name, model_id=g.sha256[:MODEL_ID_HEX_DIGITS],
         layers=plan.layers, runs=runs, serial_baud=b.serial.baud, timer_kind=b.timer.kind,
-        timer_hz=b.timer.tick_hz, units_per_tick=b.timer.units_per_tick,
+        timer_hz=b.timer.tick_hz, units_per_tick=b.timer.units_per_tick, hal=b.hal,
     )
     sources = write_sources(model, runtime, cfg, out, b.tflm_header, plan)
     files = sources.files

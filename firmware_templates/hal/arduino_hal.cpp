@@ -7,8 +7,7 @@
  *   TP_TIMER_DWT     Cortex-M3/M4/M7/M33 DWT cycle counter, 32 bits extended to 64
  *   TP_TIMER_CCOUNT  Xtensa CCOUNT (ESP32), through the core's ESP.getCycleCount()
  *   otherwise        micros(), converted to cycles at the core clock (Cortex-M0+, no DWT)
- * A 32-bit counter is extended on every read, so an inference may run for at most one
- * counter period (2^32 cycles, about 7 s at 600 MHz) between two reads.
+ * The 32-bit counter is extended to 64 bits on every read (tp_cycle_counter.h).
  */
 #include <Arduino.h>
 
@@ -20,28 +19,15 @@
 static const unsigned long SERIAL_WAIT_MS = 5000;
 
 #if defined(TP_TIMER_DWT)
-/* ARMv7-M debug registers (Architecture Reference Manual, C1.6 and C1.8). */
-#define TP_DEMCR (*(volatile uint32_t *)0xE000EDFCu)
-#define TP_DEMCR_TRCENA (1u << 24)
-#define TP_DWT_CTRL (*(volatile uint32_t *)0xE0001000u)
-#define TP_DWT_CTRL_CYCCNTENA (1u << 0)
-#define TP_DWT_CYCCNT (*(volatile uint32_t *)0xE0001004u)
-#define TP_DWT_LAR (*(volatile uint32_t *)0xE0001FB0u) /* lock access register (Cortex-M7) */
-#define TP_DWT_LAR_UNLOCK 0xC5ACCE55u
-
-static void timer_start(void)
-{
-    TP_DEMCR |= TP_DEMCR_TRCENA;
-    TP_DWT_LAR = TP_DWT_LAR_UNLOCK;
-    TP_DWT_CYCCNT = 0;
-    TP_DWT_CTRL |= TP_DWT_CTRL_CYCCNTENA;
-}
-static uint32_t timer_read32(void) { return TP_DWT_CYCCNT; }
+#include "tp_cycle_counter.h"
+static void timer_start(void) { tp_dwt_start(); }
+static uint32_t timer_read32(void) { return tp_dwt_read(); }
 static const char TIMER_NAME[] = "dwt";
 static const uint32_t TICK_HZ = TP_TIMER_HZ;
 static const uint32_t UNITS_PER_TICK = TP_UNITS_PER_TICK;
 
 #elif defined(TP_TIMER_CCOUNT)
+#include "tp_cycle_counter.h"
 static void timer_start(void) {}
 static uint32_t timer_read32(void) { return ESP.getCycleCount(); }
 static const char TIMER_NAME[] = "ccount";
@@ -49,6 +35,7 @@ static const uint32_t TICK_HZ = TP_TIMER_HZ;
 static const uint32_t UNITS_PER_TICK = TP_UNITS_PER_TICK;
 
 #else
+#include "tp_cycle_counter.h"
 #define TP_MICROS_PER_SECOND 1000000u
 static void timer_start(void) {}
 static uint32_t timer_read32(void) { return (uint32_t)micros(); }
@@ -57,9 +44,7 @@ static const uint32_t TICK_HZ = TP_MICROS_PER_SECOND;
 static const uint32_t UNITS_PER_TICK = TP_TIMER_HZ / TP_MICROS_PER_SECOND;
 #endif
 
-static uint32_t last_count;
-static uint64_t wraps; /* multiples of 2^32 counted so far */
-#define TP_COUNTER_PERIOD ((uint64_t)1 << 32)
+static tp_counter64_t counter;
 
 extern "C" {
 
@@ -70,7 +55,7 @@ void tp_hal_init(void)
     while (!Serial && millis() - start < SERIAL_WAIT_MS) {
     }
     timer_start();
-    last_count = timer_read32();
+    tp_counter64_init(&counter, timer_read32());
 }
 
 void tp_hal_write(const void *data, uint32_t len)
@@ -94,15 +79,7 @@ uint32_t tp_hal_read(void *data, uint32_t len, uint32_t timeout_ms)
     return got;
 }
 
-uint64_t tp_hal_ticks(void)
-{
-    const uint32_t now = timer_read32();
-    if (now < last_count) {
-        wraps += TP_COUNTER_PERIOD;
-    }
-    last_count = now;
-    return wraps + now;
-}
+uint64_t tp_hal_ticks(void) { return tp_counter64_update(&counter, timer_read32()); }
 
 uint32_t tp_hal_tick_hz(void) { return TICK_HZ; }
 uint32_t tp_hal_units_per_tick(void) { return UNITS_PER_TICK; }
