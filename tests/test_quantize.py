@@ -198,8 +198,12 @@ def test_cli_float_only_op_is_named(
 def test_cli_prune_without_tfmot(
     digits: TrainResult, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    if importlib.util.find_spec("tensorflow_model_optimization") is not None:
-        pytest.skip("the qat extra is installed")
+    real_find_spec = importlib.util.find_spec  # pretend the extra is absent even where it is installed
+    monkeypatch.setattr(
+        importlib.util,
+        "find_spec",
+        lambda name, *a: None if name == "tensorflow_model_optimization" else real_find_spec(name, *a),
+    )
     code, err = run_cli(
         [
             "quantize",

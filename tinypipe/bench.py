@@ -161,9 +161,9 @@ def _latency(mon: Any, board: Board) -> dict[str, Any]:
     else:
         units_per_second = mon.boot.tick_hz * mon.boot.units_per_tick
         note = f"{mon.boot.timer} cycles at the {units_per_second / 1e6:g} MHz the device reported"
+    us = result.median / units_per_second * 1e6 if units_per_second else None
     return {"unit": result.unit, "runs": result.runs, "median": result.median, "min": result.min,
-            "max": result.max, "us_median": result.median / units_per_second * 1e6 if units_per_second else None,
-            "us_is_estimate": bool(board.emulated), "note": note}
+            "max": result.max, "us_median": us, "us_is_estimate": bool(board.emulated), "note": note}
 
 
 def bench(model: str | Path, board_id: str, out: str | Path, runtime: str = "aot", runs: int = 10,

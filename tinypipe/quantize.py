@@ -348,7 +348,12 @@ def quantize(
             "achieved": achieved,
             "per_layer": per_layer,
             "note": "int8 weights stay dense on the device (same flash and RAM); "
-            "the zeros only shrink the compressed file (compressed_bytes)",
+            "the zeros only shrink the compressed file (compressed_bytes)"
+            + (
+                "; tfmot 0.8.1 does not prune DepthwiseConv2D kernels"
+                if any(layer["opcode"] == "DEPTHWISE_CONV_2D" for layer in per_layer)
+                else ""
+            ),
         }
     result = QuantizeResult(
         model=model,
@@ -421,7 +426,8 @@ def weight_sparsity(g: graph_mod.Graph) -> tuple[list[dict[str, Any]], float]:
         z, n = int(np.count_nonzero(w.data == 0)), int(w.data.size)
         zeros, total = zeros + z, total + n
         per_layer.append(
-            {"op": op.index, "opcode": op.opcode, "weights": w.name, "size": n, "sparsity": round(z / n, 4)}
+            {"op": op.index, "opcode": op.opcode, "weights": w.name.split(";")[0], "size": n}
+            | {"sparsity": round(z / n, 4)}
         )
     return per_layer, round(zeros / total, 4) if total else 0.0
 

@@ -164,6 +164,13 @@ TP_INLINE int8_t tp_requantize_upward(int32_t acc, int32_t multiplier, int shift
     return (int8_t)tp_clamp(scaled + output_offset, act_min, act_max);
 }
 
+/* tp_requantize_upward (upward != 0) or tp_requantize (ties away from zero), chosen per channel. */
+TP_INLINE int8_t tp_requantize_either(int32_t acc, int32_t multiplier, int shift, int32_t output_offset,
+                                      int32_t act_min, int32_t act_max, int upward) {
+    return upward ? tp_requantize_upward(acc, multiplier, shift, output_offset, act_min, act_max)
+                  : tp_requantize(acc, multiplier, shift, output_offset, act_min, act_max);
+}
+
 #if defined(TP_USE_DSP)
 /* SXTB16 of x rotated right by 8: bytes 1 and 3 sign-extended to two int16 halves (one
  * instruction; GCC 12 would emit a separate rotate for __sxtb16(__ror(x, 8))). */
@@ -178,6 +185,20 @@ TP_INLINE int32_t tp_sxtb16_ror8(int32_t x) {
 TP_INLINE int32_t tp_sxtab16_ror8(int32_t acc, int32_t x) {
     int32_t r;
     __asm__("sxtab16 %0, %1, %2, ror #8" : "=r"(r) : "r"(acc), "r"(x));
+    return r;
+}
+
+/* PKHBT r, a, b, LSL #16: low half of a, low half of b in the high half. */
+TP_INLINE int32_t tp_pkhbt16(int32_t a, int32_t b) {
+    int32_t r;
+    __asm__("pkhbt %0, %1, %2, lsl #16" : "=r"(r) : "r"(a), "r"(b));
+    return r;
+}
+
+/* PKHTB r, a, b, ASR #16: high half of a, high half of b in the low half. */
+TP_INLINE int32_t tp_pkhtb16(int32_t a, int32_t b) {
+    int32_t r;
+    __asm__("pkhtb %0, %1, %2, asr #16" : "=r"(r) : "r"(a), "r"(b));
     return r;
 }
 

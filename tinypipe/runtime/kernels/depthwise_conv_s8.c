@@ -39,8 +39,8 @@ static void depthwise_portable(const tp_depthwise_conv_params_t *p, const int8_t
                         }
                     }
                     acc += bias[oc];
-                    *output++ = tp_requantize_upward(acc, multiplier[oc], shift[oc], p->output_offset,
-                                                     p->act_min, p->act_max);
+                    *output++ = tp_requantize_either(acc, multiplier[oc], shift[oc], p->output_offset,
+                                                     p->act_min, p->act_max, oc < p->upward_channels);
                 }
             }
         }
@@ -62,6 +62,169 @@ static void clip(int32_t o, int32_t taps, int32_t dilation, int32_t n, int32_t *
     *k1 = hi;
 }
 
+#if defined(TP_USE_DSP) && !defined(TP_USE_MVE)
+#define TP_DW_MAX_TAPS 25
+#ifndef TP_DW_NEW
+#define TP_DW_NEW 1
+#endif
+
+/* The first output coordinate whose window starts inside the input, and one past the last whose
+ * window ends inside it: [lo, hi) are the interior outputs of one axis. */
+static void interior(int32_t pad, int32_t stride, int32_t span, int32_t in, int32_t out, int32_t *lo, int32_t *hi) {
+    int32_t a = 0, b;
+    while (a < out && a * stride - pad < 0) {
+        ++a;
+    }
+    b = a;
+    while (b < out && b * stride - pad + span <= in) {
+        ++b;
+    }
+    *lo = a;
+    *hi = b;
+}
+
+/* Per-channel requantization constants of the fast path: (acc * mult + round) >> 32 >> sh is
+ * tp_requantize_upward's scaled value plus the output offset (folded into round: exact, no
+ * overflow for right shifts up to 24). */
+typedef struct {
+    int64_t round;
+    int32_t mult, sh;
+} tp_dw_rq_t;
+
+/* DSP depthwise, depth multiplier 1, channels % 4 == 0: 4 channels per pass, the kernel taps
+ * paired for SMLAD. Per 4-channel group the weights are widened once into int16 pairs
+ * (w[t0][c], w[t1][c]) on the stack; per pixel, two input words (taps t0, t1) are interleaved
+ * with PKHBT/PKHTB so that SXTAB16 (adding the input offset) yields (x[t0][c], x[t1][c]):
+ * 2 LDR + 2 PKH + 4 SXTAB16 + 2 LDRD + 4 SMLAD per 8 MACs. Interior pixels address the taps
+ * at fixed offsets; border pixels read a word of input zero points for the padded taps (which
+ * then contribute exactly 0, as in TFLite). Requantization: one SMLAL + ASR per channel, SSAT,
+ * the 4 bytes packed and clamped with SSUB8/SEL, one STR. */
+static void depthwise_dsp_pairs(const tp_depthwise_conv_params_t *p, const int8_t *input,
+                                const int8_t *filter, const int32_t *bias, const int32_t *multiplier,
+                                const int32_t *shift, int8_t *output) {
+    const int32_t ch = p->input_c, iw = p->input_w, ih = p->input_h;
+    const int32_t taps = p->filter_h * p->filter_w, pairs = taps / 2;
+    int32_t toff[TP_DW_MAX_TAPS + 1], tdy[TP_DW_MAX_TAPS], tdx[TP_DW_MAX_TAPS];
+    for (int32_t t = 0; t < taps; ++t) {
+        tdy[t] = (t / p->filter_w) * p->dilation_h;
+        tdx[t] = (t % p->filter_w) * p->dilation_w;
+        toff[t] = (tdy[t] * iw + tdx[t]) * ch;
+    }
+    const int32_t off2 = (int32_t)(((uint32_t)p->input_offset & 0xFFFFu) | ((uint32_t)p->input_offset << 16));
+    const int32_t zp_word = (int32_t)(0x01010101u * (uint32_t)(uint8_t)(int8_t)(-p->input_offset));
+    const int32_t lo4 = (int32_t)(0x01010101u * (uint32_t)(uint8_t)(int8_t)p->act_min);
+    const int32_t hi4 = (int32_t)(0x01010101u * (uint32_t)(uint8_t)(int8_t)p->act_max);
+    int32_t oy_lo, oy_hi, ox_lo, ox_hi;
+    interior(p->pad_top, p->stride_h, (p->filter_h - 1) * p->dilation_h + 1, ih, p->output_h, &oy_lo, &oy_hi);
+    interior(p->pad_left, p->stride_w, (p->filter_w - 1) * p->dilation_w + 1, iw, p->output_w, &ox_lo, &ox_hi);
+    const int32_t out_row = p->output_w * ch;
+    for (int32_t b = 0; b < p->batches; ++b) {
+        const int8_t *in_b = input + b * ih * iw * ch;
+        int8_t *out_b = output + b * p->output_h * out_row;
+        for (int32_t c = 0; c < ch; c += 4) {
+            int32_t wq[(TP_DW_MAX_TAPS / 2) * 4 + 2];
+            tp_dw_rq_t rq[4];
+            for (int32_t i = 0; i < pairs; ++i) {
+                const int8_t *w0 = filter + 2 * i * ch + c, *w1 = w0 + ch;
+                for (int32_t j = 0; j < 4; ++j) {
+                    wq[4 * i + j] = (int32_t)((uint32_t)(uint16_t)(int16_t)w0[j] | ((uint32_t)(uint16_t)(int16_t)w1[j] << 16));
+                }
+            }
+            if (taps & 1) {
+                const int8_t *w = filter + (taps - 1) * ch + c;
+                wq[4 * pairs] = (int32_t)((uint32_t)(uint16_t)(int16_t)w[0] | ((uint32_t)(uint16_t)(int16_t)w[2] << 16));
+                wq[4 * pairs + 1] = (int32_t)((uint32_t)(uint16_t)(int16_t)w[1] | ((uint32_t)(uint16_t)(int16_t)w[3] << 16));
+            }
+            int fast = c + 4 <= p->upward_channels;
+            for (int32_t j = 0; j < 4; ++j) {
+                const int32_t r = -shift[c + j];
+                fast = fast && r >= 1 && r <= 24;
+                if (r >= 1 && r <= 24) {
+                    rq[j].round = tp_round_upward(shift[c + j]) + (int64_t)p->output_offset * ((int64_t)1 << (31 + r));
+                    rq[j].mult = multiplier[c + j];
+                    rq[j].sh = r - 1;
+                }
+            }
+            const int32_t b0 = bias[c], b1 = bias[c + 1], b2 = bias[c + 2], b3 = bias[c + 3];
+            for (int32_t oy = 0; oy < p->output_h; ++oy) {
+                const int32_t iy0 = oy * p->stride_h - p->pad_top;
+                const int yin = oy >= oy_lo && oy < oy_hi;
+                int8_t *out = out_b + oy * out_row + c;
+                for (int32_t ox = 0; ox < p->output_w; ++ox, out += ch) {
+                    const int32_t ix0 = ox * p->stride_w - p->pad_left;
+                    int32_t a0 = b0, a1 = b1, a2 = b2, a3 = b3;
+#define TP_DW_PAIR(X0, X1, w)                                   \
+    do {                                                        \
+        const int32_t xa = tp_pkhbt16(X0, X1), xb = tp_pkhtb16(X1, X0); \
+        a0 = __smlad(__sxtab16(off2, xa), (w)[0], a0);          \
+        a1 = __smlad(tp_sxtab16_ror8(off2, xa), (w)[1], a1);    \
+        a2 = __smlad(__sxtab16(off2, xb), (w)[2], a2);          \
+        a3 = __smlad(tp_sxtab16_ror8(off2, xb), (w)[3], a3);    \
+    } while (0)
+#define TP_DW_SINGLE(X, w)                                      \
+    do {                                                        \
+        const int32_t x02 = __sxtab16(off2, X), x13 = tp_sxtab16_ror8(off2, X); \
+        a0 = __smlabb(x02, (w)[0], a0);                         \
+        a2 = __smlatt(x02, (w)[0], a2);                         \
+        a1 = __smlabb(x13, (w)[1], a1);                         \
+        a3 = __smlatt(x13, (w)[1], a3);                         \
+    } while (0)
+                    if (yin && ox >= ox_lo && ox < ox_hi) {
+                        const int8_t *base = in_b + (iy0 * iw + ix0) * ch + c;
+                        if (pairs == 4) { /* 3x3 */
+                            TP_UNROLL(4)
+                            for (int32_t i = 0; i < 4; ++i) {
+                                TP_DW_PAIR(tp_load32(base + toff[2 * i]), tp_load32(base + toff[2 * i + 1]), wq + 4 * i);
+                            }
+                        } else {
+                            for (int32_t i = 0; i < pairs; ++i) {
+                                TP_DW_PAIR(tp_load32(base + toff[2 * i]), tp_load32(base + toff[2 * i + 1]), wq + 4 * i);
+                            }
+                        }
+                        if (taps & 1) {
+                            TP_DW_SINGLE(tp_load32(base + toff[taps - 1]), wq + 4 * pairs);
+                        }
+                    } else { /* border: padded taps read the input zero point */
+                        const int8_t *tp[TP_DW_MAX_TAPS];
+                        for (int32_t t = 0; t < taps; ++t) {
+                            const int32_t iy = iy0 + tdy[t], ix = ix0 + tdx[t];
+                            tp[t] = (iy >= 0 && iy < ih && ix >= 0 && ix < iw) ? in_b + (iy * iw + ix) * ch + c
+                                                                                  : (const int8_t *)&zp_word;
+                        }
+                        for (int32_t i = 0; i < pairs; ++i) {
+                            TP_DW_PAIR(tp_load32(tp[2 * i]), tp_load32(tp[2 * i + 1]), wq + 4 * i);
+                        }
+                        if (taps & 1) {
+                            TP_DW_SINGLE(tp_load32(tp[taps - 1]), wq + 4 * pairs);
+                        }
+                    }
+#undef TP_DW_PAIR
+#undef TP_DW_SINGLE
+                    if (fast) {
+                        const int32_t v0 = __ssat((int32_t)(((int64_t)a0 * rq[0].mult + rq[0].round) >> 32) >> rq[0].sh, 8);
+                        const int32_t v1 = __ssat((int32_t)(((int64_t)a1 * rq[1].mult + rq[1].round) >> 32) >> rq[1].sh, 8);
+                        const int32_t v2 = __ssat((int32_t)(((int64_t)a2 * rq[2].mult + rq[2].round) >> 32) >> rq[2].sh, 8);
+                        const int32_t v3 = __ssat((int32_t)(((int64_t)a3 * rq[3].mult + rq[3].round) >> 32) >> rq[3].sh, 8);
+                        int32_t word = (int32_t)(__uxtb16(tp_pkhbt16(v0, v2)) | (__uxtb16(tp_pkhbt16(v1, v3)) << 8));
+                        (void)__ssub8(word, lo4); /* GE where word >= act_min */
+                        word = (int32_t)__sel(word, lo4);
+                        (void)__ssub8(hi4, word); /* GE where word <= act_max */
+                        word = (int32_t)__sel(word, hi4);
+                        memcpy(out, &word, 4);
+                    } else {
+                        const int32_t acc[4] = {a0, a1, a2, a3};
+                        for (int32_t j = 0; j < 4; ++j) {
+                            out[j] = tp_requantize_either(acc[j], multiplier[c + j], shift[c + j], p->output_offset,
+                                                          p->act_min, p->act_max, c + j < p->upward_channels);
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+#endif
+
 void tp_depthwise_conv_s8(const tp_depthwise_conv_params_t *p, const int8_t *input,
                           const int8_t *filter, const int32_t *bias, const int32_t *multiplier,
                           const int32_t *shift, int8_t *output) {
@@ -69,6 +232,12 @@ void tp_depthwise_conv_s8(const tp_depthwise_conv_params_t *p, const int8_t *inp
         depthwise_portable(p, input, filter, bias, multiplier, shift, output);
         return;
     }
+#if defined(TP_USE_DSP) && !defined(TP_USE_MVE)
+    if (TP_DW_NEW && p->depth_multiplier == 1 && p->input_c % 4 == 0 && p->filter_h * p->filter_w <= TP_DW_MAX_TAPS) {
+        depthwise_dsp_pairs(p, input, filter, bias, multiplier, shift, output);
+        return;
+    }
+#endif
     const int32_t ch = p->input_c;
     const int32_t row_step = p->dilation_h * p->input_w * ch, col_step = p->dilation_w * ch;
     const int32_t frow_step = p->filter_w * ch;
@@ -113,6 +282,18 @@ void tp_depthwise_conv_s8(const tp_depthwise_conv_params_t *p, const int8_t *inp
                         vldrwq_gather_shifted_offset_z_s32(shift + c, odd, po), p->output_offset, p->act_min,
                         p->act_max);
                     vstrbq_p_s16(output + c, vmovntq_s32(vmovnbq_s32(vdupq_n_s16(0), re), ro), pr);
+                    if (c + 8 > p->upward_channels) { /* LiteRT's leftover channels: ties away */
+                        int32_t e[4], o[4];
+                        vstrwq_s32(e, ae);
+                        vstrwq_s32(o, ao);
+                        for (int32_t i = 0; i < 8 && c + i < ch; ++i) {
+                            if (c + i >= p->upward_channels) {
+                                output[c + i] = tp_requantize((i & 1) ? o[i >> 1] : e[i >> 1], multiplier[c + i],
+                                                              shift[c + i], p->output_offset, p->act_min,
+                                                              p->act_max);
+                            }
+                        }
+                    }
                 }
 #else
                 const int32_t off2 = (int32_t)(((uint32_t)p->input_offset & 0xFFFFu) | ((uint32_t)p->input_offset << 16));
@@ -147,6 +328,14 @@ void tp_depthwise_conv_s8(const tp_depthwise_conv_params_t *p, const int8_t *inp
                     }
 #undef TP_DW_TAP
                     const int32_t acc[4] = {a0, a1, a2, a3};
+                    if (c + 4 > p->upward_channels) {
+                        for (int32_t i = 0; i < 4; ++i) {
+                            output[c + i] = tp_requantize_either(acc[i], multiplier[c + i], shift[c + i],
+                                                                 p->output_offset, p->act_min, p->act_max,
+                                                                 c + i < p->upward_channels);
+                        }
+                        continue;
+                    }
                     for (int32_t i = 0; i < 4; ++i) {
                         const int32_t left = shift[c + i] > 0 ? shift[c + i] : 0, right = left - shift[c + i];
                         output[c + i] = (int8_t)tp_clamp(tp_scale_upward(acc[i], multiplier[c + i], left, right) +
@@ -161,8 +350,8 @@ void tp_depthwise_conv_s8(const tp_depthwise_conv_params_t *p, const int8_t *inp
                             acc += ((int32_t)xr[k * col_step] + p->input_offset) * (int32_t)wr[k * ch];
                         }
                     }
-                    output[c] = tp_requantize_upward(acc, multiplier[c], shift[c], p->output_offset, p->act_min,
-                                                     p->act_max);
+                    output[c] = tp_requantize_either(acc, multiplier[c], shift[c], p->output_offset, p->act_min,
+                                                     p->act_max, c < p->upward_channels);
                 }
 #endif
                 output += ch;

@@ -20,6 +20,11 @@ typedef struct {
     int32_t input_offset;  /* -input zero point */
     int32_t output_offset; /* output zero point */
     int32_t act_min, act_max;
+    /* LiteRT rounds the final shift of output channels [0, upward_channels) ties upward and of
+     * the remaining ones ties away from zero (its NEON requantization runs 8 channels at a time,
+     * the output_c % 8 leftover channels go through scalar MultiplyByQuantizedMultiplier):
+     * upward_channels = output_c & ~7 (README, "Rounding"). */
+    int32_t upward_channels;
 } tp_depthwise_conv_params_t;
 
 /* filter [1][filter_h][filter_w][output_c]; output channel ic * depth_multiplier + m reads
