@@ -32,7 +32,8 @@ def test_bench_cli_schema_profile_and_report(tmp_path: Path) -> None:
         [sys.executable, "-m", "tinypipe.cli", "bench", str(DIGITS), "--board", "qemu-m4", "--runs", "5",
          "--validate", "8", "--profile", "--out", str(out)], capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr + proc.stdout
-    assert "bit-exact" in proc.stdout and "report.md" in proc.stdout
+    assert f"report: {out / 'report.md'}" in proc.stdout
+    assert "8/8 bit-exact" in proc.stdout  # the summary table
     result = json.loads((out / "bench.json").read_text())
     for key, fields in SCHEMA.items():
         assert fields <= set(result[key]), f"{key} lacks {fields - set(result[key])}"

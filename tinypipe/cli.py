@@ -280,7 +280,7 @@ def bench_cmd(
         result = bench(model, board, out, runtime=runtime, runs=runs, validate=validate, profile=profile,
                        port=port, timeout_s=timeout, echo=lambda msg: status.update(msg))
     _print_summary(f"{model.name} on {board} ({runtime})", summary_rows(result))
-    console.print(f"report: {result['report']}")
+    console.print(f"report: {result['report']}", soft_wrap=True)
 
 
 @app.command("train")
@@ -377,7 +377,7 @@ def run_cmd(
                 f"int8 device {fmt(acc['device'])} ({acc['device_samples']} samples)")
     rows = [(acc["metric"] or "metric", accuracy)]
     _print_summary(f"{recipe} on {board} ({runtime})", rows + summary_rows(result))
-    console.print(f"report: {result['report']}")
+    console.print(f"report: {result['report']}", soft_wrap=True)
 
 
 def main() -> None:
