@@ -9,6 +9,9 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 MLPERF_DIR = ROOT.parent / "shared" / "models" / "mlperf-tiny"
+# The int8 operators the recipes may use: what every microcontroller runtime has.
+MCU_OPS = {"CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "AVERAGE_POOL_2D", "MAX_POOL_2D", "ADD",
+           "RESHAPE", "SOFTMAX"}
 MLPERF_MODELS = ["kws_ref_model", "vww_96_int8", "pretrainedResnet_quant", "ad01_int8", "str_ww_ref_model"]
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")

@@ -10,21 +10,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from tests.conftest import MCU_OPS
 from tinypipe import cli, graph
 from tinypipe.quantize import quantize
 from tinypipe.reference import Reference
 from tinypipe.train import TrainResult, train
-
-MCU_OPS = {
-    "CONV_2D",
-    "DEPTHWISE_CONV_2D",
-    "FULLY_CONNECTED",
-    "AVERAGE_POOL_2D",
-    "MAX_POOL_2D",
-    "ADD",
-    "RESHAPE",
-    "SOFTMAX",
-}
 
 
 @pytest.fixture(scope="module")

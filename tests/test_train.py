@@ -10,22 +10,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from tests.conftest import MCU_OPS
 from tinypipe import graph
 from tinypipe.errors import TinypipeError
 from tinypipe.quantize import quantize
 from tinypipe.train import train
 
 ROOT = Path(__file__).resolve().parent.parent
-MCU_OPS = {
-    "CONV_2D",
-    "DEPTHWISE_CONV_2D",
-    "FULLY_CONNECTED",
-    "AVERAGE_POOL_2D",
-    "MAX_POOL_2D",
-    "ADD",
-    "RESHAPE",
-    "SOFTMAX",
-}
 
 
 def train_and_quantize(recipe: str, out: Path, epochs: int | None) -> tuple[dict, dict]:

@@ -72,26 +72,41 @@ class HostRunner:
     def run(self, model: str, inputs: Sequence[np.ndarray]) -> list[np.ndarray]:
         """inputs[i] has shape (N, *shape of input i); returns outputs as (N, *shape of output j)."""
         m = self.models[model]
-        if len(inputs) != len(m.inputs):
-            raise TinypipeError(f"model '{model}' takes {len(m.inputs)} inputs, got {len(inputs)}")
-        n = len(inputs[0])
-        per_sample = [np.ascontiguousarray(np.asarray(x).astype(_dtype(io), copy=False)).reshape(n, -1)
-                      for x, io in zip(inputs, m.inputs, strict=True)]
-        for x, io in zip(per_sample, m.inputs, strict=True):
-            if x.nbytes != n * io.nbytes:
-                raise TinypipeError(f"input '{io.name}' of '{model}' must be {io.shape} per sample")
+        n, packed = pack_inputs(model, m, inputs)
         in_file, out_file = self.work_dir / f"{model}.in", self.work_dir / f"{model}.out"
-        in_file.write_bytes(np.concatenate([x.view(np.uint8) for x in per_sample], axis=1).tobytes())
+        in_file.write_bytes(packed)
         proc = subprocess.run([str(self.binary), model, str(in_file), str(out_file), str(n)],
                               capture_output=True, text=True, env={**os.environ, **RUN_ENV}, timeout=3600)
         if proc.returncode:
             report = proc.stderr.strip().splitlines()
             raise TinypipeError(f"host run of '{model}' failed (exit {proc.returncode}):\n"
                                 + "\n".join(report[:40]), "a sanitizer report above means a runtime bug")
-        raw = np.frombuffer(out_file.read_bytes(), np.uint8).reshape(n, -1)
-        outs, col = [], 0
-        for io in m.outputs:
-            chunk = np.ascontiguousarray(raw[:, col:col + io.nbytes])
-            outs.append(chunk.view(_dtype(io)).reshape(n, *io.shape))
-            col += io.nbytes
-        return outs
+        return unpack_outputs(model, m, out_file.read_bytes(), n, "host run")
+
+
+def pack_inputs(name: str, m: AotModel, inputs: Sequence[np.ndarray]) -> tuple[int, bytes]:
+    """N samples of every input as one byte string, sample by sample (what the drivers read)."""
+    if len(inputs) != len(m.inputs):
+        raise TinypipeError(f"model '{name}' takes {len(m.inputs)} inputs, got {len(inputs)}")
+    n = len(inputs[0])
+    per_sample = [np.ascontiguousarray(np.asarray(x).astype(_dtype(io), copy=False)).reshape(n, -1)
+                  for x, io in zip(inputs, m.inputs, strict=True)]
+    for x, io in zip(per_sample, m.inputs, strict=True):
+        if x.nbytes != n * io.nbytes:
+            raise TinypipeError(f"input '{io.name}' of '{name}' must be {io.shape} per sample")
+    return n, np.concatenate([x.view(np.uint8) for x in per_sample], axis=1).tobytes()
+
+
+def unpack_outputs(name: str, m: AotModel, data: bytes, n: int, what: str) -> list[np.ndarray]:
+    """The drivers' output bytes (N samples, outputs in order) as (N, *shape) arrays."""
+    raw = np.frombuffer(data, np.uint8)
+    per_sample = sum(io.nbytes for io in m.outputs)
+    if raw.size != n * per_sample:
+        raise TinypipeError(f"{what} of '{name}' wrote {raw.size} bytes, expected {n * per_sample}")
+    raw = raw.reshape(n, -1)
+    outs, col = [], 0
+    for io in m.outputs:
+        chunk = np.ascontiguousarray(raw[:, col:col + io.nbytes])
+        outs.append(chunk.view(_dtype(io)).reshape(n, *io.shape))
+        col += io.nbytes
+    return outs

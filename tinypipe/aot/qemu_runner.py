@@ -26,7 +26,7 @@ import numpy as np
 
 from tinypipe import RUNTIME_DIR, TEMPLATES_DIR
 from tinypipe.aot.codegen import AotModel
-from tinypipe.aot.host import _dtype, kernel_sources
+from tinypipe.aot.host import kernel_sources, pack_inputs, unpack_outputs
 from tinypipe.boards import Board, load_board
 from tinypipe.build import PLATFORM_DIR, SETUP_HINT, board_manifest, cpu_flags
 from tinypipe.errors import TinypipeError
@@ -133,16 +133,8 @@ class QemuRunner:
     def run(self, model: str, inputs: Sequence[np.ndarray]) -> list[np.ndarray]:
         """inputs[i] has shape (N, *shape of input i); returns outputs as (N, *shape of output j)."""
         m = self.models[model]
-        if len(inputs) != len(m.inputs):
-            raise TinypipeError(f"model '{model}' takes {len(m.inputs)} inputs, got {len(inputs)}")
-        n = len(inputs[0])
-        per_sample = [np.ascontiguousarray(np.asarray(x).astype(_dtype(io), copy=False)).reshape(n, -1)
-                      for x, io in zip(inputs, m.inputs, strict=True)]
-        for x, io in zip(per_sample, m.inputs, strict=True):
-            if x.nbytes != n * io.nbytes:
-                raise TinypipeError(f"input '{io.name}' of '{model}' must be {io.shape} per sample")
-        (self.work_dir / f"{model}.in").write_bytes(
-            np.concatenate([x.view(np.uint8) for x in per_sample], axis=1).tobytes())
+        n, packed = pack_inputs(model, m, inputs)
+        (self.work_dir / f"{model}.in").write_bytes(packed)
         out_file = self.work_dir / f"{model}.out"
         out_file.unlink(missing_ok=True)
         (self.work_dir / "job").write_text(f"{model} {n}\n")
@@ -152,14 +144,4 @@ class QemuRunner:
             raise TinypipeError(f"QEMU run of '{model}' on {self.board.id} failed (exit {proc.returncode}):\n"
                                 + (proc.stdout + proc.stderr).strip()[-2000:],
                                 "a '*** FAULT' line above means a runtime bug")
-        raw = np.frombuffer(out_file.read_bytes(), np.uint8)
-        per_out = sum(io.nbytes for io in m.outputs)
-        if raw.size != n * per_out:
-            raise TinypipeError(f"QEMU run of '{model}' wrote {raw.size} bytes, expected {n * per_out}")
-        raw = raw.reshape(n, -1)
-        outs, col = [], 0
-        for io in m.outputs:
-            chunk = np.ascontiguousarray(raw[:, col:col + io.nbytes])
-            outs.append(chunk.view(_dtype(io)).reshape(n, *io.shape))
-            col += io.nbytes
-        return outs
+        return unpack_outputs(model, m, out_file.read_bytes(), n, f"QEMU run on {self.board.id}")
