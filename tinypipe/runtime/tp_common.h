@@ -9,7 +9,9 @@
  *     SaturatingRoundingDoublingHighMul, then RoundingDivideByPOT (ties away from zero);
  *   - LiteRT's GEMM-based kernels (CONV_2D, DEPTHWISE_CONV_2D, FULLY_CONNECTED) round the final
  *     right shift half *upward* (ties toward +inf, like ARM's rounding shifts / ruy):
- *     tp_requantize_upward(). TFLite Micro and CMSIS-NN round those ties away from zero
+ *     tp_requantize_upward(); DEPTHWISE_CONV_2D only for output channels < output_c & ~7, its
+ *     output_c % 8 leftover channels tie away (tp_requantize_either, per channel).
+ *     TFLite Micro and CMSIS-NN round those ties away from zero
  *     instead; build with -DTP_TFLM_ROUNDING to reproduce TFLM bit for bit.
  * C99, no dynamic memory, no floating point: portable to any 32-bit MCU and to the host.
  */

@@ -5,8 +5,10 @@
  *    input offset added in int16, VMULLB/VMULLT into even/odd int32 accumulators), only the
  *    taps inside the input (padding clipped from the window: no bounds checks in the loop),
  *    tail-predicated channels, 4-lane VQRDMULH/VRSHL requantization, narrowing VMOVNB/VMOVNT.
- *  - DSP (TP_USE_DSP, depth multiplier 1): 4 channels per word: SXTAB16 adds the input offset
- *    while it sign-extends (free), SMLABB/SMLATT accumulate; clipped windows likewise.
+ *  - DSP (TP_USE_DSP, depth multiplier 1, channels % 4 == 0, <= 25 taps): depthwise_dsp_pairs,
+ *    kernel taps paired for SMLAD (see there); other shapes: 4 channels per word, SXTAB16 adds
+ *    the input offset while it sign-extends, SMLABB/SMLATT accumulate, clipped windows.
+ *  Every variant rounds output channels >= upward_channels ties-away, like LiteRT (README).
  *  - portable C99 (and any depth multiplier).
  */
 #include "depthwise_conv_s8.h"
@@ -64,9 +66,6 @@ static void clip(int32_t o, int32_t taps, int32_t dilation, int32_t n, int32_t *
 
 #if defined(TP_USE_DSP) && !defined(TP_USE_MVE)
 #define TP_DW_MAX_TAPS 25
-#ifndef TP_DW_NEW
-#define TP_DW_NEW 1
-#endif
 
 /* The first output coordinate whose window starts inside the input, and one past the last whose
  * window ends inside it: [lo, hi) are the interior outputs of one axis. */
@@ -91,39 +90,52 @@ typedef struct {
     int32_t mult, sh;
 } tp_dw_rq_t;
 
-/* DSP depthwise, depth multiplier 1, channels % 4 == 0: 4 channels per pass, the kernel taps
- * paired for SMLAD. Per 4-channel group the weights are widened once into int16 pairs
- * (w[t0][c], w[t1][c]) on the stack; per pixel, two input words (taps t0, t1) are interleaved
- * with PKHBT/PKHTB so that SXTAB16 (adding the input offset) yields (x[t0][c], x[t1][c]):
- * 2 LDR + 2 PKH + 4 SXTAB16 + 2 LDRD + 4 SMLAD per 8 MACs. Interior pixels address the taps
- * at fixed offsets; border pixels read a word of input zero points for the padded taps (which
- * then contribute exactly 0, as in TFLite). Requantization: one SMLAL + ASR per channel, SSAT,
- * the 4 bytes packed and clamped with SSUB8/SEL, one STR. */
+/* DSP depthwise, depth multiplier 1, channels % 4 == 0, <= TP_DW_MAX_TAPS taps: 4 channels per
+ * pass, the kernel taps paired for SMLAD. Per 4-channel group the weights are widened once into
+ * int16 pairs (w[t0][c], w[t1][c]) on the stack and the input offset is folded into the group's
+ * bias (bias + input_offset * sum_t w[t][c], modulo 2^32 like TFLite's int32 accumulation); per
+ * pixel, two input words (taps t0, t1) are interleaved with PKHBT/PKHTB so that SXTB16 yields
+ * (x[t0][c], x[t1][c]): 2 LDR + 2 PKH + 4 SXTB16 + 2 LDRD + 4 SMLAD per 8 MACs. Rows are walked in
+ * segments: interior pixels with a running input pointer and fixed tap offsets, border pixels
+ * with a tap bitmask (row mask & column mask); padded taps read a word of raw input zero points
+ * (so (zp + offset) * w = 0, as in TFLite). Requantization: one SMLAL (output offset folded into
+ * the rounding constant) + ASR + SSAT per channel, 4 bytes packed (PKHBT/UXTB16) and clamped with
+ * SSUB8/SEL, one STR. */
 static void depthwise_dsp_pairs(const tp_depthwise_conv_params_t *p, const int8_t *input,
-                                const int8_t *filter, const int32_t *bias, const int32_t *multiplier,
-                                const int32_t *shift, int8_t *output) {
-    const int32_t ch = p->input_c, iw = p->input_w, ih = p->input_h;
-    const int32_t taps = p->filter_h * p->filter_w, pairs = taps / 2;
-    int32_t toff[TP_DW_MAX_TAPS + 1], tdy[TP_DW_MAX_TAPS], tdx[TP_DW_MAX_TAPS];
+                                   const int8_t *filter, const int32_t *bias, const int32_t *multiplier,
+                                   const int32_t *shift, int8_t *output) {
+    const int32_t ch = p->input_c, iw = p->input_w, ih = p->input_h, fw = p->filter_w;
+    const int32_t taps = p->filter_h * fw, pairs = taps / 2;
+    int32_t toff[TP_DW_MAX_TAPS + 1];
     for (int32_t t = 0; t < taps; ++t) {
-        tdy[t] = (t / p->filter_w) * p->dilation_h;
-        tdx[t] = (t % p->filter_w) * p->dilation_w;
-        toff[t] = (tdy[t] * iw + tdx[t]) * ch;
+        toff[t] = ((t / fw) * p->dilation_h * iw + (t % fw) * p->dilation_w) * ch;
     }
-    const int32_t off2 = (int32_t)(((uint32_t)p->input_offset & 0xFFFFu) | ((uint32_t)p->input_offset << 16));
+    uint32_t col_pattern = 0; /* bits kx = 0 of every filter row */
+    for (int32_t ky = 0; ky < p->filter_h; ++ky) {
+        col_pattern |= 1u << (ky * fw);
+    }
+    const uint32_t row_pattern = (1u << fw) - 1u;
     const int32_t zp_word = (int32_t)(0x01010101u * (uint32_t)(uint8_t)(int8_t)(-p->input_offset));
     const int32_t lo4 = (int32_t)(0x01010101u * (uint32_t)(uint8_t)(int8_t)p->act_min);
     const int32_t hi4 = (int32_t)(0x01010101u * (uint32_t)(uint8_t)(int8_t)p->act_max);
     int32_t oy_lo, oy_hi, ox_lo, ox_hi;
     interior(p->pad_top, p->stride_h, (p->filter_h - 1) * p->dilation_h + 1, ih, p->output_h, &oy_lo, &oy_hi);
-    interior(p->pad_left, p->stride_w, (p->filter_w - 1) * p->dilation_w + 1, iw, p->output_w, &ox_lo, &ox_hi);
-    const int32_t out_row = p->output_w * ch;
+    interior(p->pad_left, p->stride_w, (fw - 1) * p->dilation_w + 1, iw, p->output_w, &ox_lo, &ox_hi);
+    const int32_t out_row = p->output_w * ch, in_step = p->stride_w * ch, ow = p->output_w;
     for (int32_t b = 0; b < p->batches; ++b) {
         const int8_t *in_b = input + b * ih * iw * ch;
         int8_t *out_b = output + b * p->output_h * out_row;
         for (int32_t c = 0; c < ch; c += 4) {
             int32_t wq[(TP_DW_MAX_TAPS / 2) * 4 + 2];
             tp_dw_rq_t rq[4];
+            uint32_t bf[4];
+            for (int32_t j = 0; j < 4; ++j) {
+                int32_t wsum = 0;
+                for (int32_t t = 0; t < taps; ++t) {
+                    wsum += filter[t * ch + c + j];
+                }
+                bf[j] = (uint32_t)bias[c + j] + (uint32_t)p->input_offset * (uint32_t)wsum;
+            }
             for (int32_t i = 0; i < pairs; ++i) {
                 const int8_t *w0 = filter + 2 * i * ch + c, *w1 = w0 + ch;
                 for (int32_t j = 0; j < 4; ++j) {
@@ -145,81 +157,108 @@ static void depthwise_dsp_pairs(const tp_depthwise_conv_params_t *p, const int8_
                     rq[j].sh = r - 1;
                 }
             }
-            const int32_t b0 = bias[c], b1 = bias[c + 1], b2 = bias[c + 2], b3 = bias[c + 3];
+#define TP_DW_PAIR(X0, X1, w)                                                 \
+    do {                                                                      \
+        const int32_t xa = tp_pkhbt16(X0, X1), xb = tp_pkhtb16(X1, X0);       \
+        a0 = __smlad(__sxtb16(xa), (w)[0], a0);                               \
+        a1 = __smlad(tp_sxtb16_ror8(xa), (w)[1], a1);                         \
+        a2 = __smlad(__sxtb16(xb), (w)[2], a2);                               \
+        a3 = __smlad(tp_sxtb16_ror8(xb), (w)[3], a3);                         \
+    } while (0)
+#define TP_DW_SINGLE(X, w)                                                    \
+    do {                                                                      \
+        const int32_t x02 = __sxtb16(X), x13 = tp_sxtb16_ror8(X);             \
+        a0 = __smlabb(x02, (w)[0], a0);                                       \
+        a2 = __smlatt(x02, (w)[0], a2);                                       \
+        a1 = __smlabb(x13, (w)[1], a1);                                       \
+        a3 = __smlatt(x13, (w)[1], a3);                                       \
+    } while (0)
+#define TP_DW_STORE(out)                                                                                  \
+    do {                                                                                                  \
+        if (fast) {                                                                                       \
+            const int32_t v0 = __ssat((int32_t)(((int64_t)a0 * rq[0].mult + rq[0].round) >> 32) >> rq[0].sh, 8); \
+            const int32_t v1 = __ssat((int32_t)(((int64_t)a1 * rq[1].mult + rq[1].round) >> 32) >> rq[1].sh, 8); \
+            const int32_t v2 = __ssat((int32_t)(((int64_t)a2 * rq[2].mult + rq[2].round) >> 32) >> rq[2].sh, 8); \
+            const int32_t v3 = __ssat((int32_t)(((int64_t)a3 * rq[3].mult + rq[3].round) >> 32) >> rq[3].sh, 8); \
+            int32_t word = (int32_t)(__uxtb16(tp_pkhbt16(v0, v2)) | (__uxtb16(tp_pkhbt16(v1, v3)) << 8)); \
+            (void)__ssub8(word, lo4);                                                                     \
+            word = (int32_t)__sel(word, lo4);                                                             \
+            (void)__ssub8(hi4, word);                                                                     \
+            word = (int32_t)__sel(word, hi4);                                                             \
+            memcpy((out), &word, 4);                                                                      \
+        } else {                                                                                          \
+            const int32_t acc[4] = {a0, a1, a2, a3};                                                      \
+            for (int32_t j = 0; j < 4; ++j) {                                                             \
+                (out)[j] = tp_requantize_either(acc[j], multiplier[c + j], shift[c + j], p->output_offset, \
+                                                p->act_min, p->act_max, c + j < p->upward_channels);      \
+            }                                                                                             \
+        }                                                                                                 \
+    } while (0)
             for (int32_t oy = 0; oy < p->output_h; ++oy) {
                 const int32_t iy0 = oy * p->stride_h - p->pad_top;
                 const int yin = oy >= oy_lo && oy < oy_hi;
+                uint32_t row_mask = 0;
+                for (int32_t ky = 0; ky < p->filter_h; ++ky) {
+                    const int32_t iy = iy0 + ky * p->dilation_h;
+                    row_mask |= (iy >= 0 && iy < ih) ? row_pattern << (ky * fw) : 0u;
+                }
                 int8_t *out = out_b + oy * out_row + c;
-                for (int32_t ox = 0; ox < p->output_w; ++ox, out += ch) {
+                const int32_t seg_lo = yin ? ox_lo : ow, seg_hi = yin ? ox_hi : ow;
+                for (int32_t ox = 0; ox < ow; ++ox, out += ch) {
+                    if (ox == seg_lo && seg_lo < seg_hi) { /* the interior run of this row */
+                        const int8_t *base = in_b + (iy0 * iw + ox * p->stride_w - p->pad_left) * ch + c;
+                        for (; ox < seg_hi; ++ox, out += ch, base += in_step) {
+                            int32_t a0 = (int32_t)bf[0], a1 = (int32_t)bf[1], a2 = (int32_t)bf[2], a3 = (int32_t)bf[3];
+                            if (pairs == 4) { /* 3x3 */
+                                TP_UNROLL(4)
+                                for (int32_t i = 0; i < 4; ++i) {
+                                    TP_DW_PAIR(tp_load32(base + toff[2 * i]), tp_load32(base + toff[2 * i + 1]), wq + 4 * i);
+                                }
+                            } else {
+                                for (int32_t i = 0; i < pairs; ++i) {
+                                    TP_DW_PAIR(tp_load32(base + toff[2 * i]), tp_load32(base + toff[2 * i + 1]), wq + 4 * i);
+                                }
+                            }
+                            if (taps & 1) {
+                                TP_DW_SINGLE(tp_load32(base + toff[taps - 1]), wq + 4 * pairs);
+                            }
+                            TP_DW_STORE(out);
+                        }
+                        if (ox >= ow) {
+                            break;
+                        }
+                    }
+                    /* border pixel: taps outside the input read the zero point */
                     const int32_t ix0 = ox * p->stride_w - p->pad_left;
-                    int32_t a0 = b0, a1 = b1, a2 = b2, a3 = b3;
-#define TP_DW_PAIR(X0, X1, w)                                   \
-    do {                                                        \
-        const int32_t xa = tp_pkhbt16(X0, X1), xb = tp_pkhtb16(X1, X0); \
-        a0 = __smlad(__sxtab16(off2, xa), (w)[0], a0);          \
-        a1 = __smlad(tp_sxtab16_ror8(off2, xa), (w)[1], a1);    \
-        a2 = __smlad(__sxtab16(off2, xb), (w)[2], a2);          \
-        a3 = __smlad(tp_sxtab16_ror8(off2, xb), (w)[3], a3);    \
-    } while (0)
-#define TP_DW_SINGLE(X, w)                                      \
-    do {                                                        \
-        const int32_t x02 = __sxtab16(off2, X), x13 = tp_sxtab16_ror8(off2, X); \
-        a0 = __smlabb(x02, (w)[0], a0);                         \
-        a2 = __smlatt(x02, (w)[0], a2);                         \
-        a1 = __smlabb(x13, (w)[1], a1);                         \
-        a3 = __smlatt(x13, (w)[1], a3);                         \
-    } while (0)
-                    if (yin && ox >= ox_lo && ox < ox_hi) {
-                        const int8_t *base = in_b + (iy0 * iw + ix0) * ch + c;
-                        if (pairs == 4) { /* 3x3 */
-                            TP_UNROLL(4)
-                            for (int32_t i = 0; i < 4; ++i) {
-                                TP_DW_PAIR(tp_load32(base + toff[2 * i]), tp_load32(base + toff[2 * i + 1]), wq + 4 * i);
-                            }
-                        } else {
-                            for (int32_t i = 0; i < pairs; ++i) {
-                                TP_DW_PAIR(tp_load32(base + toff[2 * i]), tp_load32(base + toff[2 * i + 1]), wq + 4 * i);
-                            }
-                        }
-                        if (taps & 1) {
-                            TP_DW_SINGLE(tp_load32(base + toff[taps - 1]), wq + 4 * pairs);
-                        }
-                    } else { /* border: padded taps read the input zero point */
-                        const int8_t *tp[TP_DW_MAX_TAPS];
-                        for (int32_t t = 0; t < taps; ++t) {
-                            const int32_t iy = iy0 + tdy[t], ix = ix0 + tdx[t];
-                            tp[t] = (iy >= 0 && iy < ih && ix >= 0 && ix < iw) ? in_b + (iy * iw + ix) * ch + c
-                                                                                  : (const int8_t *)&zp_word;
-                        }
-                        for (int32_t i = 0; i < pairs; ++i) {
-                            TP_DW_PAIR(tp_load32(tp[2 * i]), tp_load32(tp[2 * i + 1]), wq + 4 * i);
-                        }
-                        if (taps & 1) {
-                            TP_DW_SINGLE(tp_load32(tp[taps - 1]), wq + 4 * pairs);
-                        }
+                    uint32_t col_mask = 0;
+                    for (int32_t kx = 0; kx < fw; ++kx) {
+                        const int32_t ix = ix0 + kx * p->dilation_w;
+                        col_mask |= (ix >= 0 && ix < iw) ? col_pattern << kx : 0u;
                     }
-#undef TP_DW_PAIR
-#undef TP_DW_SINGLE
-                    if (fast) {
-                        const int32_t v0 = __ssat((int32_t)(((int64_t)a0 * rq[0].mult + rq[0].round) >> 32) >> rq[0].sh, 8);
-                        const int32_t v1 = __ssat((int32_t)(((int64_t)a1 * rq[1].mult + rq[1].round) >> 32) >> rq[1].sh, 8);
-                        const int32_t v2 = __ssat((int32_t)(((int64_t)a2 * rq[2].mult + rq[2].round) >> 32) >> rq[2].sh, 8);
-                        const int32_t v3 = __ssat((int32_t)(((int64_t)a3 * rq[3].mult + rq[3].round) >> 32) >> rq[3].sh, 8);
-                        int32_t word = (int32_t)(__uxtb16(tp_pkhbt16(v0, v2)) | (__uxtb16(tp_pkhbt16(v1, v3)) << 8));
-                        (void)__ssub8(word, lo4); /* GE where word >= act_min */
-                        word = (int32_t)__sel(word, lo4);
-                        (void)__ssub8(hi4, word); /* GE where word <= act_max */
-                        word = (int32_t)__sel(word, hi4);
-                        memcpy(out, &word, 4);
+                    const uint32_t mask = row_mask & col_mask;
+                    const int32_t pix = (iy0 * iw + ix0) * ch + c;
+#define TP_DW_X(t) tp_load32(((mask >> (t)) & 1u) ? in_b + (pix + toff[t]) : (const int8_t *)&zp_word)
+                    int32_t a0 = (int32_t)bf[0], a1 = (int32_t)bf[1], a2 = (int32_t)bf[2], a3 = (int32_t)bf[3];
+                    if (pairs == 4) { /* 3x3: constant tap bits */
+                        TP_UNROLL(4)
+                        for (int32_t i = 0; i < 4; ++i) {
+                            TP_DW_PAIR(TP_DW_X(2 * i), TP_DW_X(2 * i + 1), wq + 4 * i);
+                        }
                     } else {
-                        const int32_t acc[4] = {a0, a1, a2, a3};
-                        for (int32_t j = 0; j < 4; ++j) {
-                            out[j] = tp_requantize_either(acc[j], multiplier[c + j], shift[c + j], p->output_offset,
-                                                          p->act_min, p->act_max, c + j < p->upward_channels);
+                        for (int32_t i = 0; i < pairs; ++i) {
+                            TP_DW_PAIR(TP_DW_X(2 * i), TP_DW_X(2 * i + 1), wq + 4 * i);
                         }
                     }
+                    if (taps & 1) {
+                        TP_DW_SINGLE(TP_DW_X(taps - 1), wq + 4 * pairs);
+                    }
+#undef TP_DW_X
+                    TP_DW_STORE(out);
                 }
             }
+#undef TP_DW_PAIR
+#undef TP_DW_SINGLE
+#undef TP_DW_STORE
         }
     }
 }
@@ -233,7 +272,7 @@ void tp_depthwise_conv_s8(const tp_depthwise_conv_params_t *p, const int8_t *inp
         return;
     }
 #if defined(TP_USE_DSP) && !defined(TP_USE_MVE)
-    if (TP_DW_NEW && p->depth_multiplier == 1 && p->input_c % 4 == 0 && p->filter_h * p->filter_w <= TP_DW_MAX_TAPS) {
+    if (p->depth_multiplier == 1 && p->input_c % 4 == 0 && p->filter_h * p->filter_w <= TP_DW_MAX_TAPS) {
         depthwise_dsp_pairs(p, input, filter, bias, multiplier, shift, output);
         return;
     }
