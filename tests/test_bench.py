@@ -78,11 +78,12 @@ def test_bench_failing_build_writes_partial_report(tmp_path: Path, monkeypatch: 
 
 @pytest.mark.qemu
 def test_bench_silent_board_ends_with_clear_message(tmp_path: Path) -> None:
-    # The benchmark needs far longer between two records than the 0.05 s allowed: the host
-    # must give up with a message and keep what arrived (the boot record).
+    # One VWW inference is ~17 M instructions, tens of milliseconds of QEMU even on a fast host:
+    # far longer than the 5 ms of silence allowed between two records. The host must give up
+    # with a message and keep what it measured before (the build's memory figures).
     with pytest.raises(TinypipeError, match="bench stopped at run") as exc:
-        bench(mlperf_model("ad01_int8"), "qemu-m4", tmp_path, runs=200,
-              validate=1, timeout_s=0.05)
-    assert "timed out" in exc.value.what or "exited" in exc.value.what
+        bench(mlperf_model("vww_96_int8"), "qemu-m4", tmp_path, runs=3, validate=1, timeout_s=0.005)
+    assert "timed out" in exc.value.what
     partial = json.loads((tmp_path / "bench.json").read_text())
     assert partial["error"].startswith("run:") and partial["memory"]["flash_bytes"] > 0
+    assert partial["latency"] is None
