@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -87,3 +88,7 @@ def test_bench_silent_board_ends_with_clear_message(tmp_path: Path) -> None:
     partial = json.loads((tmp_path / "bench.json").read_text())
     assert partial["error"].startswith("run:") and partial["memory"]["flash_bytes"] > 0
     assert partial["latency"] is None
+    # ...and QEMU is gone with the session: no emulator of this project outlives the error
+    time.sleep(1)
+    leftover = subprocess.run(["pgrep", "-f", f"qemu-system-arm.*{tmp_path}"], capture_output=True, text=True)
+    assert leftover.stdout == "", f"QEMU still running: {leftover.stdout}"

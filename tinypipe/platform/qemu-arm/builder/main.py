@@ -210,7 +210,9 @@ def start_qemu(target, source, env):  # noqa: ARG001 - SCons action signature
     stop_previous(paths)
     port = upload_port()
     timeout_s = os.environ.get("TINYPIPE_QEMU_TIMEOUT") or env.GetProjectOption("custom_qemu_timeout", "120")
-    cmd = ["timeout", "--kill-after=2", str(int(float(timeout_s))), qemu, "-M", tp["machine"]]
+    # --foreground: timeout would otherwise move itself and QEMU into a process group of their own,
+    # out of reach of the session's killpg() when the host closes the session early.
+    cmd = ["timeout", "--foreground", "--kill-after=2", str(int(float(timeout_s))), qemu, "-M", tp["machine"]]
     if tp.get("qemu_cpu"):
         cmd += ["-cpu", tp["qemu_cpu"]]
     cmd += [
