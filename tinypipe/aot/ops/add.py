@@ -1,7 +1,9 @@
 """ADD -> kernels/add_s8 (TFLite's int8 Add: both inputs rescaled to 2*max(scale) with 20 bits headroom).
 
 Each input's rescaling depends on one int8 value only, so it is tabulated offline (256 int32 per
-input, indexed by the value's byte): the kernel adds two table entries and requantizes the sum.
+input, indexed by the value's byte, doubled: each entry is < 2^27 in magnitude, so twice the sum fits and
+the kernel's rounding high multiply needs no doubling): the kernel adds two table entries and requantizes
+the sum.
 """
 
 from __future__ import annotations
@@ -27,9 +29,9 @@ def multiply_by_quantized_multiplier(x: int, multiplier: int, shift: int) -> int
 
 
 def input_table(zero_point: int, multiplier: int, shift: int) -> np.ndarray:
-    """The rescaled value of every int8 input, at index (uint8_t)value."""
+    """Twice the rescaled value of every int8 input, at index (uint8_t)value."""
     values = [v - 256 if v > 127 else v for v in range(256)]
-    return np.array([multiply_by_quantized_multiplier((v - zero_point) << LEFT_SHIFT, multiplier, shift)
+    return np.array([2 * multiply_by_quantized_multiplier((v - zero_point) << LEFT_SHIFT, multiplier, shift)
                      for v in values], np.int32)
 
 

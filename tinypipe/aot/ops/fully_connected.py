@@ -1,4 +1,8 @@
-"""FULLY_CONNECTED -> kernels/fully_connected_s8 (input zero point folded into the bias offline)."""
+"""FULLY_CONNECTED -> kernels/fully_connected_s8 (input zero point folded into the bias offline).
+
+The weights are stored interleaved for every variant (see `interleave_rows`), so the DSP kernel
+fetches 2 rows x 4 inputs with one LDRD and Helium de-interleaves 4 rows x 16 inputs with VLD4.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +13,21 @@ from tinypipe.aot.quant import activation_range, per_channel_multipliers, per_te
 from tinypipe.graph import Graph, Operator
 
 INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
+ROWS = 4  # output rows per block (kernels/fully_connected_s8.h)
+
+
+def interleave_rows(weights: np.ndarray) -> np.ndarray:
+    """[depth][accum] -> the kernels' layout: each block of 4 output rows (at offset o * accum) holds
+    the groups of 4 inputs `[r0 k..k+3][r1 k..k+3][r2 k..k+3][r3 k..k+3]` for k < accum & ~3, then the
+    accum % 4 last inputs `[r0 tail][r1 tail][r2 tail][r3 tail]`; the depth % 4 last rows stay
+    row-major. A permutation: same size, each row block starts at o * accum."""
+    depth, accum = weights.shape
+    d4, k4 = depth - depth % ROWS, accum - accum % 4
+    blocks = weights[:d4].reshape(d4 // ROWS, ROWS, accum)
+    groups = blocks[:, :, :k4].reshape(d4 // ROWS, ROWS, k4 // 4, 4).transpose(0, 2, 1, 3)
+    packed = np.concatenate([groups.reshape(d4 // ROWS, ROWS * k4),
+                             blocks[:, :, k4:].reshape(d4 // ROWS, ROWS * (accum - k4))], axis=1)
+    return np.concatenate([packed.reshape(-1), weights[d4:].reshape(-1)])
 
 
 @register("FULLY_CONNECTED", prefix="fc")
@@ -42,7 +61,7 @@ def lower_fully_connected(graph: Graph, op: Operator, name: str) -> Layer:
         params_type="tp_fully_connected_params_t",
         params={"batches": batches, "accum_depth": accum, "output_depth": depth,
                 "output_offset": zero_point_of(out), "act_min": act_min, "act_max": act_max},
-        consts=[Const("weights", "int8_t", weights), Const("bias", "int32_t", folded),
+        consts=[Const("weights", "int8_t", interleave_rows(weights)), Const("bias", "int32_t", folded),
                 Const("multiplier", "int32_t", mult), Const("shift", "int32_t", shift)],
         macs=batches * depth * accum,
     )

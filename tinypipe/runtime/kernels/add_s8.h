@@ -17,8 +17,8 @@ typedef struct {
     int32_t act_min, act_max;
 } tp_add_params_t;
 
-/* table1/table2 hold, for every int8 input value v at index (uint8_t)v, TFLite's rescaled input
- * MultiplyByQuantizedMultiplier((v - zp) << 20, input_multiplier, input_shift), computed offline
+/* table1/table2 hold, for every int8 input value v at index (uint8_t)v, twice TFLite's rescaled input
+ * 2 * MultiplyByQuantizedMultiplier((v - zp) << 20, input_multiplier, input_shift), computed offline
  * (tinypipe.aot.ops.add), so each element costs two table reads, one add and the output's
  * requantization. Same-shape inputs (all strides dense) may alias the output: element k is read
  * before it is written. */

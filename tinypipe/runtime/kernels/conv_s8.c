@@ -180,6 +180,9 @@ void tp_conv_s8(const tp_conv_params_t *p, const int8_t *input, const int8_t *fi
     const int32_t oc = p->output_c;
     const int32_t pixels = p->output_h * p->output_w;
     int32_t *s = (int32_t *)scratch;
+    const int32_t zo = p->output_offset, lo = p->act_min, hi = p->act_max;
+    const int full_range = lo == -128 && hi == 127;
+    (void)full_range;
     /* the partial last quad's missing elements are 0 for every pixel (weights read as 0 too) */
     for (int32_t j = 0; j < PIX; ++j) {
         fill_run(s, j, k_size, 0, (4 - rem) & 3);
@@ -233,9 +236,26 @@ void tp_conv_s8(const tp_conv_params_t *p, const int8_t *input, const int8_t *fi
                     a3 = __smlad(w13, x[7], a3);
                 }
                 const int32_t m = multiplier[c], sh = shift[c];
-                const int32_t zo = p->output_offset, lo = p->act_min, hi = p->act_max;
 #if !defined(TP_TFLM_ROUNDING)
-                if (sh < 0) { /* the usual case: one SMLAL + one shift per output */
+                if (full_range && sh < 0 && sh >= -23) {
+                    /* the usual case: tp_scale_upward_r with the output offset folded into the 64-bit
+                     * rounding constant (hi word + zo * 2^(r-1), r = -sh; no overflow for r <= 23),
+                     * clamp = SSAT: SMLAL + ASR + SSAT per output */
+                    const uint32_t r1 = (uint32_t)(-sh - 1);
+                    const int64_t rnd = (int64_t)(((uint64_t)(uint32_t)((int32_t)((1u << r1) >> 1) +
+                                                                        zo * (int32_t)(1u << r1)) << 32) |
+                                                  (0x40000000u | ((1u << r1) << 31)));
+#define TP_CONV_Q(a) (int8_t)__ssat((int32_t)(((int64_t)(a) * m + rnd) >> 32) >> r1, 8)
+                    out[c] = TP_CONV_Q(a0);
+                    if (n == PIX) {
+                        out[oc + c] = TP_CONV_Q(a1);
+                        out[2 * oc + c] = TP_CONV_Q(a2);
+                        out[3 * oc + c] = TP_CONV_Q(a3);
+                        continue;
+                    }
+#undef TP_CONV_Q
+                }
+                if (sh < 0) { /* one SMLAL + one shift per output */
                     const int64_t round = tp_round_upward(sh);
                     const int32_t rm1 = -sh - 1;
                     out[c] = (int8_t)tp_clamp(tp_scale_upward_r(a0, m, round, rm1) + zo, lo, hi);

@@ -1,11 +1,14 @@
 /*
  * fully_connected_s8.c - FULLY_CONNECTED; the bias has the input zero point folded in, so all
- * variants compute bias + raw int8 dot products (same bytes):
+ * variants compute bias + raw int8 dot products (same bytes). Weights in the interleaved layout of
+ * fully_connected_s8.h (blocks of 4 rows, groups of 4 inputs):
  *
- *  - Helium (TP_USE_MVE): 4 rows at a time, VMLADAVA.S8 (16 MACs per instruction) sharing each
- *    input vector, tail-predicated; 4-lane VQRDMULH/VRSHL requantization.
+ *  - Helium (TP_USE_MVE): 4 rows at a time; VLD4 (32-bit lanes) de-interleaves 16 inputs x 4 rows
+ *    into one vector per row, VMLADAVA.S8 (16 MACs per instruction) shares the input vector;
+ *    4-lane VQRDMULH/VRSHL requantization.
  *  - DSP (TP_USE_DSP): 4 rows at a time; each input word is sign-extended once (SXTB16 /
- *    SXTB16 ROR 8) and feeds 8 SMLADs with the 4 rows' weight words.
+ *    SXTB16 ROR 8) and feeds 8 SMLADs; one LDRD fetches 2 rows x 4 inputs:
+ *    1 LDR + 2 LDRD + 10 SXTB16 + 8 SMLAD per 16 MACs.
  *  - portable C99.
  */
 #include "fully_connected_s8.h"
@@ -16,8 +19,7 @@ void tp_fully_connected_s8(const tp_fully_connected_params_t *p, const int8_t *i
                            const int8_t *weights, const int32_t *bias, const int32_t *multiplier,
                            const int32_t *shift, int8_t *output) {
     const int32_t k_size = p->accum_depth, depth = p->output_depth;
-    const int32_t k_full = k_size & ~15;
-    const mve_pred16_t tail = vctp8q((uint32_t)(k_size - k_full));
+    const int32_t k16 = k_size & ~15, k4 = k_size & ~3, tail = k_size - k4;
     for (int32_t b = 0; b < p->batches; ++b) {
         const int8_t *x = input + b * k_size;
         int32_t o = 0;
@@ -25,19 +27,33 @@ void tp_fully_connected_s8(const tp_fully_connected_params_t *p, const int8_t *i
             const int8_t *w = weights + o * k_size;
             int32_t a0 = bias[o], a1 = bias[o + 1], a2 = bias[o + 2], a3 = bias[o + 3];
             int32_t k = 0;
-            for (; k < k_full; k += 16) {
+            for (; k < k16; k += 16) {
                 const int8x16_t xv = vldrbq_s8(x + k);
-                a0 = vmladavaq_s8(a0, xv, vldrbq_s8(w + k));
-                a1 = vmladavaq_s8(a1, xv, vldrbq_s8(w + k_size + k));
-                a2 = vmladavaq_s8(a2, xv, vldrbq_s8(w + 2 * k_size + k));
-                a3 = vmladavaq_s8(a3, xv, vldrbq_s8(w + 3 * k_size + k));
+                const int32x4x4_t rows = vld4q_s32((const int32_t *)(const void *)w);
+                a0 = vmladavaq_s8(a0, xv, vreinterpretq_s8_s32(rows.val[0]));
+                a1 = vmladavaq_s8(a1, xv, vreinterpretq_s8_s32(rows.val[1]));
+                a2 = vmladavaq_s8(a2, xv, vreinterpretq_s8_s32(rows.val[2]));
+                a3 = vmladavaq_s8(a3, xv, vreinterpretq_s8_s32(rows.val[3]));
+                w += 64;
             }
-            if (k < k_size) {
-                const int8x16_t xv = vldrbq_z_s8(x + k, tail);
-                a0 = vmladavaq_s8(a0, xv, vldrbq_z_s8(w + k, tail));
-                a1 = vmladavaq_s8(a1, xv, vldrbq_z_s8(w + k_size + k, tail));
-                a2 = vmladavaq_s8(a2, xv, vldrbq_z_s8(w + 2 * k_size + k, tail));
-                a3 = vmladavaq_s8(a3, xv, vldrbq_z_s8(w + 3 * k_size + k, tail));
+            /* GCC 12 sign-extends a constant 0xF000 predicate into an invalid immediate: via a register */
+            mve_pred16_t lanes3 = 0xF000;
+            __asm__("" : "+r"(lanes3));
+            for (; k < k4; k += 4) { /* one group: 4 rows x 4 inputs, each row's lanes predicated */
+                const int8x16_t xv = vreinterpretq_s8_s32(vdupq_n_s32(tp_load32(x + k)));
+                const int8x16_t wv = vldrbq_s8(w);
+                a0 = vmladavaq_p_s8(a0, xv, wv, 0x000F);
+                a1 = vmladavaq_p_s8(a1, xv, wv, 0x00F0);
+                a2 = vmladavaq_p_s8(a2, xv, wv, 0x0F00);
+                a3 = vmladavaq_p_s8(a3, xv, wv, lanes3);
+                w += 16;
+            }
+            for (int32_t j = 0; j < tail; ++j) {
+                const int32_t xv = x[k4 + j];
+                a0 += xv * w[j];
+                a1 += xv * w[tail + j];
+                a2 += xv * w[2 * tail + j];
+                a3 += xv * w[3 * tail + j];
             }
             int32x4_t acc = vdupq_n_s32(a0);
             acc = vsetq_lane_s32(a1, acc, 1);
@@ -46,7 +62,7 @@ void tp_fully_connected_s8(const tp_fully_connected_params_t *p, const int8_t *i
             vstrbq_s32(output + o, tp_requantize_upward_x4(acc, vldrwq_s32(multiplier + o), vldrwq_s32(shift + o),
                                                            p->output_offset, p->act_min, p->act_max));
         }
-        for (; o < depth; ++o) {
+        for (; o < depth; ++o) { /* the depth % 4 last rows: row-major */
             const int8_t *w = weights + o * k_size;
             int32_t acc = bias[o];
             for (int32_t k = 0; k < k_size; k += 16) {
@@ -62,55 +78,66 @@ void tp_fully_connected_s8(const tp_fully_connected_params_t *p, const int8_t *i
 
 #elif defined(TP_USE_DSP)
 
+/* The block's requantization: SMLAL + shift for a right shift (the usual case), else the general
+ * branch-free scaling. */
+TP_INLINE int8_t fc_requantize(int32_t acc, int32_t multiplier, int32_t shift, int32_t offset, int32_t lo,
+                               int32_t hi) {
+    int32_t v;
+#if !defined(TP_TFLM_ROUNDING)
+    if (shift < 0) {
+        v = tp_scale_upward_r(acc, multiplier, tp_round_upward(shift), -shift - 1);
+    } else
+#endif
+    {
+        v = tp_scale_upward(acc, multiplier, shift > 0 ? shift : 0, shift > 0 ? 0 : -shift);
+    }
+    return (int8_t)tp_clamp(v + offset, lo, hi);
+}
+
 void tp_fully_connected_s8(const tp_fully_connected_params_t *p, const int8_t *input,
                            const int8_t *weights, const int32_t *bias, const int32_t *multiplier,
                            const int32_t *shift, int8_t *output) {
     const int32_t k_size = p->accum_depth, depth = p->output_depth;
-    const int32_t k4 = k_size & ~3;
+    const int32_t k4 = k_size & ~3, tail = k_size - k4;
+    const int32_t off = p->output_offset, lo = p->act_min, hi = p->act_max;
     for (int32_t b = 0; b < p->batches; ++b) {
         const int8_t *x = input + b * k_size;
         int32_t o = 0;
         for (; o + 4 <= depth; o += 4) {
-            const int8_t *w0 = weights + o * k_size, *w1 = w0 + k_size, *w2 = w1 + k_size, *w3 = w2 + k_size;
+            /* word-aligned: the array is TP_ARENA_ALIGN-aligned and each block is 4 * k_size bytes */
+            const int32_t *wp = (const int32_t *)(const void *)(weights + o * k_size);
             int32_t a0 = bias[o], a1 = bias[o + 1], a2 = bias[o + 2], a3 = bias[o + 3];
-            int32_t k = 0;
-            /* one walking weight pointer, the other rows at fixed register offsets (no spills) */
-            const int8_t *wk = w0, *xk = x, *const xend = x + k4;
-            const int32_t s1 = k_size, s2 = 2 * k_size, s3 = 3 * k_size;
+            const int8_t *xk = x, *const xend = x + k4;
             while (xk < xend) {
                 const int32_t xv = tp_load32(xk);
                 const int32_t x02 = __sxtb16(xv), x13 = tp_sxtb16_ror8(xv);
-                int32_t wv = tp_load32(wk);
-                a0 = __smlad(__sxtb16(wv), x02, a0);
-                a0 = __smlad(tp_sxtb16_ror8(wv), x13, a0);
-                wv = tp_load32(wk + s1);
-                a1 = __smlad(__sxtb16(wv), x02, a1);
-                a1 = __smlad(tp_sxtb16_ror8(wv), x13, a1);
-                wv = tp_load32(wk + s2);
-                a2 = __smlad(__sxtb16(wv), x02, a2);
-                a2 = __smlad(tp_sxtb16_ror8(wv), x13, a2);
-                wv = tp_load32(wk + s3);
-                a3 = __smlad(__sxtb16(wv), x02, a3);
-                a3 = __smlad(tp_sxtb16_ror8(wv), x13, a3);
+                int32_t w0, w1;
+                tp_ldrd_inc(&wp, &w0, &w1);
+                a0 = __smlad(__sxtb16(w0), x02, a0);
+                a0 = __smlad(tp_sxtb16_ror8(w0), x13, a0);
+                a1 = __smlad(__sxtb16(w1), x02, a1);
+                a1 = __smlad(tp_sxtb16_ror8(w1), x13, a1);
+                tp_ldrd_inc(&wp, &w0, &w1);
+                a2 = __smlad(__sxtb16(w0), x02, a2);
+                a2 = __smlad(tp_sxtb16_ror8(w0), x13, a2);
+                a3 = __smlad(__sxtb16(w1), x02, a3);
+                a3 = __smlad(tp_sxtb16_ror8(w1), x13, a3);
                 xk += 4;
-                wk += 4;
             }
-            k = k4;
-            for (; k < k_size; ++k) {
-                const int32_t xv = x[k];
-                a0 += xv * w0[k];
-                a1 += xv * w1[k];
-                a2 += xv * w2[k];
-                a3 += xv * w3[k];
+            const int8_t *wt = (const int8_t *)(const void *)wp;
+            for (int32_t j = 0; j < tail; ++j) {
+                const int32_t xv = x[k4 + j];
+                a0 += xv * wt[j];
+                a1 += xv * wt[tail + j];
+                a2 += xv * wt[2 * tail + j];
+                a3 += xv * wt[3 * tail + j];
             }
-            const int32_t acc[4] = {a0, a1, a2, a3};
-            for (int32_t i = 0; i < 4; ++i) {
-                const int32_t left = shift[o + i] > 0 ? shift[o + i] : 0, right = left - shift[o + i];
-                output[o + i] = (int8_t)tp_clamp(tp_scale_upward(acc[i], multiplier[o + i], left, right) +
-                                                 p->output_offset, p->act_min, p->act_max);
-            }
+            output[o] = fc_requantize(a0, multiplier[o], shift[o], off, lo, hi);
+            output[o + 1] = fc_requantize(a1, multiplier[o + 1], shift[o + 1], off, lo, hi);
+            output[o + 2] = fc_requantize(a2, multiplier[o + 2], shift[o + 2], off, lo, hi);
+            output[o + 3] = fc_requantize(a3, multiplier[o + 3], shift[o + 3], off, lo, hi);
         }
-        for (; o < depth; ++o) {
+        for (; o < depth; ++o) { /* the depth % 4 last rows: row-major */
             const int8_t *w = weights + o * k_size;
             int32_t acc = bias[o];
             int32_t k = 0;
@@ -122,7 +149,7 @@ void tp_fully_connected_s8(const tp_fully_connected_params_t *p, const int8_t *i
             for (; k < k_size; ++k) {
                 acc += (int32_t)x[k] * (int32_t)w[k];
             }
-            output[o] = tp_requantize_upward(acc, multiplier[o], shift[o], p->output_offset, p->act_min, p->act_max);
+            output[o] = fc_requantize(acc, multiplier[o], shift[o], off, lo, hi);
         }
         output += depth;
     }
@@ -133,17 +160,38 @@ void tp_fully_connected_s8(const tp_fully_connected_params_t *p, const int8_t *i
 void tp_fully_connected_s8(const tp_fully_connected_params_t *p, const int8_t *input,
                            const int8_t *weights, const int32_t *bias, const int32_t *multiplier,
                            const int32_t *shift, int8_t *output) {
+    const int32_t k_size = p->accum_depth, depth = p->output_depth;
+    const int32_t k4 = k_size & ~3, tail = k_size - k4;
     for (int32_t b = 0; b < p->batches; ++b) {
-        const int8_t *x = input + b * p->accum_depth;
-        for (int32_t o = 0; o < p->output_depth; ++o) {
-            const int8_t *w = weights + o * p->accum_depth;
-            int32_t acc = bias[o];
-            for (int32_t i = 0; i < p->accum_depth; ++i) {
-                acc += (int32_t)x[i] * (int32_t)w[i];
+        const int8_t *x = input + b * k_size;
+        int32_t o = 0;
+        for (; o + 4 <= depth; o += 4) {
+            const int8_t *w = weights + o * k_size;
+            int32_t acc[4] = {bias[o], bias[o + 1], bias[o + 2], bias[o + 3]};
+            for (int32_t k = 0; k < k4; k += 4, w += 16) { /* [r0 k..k+3][r1 ..][r2 ..][r3 ..] */
+                for (int32_t r = 0; r < 4; ++r) {
+                    acc[r] += (int32_t)x[k] * w[4 * r] + (int32_t)x[k + 1] * w[4 * r + 1] +
+                              (int32_t)x[k + 2] * w[4 * r + 2] + (int32_t)x[k + 3] * w[4 * r + 3];
+                }
             }
-            *output++ = tp_requantize_upward(acc, multiplier[o], shift[o], p->output_offset, p->act_min,
+            for (int32_t r = 0; r < 4; ++r) { /* [r0 tail][r1 tail][r2 tail][r3 tail] */
+                for (int32_t j = 0; j < tail; ++j) {
+                    acc[r] += (int32_t)x[k4 + j] * w[r * tail + j];
+                }
+                output[o + r] = tp_requantize_upward(acc[r], multiplier[o + r], shift[o + r], p->output_offset,
+                                                     p->act_min, p->act_max);
+            }
+        }
+        for (; o < depth; ++o) { /* the depth % 4 last rows: row-major */
+            const int8_t *w = weights + o * k_size;
+            int32_t acc = bias[o];
+            for (int32_t k = 0; k < k_size; ++k) {
+                acc += (int32_t)x[k] * (int32_t)w[k];
+            }
+            output[o] = tp_requantize_upward(acc, multiplier[o], shift[o], p->output_offset, p->act_min,
                                              p->act_max);
         }
+        output += depth;
     }
 }
 

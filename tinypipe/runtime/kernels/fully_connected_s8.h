@@ -16,7 +16,11 @@ typedef struct {
     int32_t act_min, act_max;
 } tp_fully_connected_params_t;
 
-/* weights [output_depth][accum_depth]. `bias` already holds
+/* weights: [output_depth][accum_depth] permuted offline (tinypipe.aot.ops.fully_connected.interleave_rows)
+ * for every variant: each block of 4 rows o..o+3 (at offset o * accum_depth) holds groups of 4
+ * inputs [r0 k..k+3][r1 k..k+3][r2 k..k+3][r3 k..k+3] for k < accum_depth & ~3, then the
+ * accum_depth % 4 last inputs [r0 tail][r1 tail][r2 tail][r3 tail]; the output_depth % 4 last rows
+ * stay row-major. `weights` is word-aligned (TP_ARENA_ALIGN). `bias` already holds
  * bias[o] - input_zero_point * sum(weights[o]) (folded offline, exact in int32), so the inner
  * loop is a plain int8 dot product. multiplier/shift have output_depth entries (a per-tensor
  * scale is repeated). */
