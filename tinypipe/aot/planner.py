@@ -9,6 +9,7 @@ several orderings, and the smallest arena wins. Offsets and sizes are 16-byte al
 
 from __future__ import annotations
 
+import random
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 
@@ -126,21 +127,34 @@ def _buffers(graph: Graph, layers: list[Layer]) -> tuple[list[_Buffer], dict[int
     return buffers, shares
 
 
-def _place(buffers: list[_Buffer], order: list[int], best_fit: bool) -> int:
-    """Greedy: each buffer at the lowest (or tightest) gap free during its whole lifetime."""
+FITS = ("first", "best", "top")
+RANDOM_ORDERINGS = 48  # extra seeded shuffles tried when no ordering reaches the lower bound
+
+
+def _place(buffers: list[_Buffer], order: list[int], fit: str, limit: int) -> int:
+    """Greedy: each buffer in a gap free during its whole lifetime — the lowest gap ("first"), the
+    tightest ("best"), or the highest that ends below `limit` ("top"), which lets chains of
+    tensors alternate between the bottom and the top of the arena."""
     placed: list[_Buffer] = []
     peak = 0
     for i in order:
         b = buffers[i]
         live = [p for p in placed if p.first <= b.last and b.first <= p.last]
         busy = sorted((p.offset, p.offset + p.size) for p in live)
-        candidates, cursor = [], 0
+        gaps, cursor = [], 0  # (start, end) of the free space between live buffers
         for start, end in busy:
-            if start - cursor >= b.size:
-                candidates.append((start - cursor, cursor))
+            if start > cursor:
+                gaps.append((cursor, start))
             cursor = max(cursor, end)
-        candidates.append((1 << 62, cursor))  # the open space above everything
-        b.offset = min(candidates)[1] if best_fit else candidates[0][1]
+        gaps.append((cursor, 1 << 62))  # the open space above everything
+        fitting = [(start, end) for start, end in gaps if end - start >= b.size]
+        if fit == "best":
+            b.offset = min(fitting, key=lambda g: (g[1] - g[0], g[0]))[0]
+        elif fit == "top":
+            below = [min(end, limit) - b.size for start, end in fitting if min(end, limit) - start >= b.size]
+            b.offset = max(below) if below else fitting[0][0]
+        else:
+            b.offset = fitting[0][0]
         placed.append(b)
         peak = max(peak, b.offset + b.size)
     return peak
@@ -156,18 +170,23 @@ ORDERINGS: dict[str, Callable[[_Buffer], tuple]] = {
 
 def plan_buffers(graph: Graph, layers: list[Layer]) -> MemoryPlan:
     buffers, shares = _buffers(graph, layers)
-    best: tuple[int, str, list[int]] | None = None
-    for key_name, key in ORDERINGS.items():
-        order = sorted(range(len(buffers)), key=lambda i, key=key: (*key(buffers[i]), i))
-        for best_fit in (False, True):
-            peak = _place(buffers, order, best_fit)
-            if best is None or peak < best[0]:
-                fit = "best" if best_fit else "first"
-                best = (peak, f"{key_name}/{fit}-fit", [b.offset for b in buffers])
-    assert best is not None
-    peak, strategy, offsets = best
     times = range(-1, len(graph.operators) + 1)
     bound = max([sum(b.size for b in buffers if b.first <= t <= b.last) for t in times], default=0)
+    orders = [(name, sorted(range(len(buffers)), key=lambda i, key=key: (*key(buffers[i]), i)))
+              for name, key in ORDERINGS.items()]
+    rng = random.Random(0)  # seeded: the plan is the same on every run
+    for k in range(RANDOM_ORDERINGS):
+        orders.append((f"shuffle {k}", rng.sample(range(len(buffers)), len(buffers))))
+    best: tuple[int, str, list[int]] | None = None
+    for name, order in orders:
+        for fit in FITS:
+            peak = _place(buffers, order, fit, bound)
+            if best is None or peak < best[0]:
+                best = (peak, f"{name}/{fit}-fit", [b.offset for b in buffers])
+        if best is not None and best[0] <= bound:
+            break  # optimal: nothing can beat the lower bound
+    assert best is not None
+    peak, strategy, offsets = best
     placements = []
     for b, off in zip(buffers, offsets, strict=True):
         for t in b.members:
