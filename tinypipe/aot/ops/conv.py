@@ -66,14 +66,20 @@ def _check_4d(graph: Graph, op: Operator, *tensors: Tensor) -> None:
             raise unsupported(graph, op, f"tensor '{t.name}' has shape {t.shape}; 4-D NHWC expected")
 
 
-@register("CONV_2D", prefix="conv")
-def lower_conv(graph: Graph, op: Operator, name: str) -> Layer:
+def _operands(graph: Graph, op: Operator) -> tuple[Tensor, Tensor, int, Tensor, np.ndarray, np.ndarray]:
+    """(input, output, output channels, filter tensor, filter values, bias) of a 4-D int8 conv."""
     inp, out = graph.op_inputs(op)[0], graph.op_outputs(op)[0]
     expect_int8(graph, op, inp, out)
     assert inp is not None
     oc = out.shape[-1]
     w, weights, bias = _weights_and_bias(graph, op, oc)
     _check_4d(graph, op, inp, out, w)
+    return inp, out, oc, w, weights, bias
+
+
+@register("CONV_2D", prefix="conv")
+def lower_conv(graph: Graph, op: Operator, name: str) -> Layer:
+    inp, out, oc, w, weights, bias = _operands(graph, op)
     if weights.shape[3] != inp.shape[3] or weights.shape[0] != oc:
         raise unsupported(graph, op, f"filter {weights.shape} does not match input {inp.shape} "
                                      "(grouped convolution)")
@@ -90,12 +96,7 @@ def lower_conv(graph: Graph, op: Operator, name: str) -> Layer:
 
 @register("DEPTHWISE_CONV_2D", prefix="dwconv")
 def lower_depthwise_conv(graph: Graph, op: Operator, name: str) -> Layer:
-    inp, out = graph.op_inputs(op)[0], graph.op_outputs(op)[0]
-    expect_int8(graph, op, inp, out)
-    assert inp is not None
-    oc = out.shape[-1]
-    w, weights, bias = _weights_and_bias(graph, op, oc)
-    _check_4d(graph, op, inp, out, w)
+    inp, out, oc, w, weights, bias = _operands(graph, op)
     multiplier = oc // inp.shape[3]
     if weights.shape[3] != oc or multiplier * inp.shape[3] != oc:
         raise unsupported(graph, op, f"filter {weights.shape} does not match input {inp.shape}")
