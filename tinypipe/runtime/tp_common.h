@@ -72,6 +72,13 @@ extern "C" {
 #include <arm_acle.h>
 #endif
 
+/* Start of row (i0, i1, i2) of a broadcast operand of an element-wise kernel: `strides` are its
+ * element strides per 4-D output dimension, 0 where the operand is broadcast. */
+TP_INLINE const int8_t *tp_broadcast_row(const int8_t *base, const int32_t strides[4], int32_t i0, int32_t i1,
+                                         int32_t i2) {
+    return base + i0 * strides[0] + i1 * strides[1] + i2 * strides[2];
+}
+
 TP_INLINE int32_t tp_max(int32_t a, int32_t b) { return a > b ? a : b; }
 TP_INLINE int32_t tp_min(int32_t a, int32_t b) { return a < b ? a : b; }
 TP_INLINE int32_t tp_clamp(int32_t x, int32_t lo, int32_t hi) { return x < lo ? lo : (x > hi ? hi : x); }

@@ -51,6 +51,14 @@ def broadcast_strides(graph: Graph, op: Operator, t: Tensor, out_shape: tuple[in
     return strides
 
 
+def broadcast_params(graph: Graph, op: Operator, a: Tensor, b: Tensor, out: Tensor) -> dict[str, list[int]]:
+    """The 4-D output shape and both inputs' strides over it: the broadcast fields that the
+    element-wise kernels' params share (tp_add_params_t, tp_mul_params_t)."""
+    return {"dims": [*(1,) * (4 - len(out.shape)), *out.shape],
+            "input1_strides": broadcast_strides(graph, op, a, out.shape),
+            "input2_strides": broadcast_strides(graph, op, b, out.shape)}
+
+
 @register("ADD", prefix="add")
 def lower_add(graph: Graph, op: Operator, name: str) -> Layer:
     a, b = graph.op_inputs(op)[:2]
@@ -62,12 +70,10 @@ def lower_add(graph: Graph, op: Operator, name: str) -> Layer:
     m2, s2 = quantize_multiplier(scale_of(b) / twice_max)
     mo, so = quantize_multiplier(twice_max / ((1 << LEFT_SHIFT) * scale_of(out)))
     act_min, act_max = activation_range(op.options.get("fused_activation_function", "NONE"), out)
-    out4 = (1,) * (4 - len(out.shape)) + tuple(out.shape)
     return Layer(
         op, name, kernel="tp_add_s8", inputs=[a.index, b.index], outputs=[out.index],
         params_type="tp_add_params_t",
-        params={"dims": list(out4), "input1_strides": broadcast_strides(graph, op, a, out.shape),
-                "input2_strides": broadcast_strides(graph, op, b, out.shape),
+        params={**broadcast_params(graph, op, a, b, out),
                 "contiguous": int(tuple(a.shape) == tuple(b.shape) == tuple(out.shape)),
                 "output_offset": zero_point_of(out), "output_multiplier": mo, "output_shift": so,
                 "act_min": act_min, "act_max": act_max},

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from tinypipe.aot.lowering import Layer, expect_int8, register
-from tinypipe.aot.ops.add import broadcast_strides
+from tinypipe.aot.ops.add import broadcast_params
 from tinypipe.aot.quant import activation_range, quantize_multiplier, scale_of, zero_point_of
 from tinypipe.graph import Graph, Operator
 
@@ -20,12 +20,10 @@ def lower_mul(graph: Graph, op: Operator, name: str) -> Layer:
     real = float(np.float32(scale_of(a)) * np.float32(scale_of(b)) / np.float32(scale_of(out)))
     multiplier, shift = quantize_multiplier(real)
     act_min, act_max = activation_range(op.options.get("fused_activation_function", "NONE"), out)
-    out4 = (1,) * (4 - len(out.shape)) + tuple(out.shape)
     return Layer(
         op, name, kernel="tp_mul_s8", inputs=[a.index, b.index], outputs=[out.index],
         params_type="tp_mul_params_t",
-        params={"dims": list(out4), "input1_strides": broadcast_strides(graph, op, a, out.shape),
-                "input2_strides": broadcast_strides(graph, op, b, out.shape),
+        params={**broadcast_params(graph, op, a, b, out),
                 "input1_offset": -zero_point_of(a), "input2_offset": -zero_point_of(b),
                 "output_offset": zero_point_of(out), "output_multiplier": multiplier,
                 "output_shift": shift, "act_min": act_min, "act_max": act_max},
