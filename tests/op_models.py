@@ -202,6 +202,33 @@ def sample_configs(op: str, n: int, seed: int) -> list[Config]:
     return configs
 
 
+def kernel_path_configs() -> list[Config]:
+    """Fixed configs for the optimized kernels' shape-specialized paths, which random configs rarely
+    hit: the DSP planar 3x3 depthwise (stride 1, channels % 4 == 0; tall outputs run transposed;
+    12 channels put 4 on LiteRT's ties-away rule; relu6 clamps below the int8 range), small-K and
+    unaligned-K convolutions (K = 8, 27), and all-zero output channels (elided by the generator)."""
+    base = {"dilation": [1, 1], "bias": True, "per_tensor": False, "depth_multiplier": 1, "stride": [1, 1]}
+    configs: list[Config] = [
+        {**base, "op": "DEPTHWISE_CONV_2D", "shape": [11, 5, 8], "kernel": [3, 3], "padding": "same",
+         "activation": None, "w_scale": 0.5},
+        {**base, "op": "DEPTHWISE_CONV_2D", "shape": [4, 9, 12], "kernel": [3, 3], "padding": "same",
+         "activation": "relu6", "w_scale": 2.0},
+        {**base, "op": "DEPTHWISE_CONV_2D", "shape": [7, 40, 4], "kernel": [3, 3], "padding": "valid",
+         "activation": "relu", "w_scale": 0.1},
+        {**base, "op": "CONV_2D", "shape": [9, 8, 3], "kernel": [3, 3], "stride": [2, 2], "padding": "same",
+         "activation": "relu", "w_scale": 0.5, "filters": 8},
+        {**base, "op": "CONV_2D", "shape": [6, 7, 8], "kernel": [1, 1], "padding": "valid",
+         "activation": None, "w_scale": 0.1, "filters": 12, "zero_filters": [0, 5, 6, 11]},
+        {**base, "op": "CONV_2D", "shape": [5, 5, 4], "kernel": [3, 3], "padding": "same",
+         "activation": "relu6", "w_scale": 2.0, "filters": 6, "zero_filters": [0, 1, 2, 3, 4, 5]},
+    ]
+    rng = np.random.default_rng(7)
+    for i, c in enumerate(configs):
+        c.update(id=f"path-{i}-{c['op'].lower()}", seed=int(rng.integers(2**31)),
+                 ranges=[_range(rng)])
+    return configs
+
+
 def describe(config: Config) -> str:
     return json.dumps(config, sort_keys=True)
 
@@ -259,8 +286,11 @@ def _keras_model(config: Config) -> Any:
     model = keras.Model(inputs, layer(x))
     if layer.weights:
         rng = np.random.default_rng(config["seed"])
-        layer.set_weights([(rng.standard_normal(w.shape) * config["w_scale"]).astype(np.float32)
-                           for w in layer.get_weights()])
+        weights = [(rng.standard_normal(w.shape) * config["w_scale"]).astype(np.float32)
+                   for w in layer.get_weights()]
+        for c in config.get("zero_filters", []):  # all-zero output channels (the generator elides them)
+            weights[0][..., c] = 0.0
+        layer.set_weights(weights)
     return model
 
 

@@ -12,14 +12,16 @@ samples each; the host suites run the full counts):
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from tests.op_models import build_models, describe, sample_configs
+from tests.op_models import build_models, describe, kernel_path_configs, sample_configs
 from tests.test_ops import SEED, _inputs, _mismatch
 from tinypipe.aot.codegen import AotModel, generate
+from tinypipe.aot.host import HostRunner
 from tinypipe.aot.qemu_runner import QemuRunner
 from tinypipe.reference import Reference, random_inputs
 from tinypipe.validate import validate
@@ -38,7 +40,7 @@ MLPERF_SAMPLES = 3
 @pytest.fixture(scope="module")
 def op_models(tmp_path_factory: pytest.TempPathFactory) -> list[tuple[dict, bytes, AotModel]]:
     work = tmp_path_factory.mktemp("opt_ops")
-    configs = [c for op, n in OPT_OPS.items() for c in sample_configs(op, n, SEED)]
+    configs = [c for op, n in OPT_OPS.items() for c in sample_configs(op, n, SEED)] + kernel_path_configs()
     out = []
     for i, (config, model) in enumerate(zip(configs, build_models(configs), strict=True)):
         if model is None:  # the converter rejected this random config; the others still run
@@ -100,3 +102,23 @@ def test_firmware_bit_exact_on_emulated_core(board: str, tmp_path: Path) -> None
     """The real firmware (PlatformIO build, serial protocol) with the optimized kernels."""
     result = validate(mlperf_model("kws_ref_model"), board=board, samples=3, work_dir=tmp_path)
     assert result.ok, result.summary()
+
+
+@pytest.mark.slow
+def test_kernel_path_configs_portable_and_elided_channels(op_models: list[tuple[dict, bytes, AotModel]],
+                                                          tmp_path: Path) -> None:
+    """The shape-specialized configs on the host (portable build, sanitizers); the all-zero output
+    channels are really elided from the generated code (fewer computed channels, same bytes)."""
+    paths = [case for case in op_models if case[0]["id"].startswith("path-")]
+    assert len(paths) == len(kernel_path_configs())
+    runner = HostRunner([aot for _, _, aot in paths], tmp_path)
+    for k, (config, model, aot) in enumerate(paths):
+        reference = Reference(model)
+        x = _inputs(reference, config, INPUTS_PER_CONFIG, seed=SEED + k)
+        for j, (g, w) in enumerate(zip(runner.run(aot.name, x), reference.run_batch(x), strict=True)):
+            assert np.array_equal(g, w), "host: " + _mismatch(config, j, g, w)
+        if config.get("zero_filters"):
+            live = re.search(r"\.live_c = (\d+)", aot.c_file.read_text())
+            # elided unless the channel's constant is a rounding tie (kept live for TP_TFLM_ROUNDING)
+            n = config["filters"]
+            assert live and n - len(config["zero_filters"]) <= int(live.group(1)) < n

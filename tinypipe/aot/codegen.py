@@ -169,10 +169,13 @@ def render(graph: Graph, layers: list[Layer], plan: MemoryPlan, out_dir: Path, n
                 args.append(used.setdefault(t, _c_name(tensor.name, t)))
         if layer.inputs_as_array:  # variadic kernels (CONCATENATION) take one array of input pointers
             args[first_input:] = ["(const int8_t *const[]){" + ", ".join(args[first_input:]) + "}"]
-        args += [f"{layer.name}_{c.suffix}" for c in consts if not c.suffix.startswith("input")]
+        args += [f"{layer.name}_{c.suffix}" if c.values.size else "NULL"  # empty: an absent optional array
+                 for c in consts if not c.suffix.startswith("input")]
         args += [used.setdefault(t, _c_name(graph.tensor(t).name, t)) for t in layer.outputs]
         if layer.scratch_bytes:
             args.append(f"(void *)(arena + {plan.scratch_offset(layer.op.index)})")
+        elif layer.takes_scratch:
+            args.append("NULL")
         ins = [graph.tensor(t) for t in layer.inputs]
         outs = [graph.tensor(t) for t in layer.outputs]
         title = (f"{layer.name}: {layer.opcode} #{layer.op.index} " + ", ".join(map(_label, ins))
@@ -182,7 +185,7 @@ def render(graph: Graph, layers: list[Layer], plan: MemoryPlan, out_dir: Path, n
             "params_type": layer.params_type,
             "params": [(k, c_literal(v)) for k, v in layer.params.items()],
             "consts": [{"ctype": c.ctype, "var": f"{layer.name}_{c.suffix}", "length": c.values.size,
-                        "body": _array_body(c)} for c in consts],
+                        "body": _array_body(c)} for c in consts if c.values.size],
             "call": f"{layer.kernel}({', '.join(args)})",
             "header": headers[layer.kernel],
         })

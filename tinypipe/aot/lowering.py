@@ -57,6 +57,7 @@ class Layer:
     alias: bool = False  # output tensor shares the input's memory; no code is emitted
     inplace: list[tuple[int, int]] = field(default_factory=list)  # (input pos, output pos) that may share
     scratch_bytes: int = 0  # per-call scratch, placed in the arena for this layer only
+    takes_scratch: bool = False  # the kernel has a scratch argument (NULL when scratch_bytes is 0)
     inputs_as_array: bool = False  # pass the inputs as one `const int8_t *const[]` (variadic ops)
 
     @property

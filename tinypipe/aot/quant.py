@@ -21,6 +21,16 @@ def tflite_round(x: float) -> int:
     return int(math.floor(abs(x) + 0.5)) * (1 if x >= 0 else -1)
 
 
+def requantize_upward(acc: int, multiplier: int, shift: int, output_offset: int, act_min: int,
+                      act_max: int) -> int:
+    """tp_requantize_upward (runtime/tp_common.h): LiteRT's conv requantization of one accumulator."""
+    left, right = max(shift, 0), max(-shift, 0)
+    x = ((acc << left) + 2**31) % 2**32 - 2**31  # int32 wrap, like TFLite's shift
+    h = 2**31 - 1 if x == multiplier == -(2**31) else (x * multiplier + 2**30) >> 31
+    scaled = (h >> right) + ((h >> (right - 1)) & 1) if right else h
+    return min(max(scaled + output_offset, act_min), act_max)
+
+
 def quantize_multiplier(real: float) -> tuple[int, int]:
     """QuantizeMultiplier: real (double) -> (Q31 multiplier, shift) with real ~ m * 2^(shift-31)."""
     if real == 0.0:

@@ -211,6 +211,23 @@ TP_INLINE int32_t tp_pkhtb16(int32_t a, int32_t b) {
     return r;
 }
 
+/* SMMLAR: (acc_hi * 2^32 + a * b + 2^31) >> 32, the high word of a product rounded to nearest, plus
+ * acc_hi. With a = 2 * acc it is tp_saturating_rounding_doubling_high_mul(acc, b) + acc_hi exactly
+ * (floor((2 * acc * b + 2^31) / 2^32) = floor((acc * b + 2^30) / 2^31)); with acc_hi =
+ * tp_round_doubled(shift, output_offset) an arithmetic shift right by -shift then completes
+ * tp_requantize_upward before the clamp: the optimized kernels' requantization of a doubled
+ * accumulator (needs |acc| < 2^30 and 1 <= -shift <= 22: the generator checks it offline). */
+TP_INLINE int32_t tp_smmlar(int32_t a, int32_t b, int32_t acc_hi) {
+    int32_t r;
+    __asm__("smmlar %0, %1, %2, %3" : "=r"(r) : "r"(a), "r"(b), "r"(acc_hi));
+    return r;
+}
+
+/* 2^(r-1) (the ties-upward rounding of the shift by r = -shift) + output_offset * 2^r. */
+TP_INLINE int32_t tp_round_doubled(int32_t shift, int32_t output_offset) {
+    return (int32_t)((uint32_t)(2 * output_offset + 1) << (-shift - 1));
+}
+
 TP_INLINE int32_t tp_load32(const int8_t *p) {
     int32_t v;
     memcpy(&v, p, 4); /* LDR: unaligned accesses are fine on Armv7E-M / Armv8-M Mainline */

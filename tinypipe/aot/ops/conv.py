@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from tinypipe.aot.lowering import Const, Layer, const_input, expect_int8, padding, register, unsupported
-from tinypipe.aot.quant import activation_range, per_channel_multipliers, zero_point_of
+from tinypipe.aot.quant import activation_range, per_channel_multipliers, requantize_upward, zero_point_of
 from tinypipe.graph import Graph, Operator, Tensor
 
 
@@ -56,8 +56,52 @@ DSP_PIXELS = 4  # TP_CONV_DSP_PIXELS in conv_s8.h
 
 
 def conv_scratch_bytes(filter_h: int, filter_w: int, input_c: int) -> int:
-    """TP_CONV_SCRATCH_BYTES: DSP_PIXELS int16 im2col columns (holds the Helium int8 column too)."""
-    return 2 * DSP_PIXELS * ((filter_h * filter_w * input_c + 3) // 4 * 4)
+    """TP_CONV_SCRATCH_BYTES: DSP_PIXELS int16 im2col columns, then one int8 patch."""
+    k4 = (filter_h * filter_w * input_c + 3) // 4 * 4
+    return 2 * DSP_PIXELS * k4 + k4
+
+
+def depthwise_scratch_bytes(p: dict[str, int]) -> int:
+    """TP_DW3_SCRATCH_BYTES for the DSP variant's planar 3x3 path (TP_DW3_PLANAR), else 0."""
+    if not (p["filter_h"] == p["filter_w"] == 3 and p["stride_h"] == p["stride_w"] == 1
+            and p["dilation_h"] == p["dilation_w"] == 1 and p["depth_multiplier"] == 1
+            and p["input_c"] % 4 == 0):
+        return 0
+    return 4 * (p["output_w"] + 2) * (p["output_h"] + 2) + 4
+
+
+def _dead_channels(rows: np.ndarray, bias: np.ndarray, mult: np.ndarray, shift: np.ndarray,
+                   p: dict[str, int]) -> tuple[np.ndarray, np.ndarray]:
+    """(live output channels, per-channel constant outputs): a channel whose weights are all zero
+    outputs requantize(bias) for every input, so the kernel writes that byte instead of computing
+    it (`channels`, `fill` of tp_conv_s8). A channel whose constant would round differently under
+    TFLite Micro's rule (a tie) stays live, so -DTP_TFLM_ROUNDING builds stay exact too."""
+    fill = np.zeros(len(rows), np.int8)
+    live = []
+    for c, row in enumerate(rows):
+        args = (int(bias[c]), int(mult[c]), int(shift[c]))
+        if row.any() or _is_tie(*args):
+            live.append(c)
+        else:
+            fill[c] = requantize_upward(*args, p["output_offset"], p["act_min"], p["act_max"])
+    return np.array(live, np.int64), fill
+
+
+def _is_tie(acc: int, multiplier: int, shift: int) -> bool:
+    """Whether the final right shift of this requantization lands exactly on a half."""
+    right = max(-shift, 0)
+    x = ((acc << max(shift, 0)) + 2**31) % 2**32 - 2**31
+    h = (x * multiplier + 2**30) >> 31
+    return right > 0 and h % (1 << right) == 1 << (right - 1)
+
+
+def doubled_requant_ok(bias: np.ndarray, weights: np.ndarray, shift: np.ndarray) -> bool:
+    """tp_smmlar's conditions for every output channel: |acc| < 2^30 for any int8 input (bias plus
+    128 * sum |w|) and a right shift of 1..22 (tp_conv_params_t.doubled)."""
+    if bias.size == 0:
+        return False
+    bound = np.abs(bias.astype(np.int64)) + 128 * np.abs(weights.astype(np.int64)).sum(axis=1)
+    return bool(bound.max() < 2**30 and shift.max() <= -1 and shift.min() >= -22)
 
 
 def _check_4d(graph: Graph, op: Operator, *tensors: Tensor) -> None:
@@ -87,9 +131,19 @@ def lower_conv(graph: Graph, op: Operator, name: str) -> Layer:
     folded = bias.astype(np.int64) - zero_point_of(inp) * weights.reshape(oc, -1).astype(np.int64).sum(axis=1)
     if folded.min() < INT32_MIN or folded.max() > INT32_MAX:
         raise unsupported(graph, op, "bias with the input zero point folded in overflows int32")
+    rows = weights.reshape(oc, -1)
+    mult, shift = requant[0].values, requant[1].values
+    live, fill = _dead_channels(rows, folded, mult, shift, params)
+    params["live_c"] = len(live)
+    params["doubled"] = int(doubled_requant_ok(folded[live], rows[live], shift[live]))
+    elided = len(live) < oc
     return Layer(op, name, kernel="tp_conv_s8", inputs=[inp.index], outputs=[out.index],
                  params_type="tp_conv_params_t", params=params,
-                 consts=[Const("weights", "int8_t", weights), Const("bias", "int32_t", folded), *requant],
+                 consts=[Const("weights", "int8_t", np.append(rows[live].reshape(-1), np.zeros(4, np.int8))),
+                         Const("bias", "int32_t", folded[live]), Const("multiplier", "int32_t", mult[live]),
+                         Const("shift", "int32_t", shift[live]),
+                         Const("channels", "int16_t", live if elided else np.zeros(0)),
+                         Const("fill", "int8_t", fill if elided else np.zeros(0))],
                  macs=out.size * int(np.prod(weights.shape[1:])),
                  scratch_bytes=conv_scratch_bytes(weights.shape[1], weights.shape[2], inp.shape[3]))
 
@@ -108,4 +162,5 @@ def lower_depthwise_conv(graph: Graph, op: Operator, name: str) -> Layer:
     return Layer(op, name, kernel="tp_depthwise_conv_s8", inputs=[inp.index], outputs=[out.index],
                  params_type="tp_depthwise_conv_params_t", params=params,
                  consts=[Const("weights", "int8_t", weights), Const("bias", "int32_t", bias), *requant],
-                 macs=out.size * weights.shape[1] * weights.shape[2])
+                 macs=out.size * weights.shape[1] * weights.shape[2], takes_scratch=True,
+                 scratch_bytes=depthwise_scratch_bytes(params))

@@ -19,23 +19,36 @@ typedef struct {
     int32_t input_offset;      /* -input zero point */
     int32_t output_offset;     /* output zero point */
     int32_t act_min, act_max;
+    /* 1 when every output channel satisfies tp_smmlar's conditions (|acc| < 2^30 for any input,
+     * 1 <= -shift <= 22; checked offline by the generator): the DSP variant then doubles the
+     * accumulators and requantizes with SMMLAR + ASR + SSAT. */
+    int32_t doubled;
+    /* Output channels computed: all (channels == NULL) or the ones listed in `channels`; the others
+     * have all-zero weights, and their constant outputs come from `fill` (tinypipe.aot.ops.conv). */
+    int32_t live_c;
 } tp_conv_params_t;
 
 /* Pixels per block of the DSP variant (im2col of this many output pixels, widened to int16). */
 #define TP_CONV_DSP_PIXELS 4
 
-/* Scratch bytes tp_conv_s8 needs (the generator reserves it in the arena): room for
- * TP_CONV_DSP_PIXELS int16 im2col columns, which also holds the Helium variant's int8 column. */
-#define TP_CONV_SCRATCH_BYTES(filter_h, filter_w, input_c) \
-    (2 * TP_CONV_DSP_PIXELS * (((filter_h) * (filter_w) * (input_c) + 3) / 4 * 4))
+/* Scratch bytes tp_conv_s8 needs (the generator reserves it in the arena): TP_CONV_DSP_PIXELS int16
+ * im2col columns of the DSP variant, then one int8 patch (gathered before widening; the Helium
+ * variant's column). */
+#define TP_CONV_SCRATCH_COLUMNS_BYTES(k_size) (2 * TP_CONV_DSP_PIXELS * (((k_size) + 3) / 4 * 4))
+#define TP_CONV_SCRATCH_BYTES(filter_h, filter_w, input_c)                   \
+    (TP_CONV_SCRATCH_COLUMNS_BYTES((filter_h) * (filter_w) * (input_c)) + \
+     ((filter_h) * (filter_w) * (input_c) + 3) / 4 * 4)
 
-/* input NHWC, filter OHWI [output_c][filter_h][filter_w][input_c] (int8, as in the .tflite), output
- * NHWC. `bias` has the input zero point folded in offline: bias[o] - input_zp * sum(filter[o]),
- * so every variant computes bias + sum(x * w) over the raw int8 inputs, a padded tap reading x =
- * input_zp (it then contributes 0 overall). multiplier/shift per output channel. */
+/* input NHWC, output NHWC. filter OHWI [live_c][filter_h][filter_w][input_c]: the .tflite's
+ * filter without its all-zero channels, followed by 4 bytes of padding the DSP variant may read.
+ * `bias` (per live channel) has the input zero point folded in offline: bias[o] - input_zp *
+ * sum(filter[o]), so every variant computes bias + sum(x * w) over the raw int8 inputs, a padded
+ * tap reading x = input_zp (it then contributes 0 overall). multiplier/shift per live channel;
+ * channels[i]: the output channel of live channel i (NULL: i); fill[c]: the constant output of
+ * an elided channel c (NULL when none is elided). */
 void tp_conv_s8(const tp_conv_params_t *p, const int8_t *input, const int8_t *filter,
-                const int32_t *bias, const int32_t *multiplier, const int32_t *shift, int8_t *output,
-                void *scratch);
+                const int32_t *bias, const int32_t *multiplier, const int32_t *shift, const int16_t *channels,
+                const int8_t *fill, int8_t *output, void *scratch);
 
 #ifdef __cplusplus
 }

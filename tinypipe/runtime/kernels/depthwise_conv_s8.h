@@ -27,11 +27,21 @@ typedef struct {
     int32_t upward_channels;
 } tp_depthwise_conv_params_t;
 
+/* The DSP variant's planar 3x3 path (3x3, stride 1, no dilation, depth multiplier 1,
+ * channels % 4 == 0) works on 4 zero-point-padded input planes in scratch: row pitch / rows of one
+ * plane, and the scratch bytes (the generator reserves them in the arena; + 4 for word reads past
+ * the last byte). Other shapes and variants take scratch = NULL. */
+#define TP_DW3_PLANAR(fh, fw, sh, sw, dh, dw, dm, c) \
+    ((fh) == 3 && (fw) == 3 && (sh) == 1 && (sw) == 1 && (dh) == 1 && (dw) == 1 && (dm) == 1 && (c) % 4 == 0)
+#define TP_DW3_PLANE_W(output_w) ((output_w) + 2)
+#define TP_DW3_PLANE_H(output_h) ((output_h) + 2)
+#define TP_DW3_SCRATCH_BYTES(output_h, output_w) (4 * TP_DW3_PLANE_W(output_w) * TP_DW3_PLANE_H(output_h) + 4)
+
 /* filter [1][filter_h][filter_w][output_c]; output channel ic * depth_multiplier + m reads
  * input channel ic. */
 void tp_depthwise_conv_s8(const tp_depthwise_conv_params_t *p, const int8_t *input,
                           const int8_t *filter, const int32_t *bias, const int32_t *multiplier,
-                          const int32_t *shift, int8_t *output);
+                          const int32_t *shift, int8_t *output, void *scratch);
 
 #ifdef __cplusplus
 }
