@@ -4,6 +4,8 @@ real core and run under QEMU (tinypipe.aot.qemu_runner.QemuRunner: many models p
 samples each; the host suites run the full counts):
 
   - the randomized one-op models of tests/op_models.py for the kernels with optimized variants,
+  - fixed configs for the shape-specialized paths (op_models.kernel_path_configs: planar 3x3
+    depthwise, small / unaligned-K convolutions, all-zero output channels), also on the host,
   - the five MLPerf Tiny models,
   - one model through the real firmware path (export -> PlatformIO -> QEMU -> serial) on the
     DSP and the Helium core,

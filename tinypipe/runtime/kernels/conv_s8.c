@@ -180,6 +180,24 @@ static void im2col_dsp(const tp_conv_params_t *p, const int8_t *in_b, int32_t pi
     widen_run(s, j, 0, patch_s8(p, in_b, oy, ox, col), p->filter_h * p->filter_w * p->input_c, scale);
 }
 
+/* One quad of 4 patch elements for the block's 4 pixels: the weight word widened once (SXTB16,
+ * SXTB16 ROR 8), 4 LDRD of the pixels' widened pairs, 8 SMLAD into a0..a3 (w, x advance). */
+#define TP_CONV_QUAD()                                              \
+    do {                                                            \
+        const int32_t wq = tp_load32(w);                            \
+        const int32_t w02 = __sxtb16(wq), w13 = tp_sxtb16_ror8(wq); \
+        int32_t x0, x1;                                             \
+        w += 4;                                                     \
+        tp_ldrd_inc(&x, &x0, &x1);                                  \
+        a0 = __smlad(w13, x1, __smlad(w02, x0, a0));                \
+        tp_ldrd_inc(&x, &x0, &x1);                                  \
+        a1 = __smlad(w13, x1, __smlad(w02, x0, a1));                \
+        tp_ldrd_inc(&x, &x0, &x1);                                  \
+        a2 = __smlad(w13, x1, __smlad(w02, x0, a2));                \
+        tp_ldrd_inc(&x, &x0, &x1);                                  \
+        a3 = __smlad(w13, x1, __smlad(w02, x0, a3));                \
+    } while (0)
+
 /* The hot path of a full block (PIX pixels, doubled accumulators, full int8 range): every output
  * channel of the block, kept out of tp_conv_s8 so that its few live values stay in registers. Per
  * quad: one weight load + 2 SXTB16 + 4 LDRD + 8 SMLAD; per output: SMMLAR + ASR + SSAT + STRB.
@@ -197,22 +215,7 @@ static void __attribute__((noinline)) block_doubled(const tp_conv_params_t *p, c
         const int8_t *const w_end = w + 4 * quads;
         TP_UNROLL(2)
         while (w < w_end) {
-            const int32_t wq = tp_load32(w);
-            const int32_t w02 = __sxtb16(wq), w13 = tp_sxtb16_ror8(wq);
-            w += 4;
-            int32_t x0, x1;
-            tp_ldrd_inc(&x, &x0, &x1);
-            a0 = __smlad(w02, x0, a0);
-            a0 = __smlad(w13, x1, a0);
-            tp_ldrd_inc(&x, &x0, &x1);
-            a1 = __smlad(w02, x0, a1);
-            a1 = __smlad(w13, x1, a1);
-            tp_ldrd_inc(&x, &x0, &x1);
-            a2 = __smlad(w02, x0, a2);
-            a2 = __smlad(w13, x1, a2);
-            tp_ldrd_inc(&x, &x0, &x1);
-            a3 = __smlad(w02, x0, a3);
-            a3 = __smlad(w13, x1, a3);
+            TP_CONV_QUAD();
         }
         const int32_t m = *multiplier++, sh = *shift++;
         const int32_t rnd = tp_round_doubled(sh, zo), r = -sh;
@@ -265,22 +268,7 @@ void tp_conv_s8(const tp_conv_params_t *p, const int8_t *input, const int8_t *fi
                 const int32_t *x = s;
                 TP_UNROLL(2)
                 for (int32_t q = 0; q < quads; ++q) {
-                    const int32_t wq = tp_load32(w);
-                    const int32_t w02 = __sxtb16(wq), w13 = tp_sxtb16_ror8(wq);
-                    w += 4;
-                    int32_t x0, x1;
-                    tp_ldrd_inc(&x, &x0, &x1);
-                    a0 = __smlad(w02, x0, a0);
-                    a0 = __smlad(w13, x1, a0);
-                    tp_ldrd_inc(&x, &x0, &x1);
-                    a1 = __smlad(w02, x0, a1);
-                    a1 = __smlad(w13, x1, a1);
-                    tp_ldrd_inc(&x, &x0, &x1);
-                    a2 = __smlad(w02, x0, a2);
-                    a2 = __smlad(w13, x1, a2);
-                    tp_ldrd_inc(&x, &x0, &x1);
-                    a3 = __smlad(w02, x0, a3);
-                    a3 = __smlad(w13, x1, a3);
+                    TP_CONV_QUAD();
                 }
                 if (rem) {
                     uint32_t wq = 0;
