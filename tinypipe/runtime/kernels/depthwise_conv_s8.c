@@ -264,12 +264,12 @@ static void depthwise_dsp_pairs(const tp_depthwise_conv_params_t *p, const int8_
 }
 
 
-/* The planar path's geometry. A plane holds one channel's zero-point-padded input as `lines` lines
+/* The planar path's geometry. A plane holds one channel's zero-point-padded input as lines
  * of `pitch` bytes: image rows (row-major) or, when the output is taller than wide, image columns
  * (column-major, the filter transposed with it), so that the inner loop runs along the longer
  * axis. u: along a line, v: across lines. */
 typedef struct {
-    int32_t pitch, lines, n_u, n_v;
+    int32_t pitch, n_u, n_v; /* line length (bytes), outputs along a line, lines of outputs */
     int32_t out_u, out_v; /* output steps (bytes) of one u / v */
     int transposed;
 } tp_dw3_geometry_t;
@@ -399,9 +399,9 @@ static void depthwise_dsp_3x3(const tp_depthwise_conv_params_t *p, const int8_t 
     tp_dw3_geometry_t g;
     g.transposed = oh > ow;
     if (g.transposed) { /* lines are image columns */
-        g = (tp_dw3_geometry_t){ph, pw, oh, ow, ow * ch, ch, 1};
+        g = (tp_dw3_geometry_t){ph, oh, ow, ow * ch, ch, 1};
     } else {
-        g = (tp_dw3_geometry_t){pw, ph, ow, oh, ch, ow * ch, 0};
+        g = (tp_dw3_geometry_t){pw, ow, oh, ch, ow * ch, 0};
     }
     const int32_t step_x = g.transposed ? ph : 1, step_y = g.transposed ? 1 : pw; /* plane steps of x, y */
     const int full_range = p->act_min == TP_INT8_MIN && p->act_max == TP_INT8_MAX;
