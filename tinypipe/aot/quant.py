@@ -21,14 +21,27 @@ def tflite_round(x: float) -> int:
     return int(math.floor(abs(x) + 0.5)) * (1 if x >= 0 else -1)
 
 
+def doubling_high_mul(acc: int, multiplier: int, shift: int) -> int:
+    """The first step of MultiplyByQuantizedMultiplier on Python ints: acc shifted left by
+    max(shift, 0) (int32 wrap, as the C code), then SaturatingRoundingDoublingHighMul. The right
+    shift by max(-shift, 0) that follows is rounded per kernel family."""
+    x = ((acc << max(shift, 0)) + 2**31) % 2**32 - 2**31
+    return 2**31 - 1 if x == multiplier == -(2**31) else (x * multiplier + 2**30) >> 31
+
+
 def requantize_upward(acc: int, multiplier: int, shift: int, output_offset: int, act_min: int,
                       act_max: int) -> int:
     """tp_requantize_upward (runtime/tp_common.h): LiteRT's conv requantization of one accumulator."""
-    left, right = max(shift, 0), max(-shift, 0)
-    x = ((acc << left) + 2**31) % 2**32 - 2**31  # int32 wrap, like TFLite's shift
-    h = 2**31 - 1 if x == multiplier == -(2**31) else (x * multiplier + 2**30) >> 31
+    h, right = doubling_high_mul(acc, multiplier, shift), max(-shift, 0)
     scaled = (h >> right) + ((h >> (right - 1)) & 1) if right else h
     return min(max(scaled + output_offset, act_min), act_max)
+
+
+def is_rounding_tie(acc: int, multiplier: int, shift: int) -> bool:
+    """Whether the final right shift of this requantization lands exactly on a half (where the
+    ties-upward and ties-away rules differ)."""
+    h, right = doubling_high_mul(acc, multiplier, shift), max(-shift, 0)
+    return right > 0 and h % (1 << right) == 1 << (right - 1)
 
 
 def quantize_multiplier(real: float) -> tuple[int, int]:

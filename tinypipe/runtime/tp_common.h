@@ -228,6 +228,12 @@ TP_INLINE int32_t tp_round_doubled(int32_t shift, int32_t output_offset) {
     return (int32_t)((uint32_t)(2 * output_offset + 1) << (-shift - 1));
 }
 
+/* tp_requantize_upward of a doubled accumulator acc2 = 2 * acc, clamped to the int8 range:
+ * SMMLAR + ASR + SSAT (r = -shift, round = tp_round_doubled(shift, output_offset)). */
+TP_INLINE int32_t tp_requantize_doubled(int32_t acc2, int32_t multiplier, int32_t round, int32_t r) {
+    return __ssat(tp_smmlar(acc2, multiplier, round) >> r, 8);
+}
+
 TP_INLINE int32_t tp_load32(const int8_t *p) {
     int32_t v;
     memcpy(&v, p, 4); /* LDR: unaligned accesses are fine on Armv7E-M / Armv8-M Mainline */

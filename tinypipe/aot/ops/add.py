@@ -11,7 +11,13 @@ from __future__ import annotations
 import numpy as np
 
 from tinypipe.aot.lowering import Const, Layer, expect_int8, register, unsupported
-from tinypipe.aot.quant import activation_range, quantize_multiplier, scale_of, zero_point_of
+from tinypipe.aot.quant import (
+    activation_range,
+    doubling_high_mul,
+    quantize_multiplier,
+    scale_of,
+    zero_point_of,
+)
 from tinypipe.graph import Graph, Operator, Tensor
 
 LEFT_SHIFT = 20  # int8/uint8 (TFLite uses 15 for int16)
@@ -19,9 +25,7 @@ LEFT_SHIFT = 20  # int8/uint8 (TFLite uses 15 for int16)
 
 def multiply_by_quantized_multiplier(x: int, multiplier: int, shift: int) -> int:
     """TFLite's MultiplyByQuantizedMultiplier on Python ints (tp_multiply_by_quantized_multiplier)."""
-    x = ((x << max(shift, 0)) + 2**31) % 2**32 - 2**31  # int32 wrap, as the C code
-    saturates = x == multiplier == -(2**31)
-    high = 2**31 - 1 if saturates else (x * multiplier + (1 << 30)) >> 31
+    high = doubling_high_mul(x, multiplier, shift)
     exponent = max(-shift, 0)
     mask = (1 << exponent) - 1
     threshold = (mask >> 1) + (1 if high < 0 else 0)

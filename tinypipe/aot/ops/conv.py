@@ -10,7 +10,13 @@ from __future__ import annotations
 import numpy as np
 
 from tinypipe.aot.lowering import Const, Layer, const_input, expect_int8, padding, register, unsupported
-from tinypipe.aot.quant import activation_range, per_channel_multipliers, requantize_upward, zero_point_of
+from tinypipe.aot.quant import (
+    activation_range,
+    is_rounding_tie,
+    per_channel_multipliers,
+    requantize_upward,
+    zero_point_of,
+)
 from tinypipe.graph import Graph, Operator, Tensor
 
 
@@ -80,19 +86,11 @@ def _dead_channels(rows: np.ndarray, bias: np.ndarray, mult: np.ndarray, shift: 
     live = []
     for c, row in enumerate(rows):
         args = (int(bias[c]), int(mult[c]), int(shift[c]))
-        if row.any() or _is_tie(*args):
+        if row.any() or is_rounding_tie(*args):
             live.append(c)
         else:
             fill[c] = requantize_upward(*args, p["output_offset"], p["act_min"], p["act_max"])
     return np.array(live, np.int64), fill
-
-
-def _is_tie(acc: int, multiplier: int, shift: int) -> bool:
-    """Whether the final right shift of this requantization lands exactly on a half."""
-    right = max(-shift, 0)
-    x = ((acc << max(shift, 0)) + 2**31) % 2**32 - 2**31
-    h = (x * multiplier + 2**30) >> 31
-    return right > 0 and h % (1 << right) == 1 << (right - 1)
 
 
 def doubled_requant_ok(bias: np.ndarray, weights: np.ndarray, shift: np.ndarray) -> bool:

@@ -11,13 +11,6 @@ TP_INLINE int32_t scale_away(int32_t y, int32_t multiplier, int32_t half, int32_
 }
 
 #if defined(TP_USE_DSP)
-/* SMMLAR: a + the high word of x * m rounded (+2^31 before the truncation). */
-TP_INLINE int32_t add_smmlar(int32_t x, int32_t m, int32_t a) {
-    int32_t r;
-    __asm__("smmlar %0, %1, %2, %3" : "=r"(r) : "r"(x), "r"(m), "r"(a));
-    return r;
-}
-
 /* DSP: 4 elements per iteration from one word of each input. scale_away(x) + off fused: with
  * y = 2x (the tables are doubled) and the integer A = half - [y < 0] + off * 2^e,
  *   scale_away(x) + off = floor((floor((y * m + 2^31) / 2^32) + A) / 2^e) = SMMLAR(y, m, A) >> e
@@ -25,7 +18,7 @@ TP_INLINE int32_t add_smmlar(int32_t x, int32_t m, int32_t a) {
  * give 0 since half < 2^e): ADD + SMMLAR + ASR + SSAT per element. 4 bytes packed, clamped to the
  * activation range with SSUB8/SEL unless it is the whole int8 range, one STR.
  * Needs 1 <= e <= 23 (|A| < 2^31): otherwise the C loop. */
-#define TP_ADD_SCALE(y) __ssat(add_smmlar((y), m, base + ((y) >> 31)) >> e, 8)
+#define TP_ADD_SCALE(y) __ssat(tp_smmlar((y), m, base + ((y) >> 31)) >> e, 8)
 #define TP_ADD_LOOP(CLAMP)                                                                            \
     for (; i + 4 <= n; i += 4) {                                                                      \
         const uint32_t va = (uint32_t)tp_load32(a + i), vb = (uint32_t)tp_load32(b + i);             \

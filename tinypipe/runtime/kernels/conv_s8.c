@@ -219,10 +219,10 @@ static void __attribute__((noinline)) block_doubled(const tp_conv_params_t *p, c
         }
         const int32_t m = *multiplier++, sh = *shift++;
         const int32_t rnd = tp_round_doubled(sh, zo), r = -sh;
-        o[0] = (int8_t)__ssat(tp_smmlar(a0, m, rnd) >> r, 8);
-        o[oc] = (int8_t)__ssat(tp_smmlar(a1, m, rnd) >> r, 8);
-        o[2 * oc] = (int8_t)__ssat(tp_smmlar(a2, m, rnd) >> r, 8);
-        o[3 * oc] = (int8_t)__ssat(tp_smmlar(a3, m, rnd) >> r, 8);
+        o[0] = (int8_t)tp_requantize_doubled(a0, m, rnd, r);
+        o[oc] = (int8_t)tp_requantize_doubled(a1, m, rnd, r);
+        o[2 * oc] = (int8_t)tp_requantize_doubled(a2, m, rnd, r);
+        o[3 * oc] = (int8_t)tp_requantize_doubled(a3, m, rnd, r);
     }
 }
 
@@ -289,21 +289,10 @@ void tp_conv_s8(const tp_conv_params_t *p, const int8_t *input, const int8_t *fi
                 const int32_t m = multiplier[c], sh = shift[c];
                 if (doubled) { /* SMMLAR + ASR + SSAT per output (tp_smmlar) */
                     const int32_t rnd = tp_round_doubled(sh, zo), r = -sh;
-#define TP_CONV_Q(a) (int8_t)__ssat(tp_smmlar(a, m, rnd) >> r, 8)
-#define TP_CONV_QC(a) (int8_t)tp_clamp(__ssat(tp_smmlar(a, m, rnd) >> r, 8), lo, hi)
-                    if (full_range && n == PIX) {
-                        o[0] = TP_CONV_Q(a0);
-                        o[oc] = TP_CONV_Q(a1);
-                        o[2 * oc] = TP_CONV_Q(a2);
-                        o[3 * oc] = TP_CONV_Q(a3);
-                    } else {
-                        const int32_t acc[PIX] = {a0, a1, a2, a3};
-                        for (int32_t j = 0; j < n; ++j) {
-                            o[j * oc] = TP_CONV_QC(acc[j]);
-                        }
+                    const int32_t acc[PIX] = {a0, a1, a2, a3};
+                    for (int32_t j = 0; j < n; ++j) { /* the full-block, full-range case is block_doubled */
+                        o[j * oc] = (int8_t)tp_clamp(tp_requantize_doubled(acc[j], m, rnd, r), lo, hi);
                     }
-#undef TP_CONV_Q
-#undef TP_CONV_QC
                     continue;
                 }
 #if !defined(TP_TFLM_ROUNDING)

@@ -369,12 +369,12 @@ TP_INLINE void dw3_plane(const tp_depthwise_conv_params_t *p, const tp_dw3_geome
             if (fast && full_range) {
                 const int32_t m = k->mult, rnd = k->round, r = k->shift;
                 for (const int32_t *a = acc; a < a_end; ++a, o += step) {
-                    *o = (int8_t)__ssat(tp_smmlar(*a, m, rnd) >> r, 8);
+                    *o = (int8_t)tp_requantize_doubled(*a, m, rnd, r);
                 }
             } else {
                 for (const int32_t *a = acc; a < a_end; ++a, o += step) {
                     if (fast) {
-                        *o = (int8_t)tp_clamp(__ssat(tp_smmlar(*a, k->mult, k->round) >> k->shift, 8), p->act_min,
+                        *o = (int8_t)tp_clamp(tp_requantize_doubled(*a, k->mult, k->round, k->shift), p->act_min,
                                               p->act_max);
                     } else {
                         *o = tp_requantize_either(*a, k->mult, k->shift, p->output_offset, p->act_min, p->act_max,

@@ -6,6 +6,11 @@
 
 typedef enum { TP_POOL_AVERAGE, TP_POOL_MAX } tp_pool_kind_t;
 
+/* TFLite's average: the window sum divided by its count, rounded half away from zero. */
+TP_INLINE int32_t average(int32_t sum, int32_t count) {
+    return count == 0 ? 0 : (sum > 0 ? sum + count / 2 : sum - count / 2) / count;
+}
+
 static void pool_s8(const tp_pool_params_t *p, const int8_t *input, int8_t *output, tp_pool_kind_t kind) {
     for (int32_t b = 0; b < p->batches; ++b) {
         const int8_t *in_b = input + b * p->input_h * p->input_w * p->channels;
@@ -34,9 +39,7 @@ static void pool_s8(const tp_pool_params_t *p, const int8_t *input, int8_t *outp
                     }
                     const int32_t sums[4] = {(int16_t)s02, (int16_t)s13, s02 >> 16, s13 >> 16};
                     for (int32_t j = 0; j < 4; ++j) {
-                        const int32_t acc = sums[j];
-                        *output++ = (int8_t)tp_clamp((acc > 0 ? acc + count / 2 : acc - count / 2) / count,
-                                                     p->act_min, p->act_max);
+                        *output++ = (int8_t)tp_clamp(average(sums[j], count), p->act_min, p->act_max);
                     }
                 }
 #endif
@@ -49,7 +52,7 @@ static void pool_s8(const tp_pool_params_t *p, const int8_t *input, int8_t *outp
                         }
                     }
                     if (kind == TP_POOL_AVERAGE) {
-                        acc = count == 0 ? 0 : (acc > 0 ? acc + count / 2 : acc - count / 2) / count;
+                        acc = average(acc, count);
                     }
                     *output++ = (int8_t)tp_clamp(acc, p->act_min, p->act_max);
                 }
