@@ -25,7 +25,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from tinypipe.aot.codegen import generate  # noqa: E402
-from tinypipe.aot.qemu_runner import QemuRunner  # noqa: E402
+from tinypipe.device.qemu import QemuRunner  # noqa: E402
 
 TRACE = re.compile(r"^Trace \d+: 0x[0-9a-f]+ \[[0-9a-f]+/([0-9a-f]+)/")
 INSN = re.compile(r"^0x([0-9a-f]+):\s")

@@ -12,7 +12,7 @@ import pytest
 
 from tinypipe import RUNTIME_DIR
 from tinypipe.aot.codegen import AotModel, generate, lower_graph
-from tinypipe.aot.host import HostRunner, kernel_sources
+from tinypipe.device.host import HostRunner, kernel_sources
 from tinypipe.errors import TinypipeError
 from tinypipe.graph import load
 from tinypipe.reference import Reference, random_inputs

@@ -19,6 +19,8 @@ import pytest
 from tests.conftest import MLPERF_MODELS, ROOT, mlperf_model
 from tinypipe import graph
 from tinypipe.boards import list_boards, parse_board
+from tinypipe.device.monitor import read_results
+from tinypipe.device.protocol import Device, bench_input, output_checksum
 from tinypipe.errors import TinypipeError
 from tinypipe.export import (
     ARENA_ALIGNMENT,
@@ -29,8 +31,6 @@ from tinypipe.export import (
     tflm_resolver_method,
 )
 from tinypipe.inspect import tflm_arena_bytes
-from tinypipe.monitor import read_results
-from tinypipe.protocol import Device, bench_input, output_checksum
 from tinypipe.reference import Reference, random_inputs
 
 EMULATED_BOARDS = ["qemu-m4"]  # boards whose aot firmware is built and validated under QEMU

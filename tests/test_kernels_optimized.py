@@ -1,6 +1,6 @@
 """The optimized kernel variants (DSP on Cortex-M4/M7, Helium on Cortex-M55) are bit-exact with
 LiteRT, checked by the same inputs and oracle as the portable build's tests, but compiled for the
-real core and run under QEMU (tinypipe.aot.qemu_runner.QemuRunner: many models per binary, few
+real core and run under QEMU (tinypipe.device.qemu.QemuRunner: many models per binary, few
 samples each; the host suites run the full counts):
 
   - the randomized one-op models of tests/op_models.py for the kernels with optimized variants,
@@ -23,8 +23,8 @@ import pytest
 from tests.op_models import build_models, describe, kernel_path_configs, sample_configs
 from tests.test_ops import SEED, _inputs, _mismatch
 from tinypipe.aot.codegen import AotModel, generate
-from tinypipe.aot.host import HostRunner
-from tinypipe.aot.qemu_runner import QemuRunner
+from tinypipe.device.host import HostRunner
+from tinypipe.device.qemu import QemuRunner
 from tinypipe.reference import Reference, random_inputs
 from tinypipe.validate import validate
 

@@ -18,7 +18,7 @@ import pytest
 
 from tests.conftest import ROOT
 from tests.host_harness import HostBoard, build_stub
-from tinypipe.monitor import MonitorError, monitor
+from tinypipe.device.monitor import MonitorError, monitor
 
 RUNS = 4
 PARTIAL_STREAM = (b"\x00\xffboot noise\r\n"

@@ -18,7 +18,7 @@ import pytest
 
 from tests.op_models import OPS, Config, build_models, describe, expected_opcodes, sample_configs
 from tinypipe.aot.codegen import generate
-from tinypipe.aot.host import HostRunner
+from tinypipe.device.host import HostRunner
 from tinypipe.errors import TinypipeError
 from tinypipe.graph import parse
 from tinypipe.reference import Reference

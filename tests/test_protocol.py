@@ -14,8 +14,7 @@ import pytest
 
 from tests.conftest import mlperf_model
 from tests.host_harness import HostBoard, build_aot, build_stub
-from tinypipe.errors import TinypipeError
-from tinypipe.protocol import (
+from tinypipe.device.protocol import (
     MAGIC,
     Device,
     FrameType,
@@ -27,6 +26,7 @@ from tinypipe.protocol import (
     output_checksum,
     parse_record,
 )
+from tinypipe.errors import TinypipeError
 from tinypipe.reference import Reference, random_inputs
 
 STUB_INPUTS = (8, 5)

@@ -4,18 +4,16 @@ One call answers "how fast, how small and how exact is this model on this board"
 `bench(model, board)` writes `bench.json` and `report.md` (with plots) into `out`. A failure
 at any step still writes what was measured up to that point, with the error, before raising.
 
-`run_on_target()` is the shared "talk to the firmware" path: `tinypipe validate --board B`
-uses it too, through `board_device()`.
+The firmware is started and talked to through the device layer (tinypipe.device.target), the
+same path `tinypipe validate --board B` and `tinypipe compare` use.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
 import platform
 import re
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -24,90 +22,10 @@ import numpy as np
 from tinypipe import graph as graph_mod
 from tinypipe import validate as validate_mod
 from tinypipe.boards import Board, load_board
+from tinypipe.device.target import DEFAULT_TIMEOUT_S, run_on_target
 from tinypipe.errors import TinypipeError
 
-DEFAULT_TIMEOUT_S = 300.0
-INFER_TIMEOUT_S = 120.0
-EMULATOR_BACKSTOP_S = 900.0
 Echo = Callable[[str], None]
-
-
-@dataclass
-class TargetRun:
-    """What came back from the firmware: its records, and the outputs of each sent input."""
-
-    monitor: Any  # tinypipe.monitor.MonitorResult
-    outputs: list[np.ndarray] = field(default_factory=list)  # per model output, stacked on axis 0
-    ticks: list[int] = field(default_factory=list)
-    exit_code: int | None = None
-
-
-@contextlib.contextmanager
-def _device(project: Path, board: Board, port: str | None, timeout_s: float) -> Iterator[Any]:
-    """An open protocol.Device on the firmware: QEMU started through `pio run -t upload` for
-    emulated boards, `pio run -t upload` then the serial port for real ones."""
-    from tinypipe.build import emulate, flash
-    from tinypipe.protocol import Device
-
-    if board.emulated:
-        # timeout_s bounds the silence between records; QEMU's own watchdog is only a backstop.
-        with emulate(project, timeout_s=max(10 * timeout_s, EMULATOR_BACKSTOP_S)) as session:
-            device = Device(session.url, board.serial.baud, open_timeout_s=10)
-            try:
-                yield device
-            finally:
-                device.close()
-            code = session.wait(timeout_s=30)
-            if code != 0:
-                raise TinypipeError(f"{board.id}: the firmware exited with code {code}",
-                                    "run `tinypipe emulate` on the project to see its output")
-        return
-    if not port:
-        raise TinypipeError(f"{board.id} is a real board: the serial port is needed",
-                            "pass --port, e.g. --port /dev/ttyACM0")
-    flash(project, port)
-    device = Device(port, board.serial.baud, open_timeout_s=5)
-    try:
-        yield device
-    finally:
-        device.close()
-
-
-def run_on_target(project: Path, board: Board, inputs: list[np.ndarray] | None = None,
-                  port: str | None = None, timeout_s: float = DEFAULT_TIMEOUT_S) -> TargetRun:
-    """Start the firmware, read its benchmark records, then send each input (stacked on axis 0)
-    through the validation protocol and collect the outputs."""
-    from tinypipe.monitor import read_results
-
-    with _device(project, board, port, timeout_s) as device:
-        run = TargetRun(read_results(device, timeout_s))
-        if inputs is not None and len(inputs[0]):
-            per_output: list[list[np.ndarray]] = []
-            for k in range(len(inputs[0])):
-                outs, ticks = device.infer([x[k] for x in inputs], timeout_s=INFER_TIMEOUT_S)
-                per_output = per_output or [[] for _ in outs]
-                for acc, o in zip(per_output, outs, strict=True):
-                    acc.append(o)
-                run.ticks.append(ticks)
-            run.outputs = [np.stack(acc) for acc in per_output]
-        device.bye()
-    return run
-
-
-def board_device(board_id: str, port: str | None = None) -> validate_mod.DeviceFactory:
-    """A `tinypipe validate` device for a board: export + build, then run_on_target."""
-
-    def factory(model_path: Path, work_dir: Path) -> validate_mod.Run:
-        from tinypipe.build import build
-        from tinypipe.export import export
-
-        board = load_board(board_id)
-        project = export(model_path, board.id, work_dir / "firmware", runs=1)
-        build(project.dir)
-
-        return lambda inputs: run_on_target(project.dir, board, inputs, port).outputs
-
-    return factory
 
 
 # --- memory, from the linker map ---------------------------------------------------------------

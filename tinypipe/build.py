@@ -56,8 +56,8 @@ import serial
 
 from tinypipe import PACKAGE_DIR, TEMPLATES_DIR
 from tinypipe.boards import Board
+from tinypipe.device.protocol import open_port
 from tinypipe.errors import TinypipeError
-from tinypipe.protocol import open_port
 
 PLATFORM_DIR = PACKAGE_DIR / "platform" / "qemu-arm"
 SCONS_PACKAGE_VERSION = "4.41101.0"  # what PlatformIO 6.1/6.2 requires of tool-scons

@@ -98,7 +98,7 @@ def monitor_cmd(
 
     Example: tinypipe monitor --port socket://127.0.0.1:4444 --json out/kws/results.json
     """
-    from tinypipe.monitor import monitor
+    from tinypipe.device.monitor import monitor
 
     result = monitor(port, baud=baud, timeout_s=timeout, json_out=json_out)
     if result.boot is not None:
@@ -217,7 +217,7 @@ def emulate_cmd(
     protocol's BYE, so the benchmark ends on its own. Example: tinypipe emulate out/kws --timeout 60
     """
     from tinypipe.build import emulate
-    from tinypipe.protocol import FrameType, encode_frame
+    from tinypipe.device.protocol import FrameType, encode_frame
 
     with emulate(project, timeout_s=timeout) as session:
         pending = bytearray()  # the start of a line not yet complete

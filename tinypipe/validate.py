@@ -3,7 +3,7 @@
 The "device" is pluggable: a factory `(model_path, work_dir) -> run(inputs) -> outputs`.
 `host` compiles the aot C with ASan/UBSan and runs it here; any board from boards/ gets the
 firmware path (export, PlatformIO build, QEMU or flash, the serial validation protocol) from
-`tinypipe.bench.board_device`.
+`tinypipe.device.target.board_device`.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ def register_device(board: str, factory: DeviceFactory) -> None:
 def host_device(model_path: Path, work_dir: Path) -> Run:
     """The aot C model compiled for this machine with sanitizers; one process per batch."""
     from tinypipe.aot.codegen import generate
-    from tinypipe.aot.host import HostRunner
+    from tinypipe.device.host import HostRunner
 
     model = generate(model_path, work_dir / "gen", name="model")
     runner = HostRunner([model], work_dir / "host")
@@ -125,8 +125,8 @@ def validate(model: str | Path, board: str = "host", samples: int = 100, inputs:
     if board in DEVICES:
         factory = DEVICES[board]
     else:  # a board from boards/: export, build, run the firmware and talk to it over serial
-        from tinypipe.bench import board_device
         from tinypipe.boards import load_board
+        from tinypipe.device.target import board_device
 
         factory = board_device(load_board(board).id, port)
     if samples < 1:

@@ -26,9 +26,9 @@ import numpy as np
 
 from tinypipe import RUNTIME_DIR, TEMPLATES_DIR
 from tinypipe.aot.codegen import AotModel
-from tinypipe.aot.host import kernel_sources, pack_inputs, unpack_outputs
 from tinypipe.boards import Board, load_board
 from tinypipe.build import PLATFORM_DIR, SETUP_HINT, board_manifest, cpu_flags
+from tinypipe.device.host import kernel_sources, pack_inputs, unpack_outputs
 from tinypipe.errors import TinypipeError
 
 CC = "arm-none-eabi-gcc"

@@ -14,8 +14,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from tinypipe.device.protocol import Device, Record
 from tinypipe.errors import TinypipeError
-from tinypipe.protocol import Device, Record
 
 DEFAULT_TIMEOUT_S = 60.0  # longest silence between two records
 
