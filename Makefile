@@ -6,7 +6,14 @@ export PLATFORMIO_SETTING_ENABLE_TELEMETRY := no
 export TF_CPP_MIN_LOG_LEVEL := 3
 
 BOARD   ?= qemu-m4
-RUNTIME ?= aot
+RUNTIME ?= auto
+RUNTIMES ?= aot,tflm
+# The tflm runtime builds TensorFlow Lite Micro from this tree (tinypipe finds it through
+# TINYPIPE_TFLM_DIR); the developers' and CI's copy is ../shared/tflm/tree.
+TFLM_DIR ?= $(wildcard $(abspath ../shared/tflm/tree))
+ifneq ($(TFLM_DIR),)
+export TINYPIPE_TFLM_DIR ?= $(TFLM_DIR)
+endif
 MODEL   ?= ../shared/models/mlperf-tiny/kws_ref_model.tflite
 OUT     ?= out/$(BOARD)-$(notdir $(basename $(MODEL)))
 PORT    ?=
@@ -14,7 +21,7 @@ BAUD    ?= 115200
 RUNS    ?= 10
 PORT_ARG := $(if $(PORT),--port $(PORT),)
 
-.PHONY: setup qat demo test lint export flash monitor emulate bench mlperf clean
+.PHONY: setup qat demo test lint export flash monitor emulate bench compare mlperf fuzz clean
 
 setup:
 	@./scripts/setup.sh
@@ -47,9 +54,22 @@ emulate: export
 bench: setup
 	$(TP) bench $(MODEL) --board $(BOARD) --runtime $(RUNTIME) --runs $(RUNS) --out $(OUT)-bench $(PORT_ARG)
 
+compare: setup  # the same model under several runtimes on one board, one table
+	$(TP) compare $(MODEL) --board $(BOARD) --runtime $(RUNTIMES) --runs $(RUNS) \
+		--out $(OUT)-compare $(PORT_ARG)
+
 mlperf: setup    # the headline figures: bench/results/mlperf_tiny-*.md and aot_memory-*.md
 	$(VENV)/python bench/mlperf_tiny.py
 	$(VENV)/python bench/aot_memory.py
+
+# Hostile models (issue 12): 10,000 `inspect`, 300 `validate --board host` (ASan/UBSan) and 50
+# `export` + `build` (qemu-m4) mutants of the MLPerf Tiny models, 2 worker processes; counts per
+# mutation kind and outcome, JSON in $(FUZZ_JSON). Fails if any mutant ends in a traceback, a
+# signal, a sanitizer report, a compile failure, a hang or impossible output.
+FUZZ_JSON ?= out/fuzz/fuzz.json
+fuzz: setup
+	$(VENV)/python -m tests.fuzz.run --inspect 10000 --validate 300 --build 50 --jobs 2 \
+		--json $(FUZZ_JSON) --save out/fuzz/failures
 
 clean:
 	rm -rf out build .pytest_cache

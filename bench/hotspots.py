@@ -1,18 +1,20 @@
-"""Where the instructions go: an instruction-level profile of one aot model under QEMU.
+"""Where the instructions (and the estimated cycles) go: a profile of one aot inference under QEMU.
 
     .venv/bin/python bench/hotspots.py ../shared/models/mlperf-tiny/kws_ref_model.tflite --board qemu-m4
+    .venv/bin/python bench/hotspots.py MODEL --board qemu-m4 --estimate-for nucleo-l4r5zi
 
 Builds the model and the kernels for the board (QemuRunner: the same DSP / Helium variants the
-firmware gets), runs one inference under QEMU with translation-block tracing (`-d in_asm,exec,nochain`:
-every executed block is logged, each block's instructions are known from its translation), and
-prints the executed instructions per function and per source line (addr2line), hottest first. A
-tool for kernel work: the counts are exact instruction counts, the same unit as the benchmarks.
+firmware gets), runs one inference under QEMU with tinypipe's counting plugin (tinypipe.estimate:
+every executed instruction address and how often it ran, inside tp_m_invoke only unless --all),
+and prints the executed instructions per function and per source line (addr2line), hottest
+first. The counts are exact instruction counts, the same unit as the benchmarks. With
+--estimate-for the estimated cycles on that real board (an estimate: bench/README.md) are shown
+beside them.
 """
 
 from __future__ import annotations
 
 import argparse
-import re
 import subprocess
 import sys
 import tempfile
@@ -25,39 +27,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from tinypipe.aot.codegen import generate  # noqa: E402
+from tinypipe.boards import load_board  # noqa: E402
 from tinypipe.device.qemu import QemuRunner  # noqa: E402
-
-TRACE = re.compile(r"^Trace \d+: 0x[0-9a-f]+ \[[0-9a-f]+/([0-9a-f]+)/")
-INSN = re.compile(r"^0x([0-9a-f]+):\s")
-
-
-def profile(elf: Path, command: list[str], log: Path) -> Counter[int]:
-    """Executed instructions per instruction address, from QEMU's block trace."""
-    subprocess.run([*command, "-d", "in_asm,exec,nochain", "-D", str(log)], check=True, timeout=3600,
-                   capture_output=True, stdin=subprocess.DEVNULL)
-    blocks: dict[int, list[int]] = {}
-    runs: Counter[int] = Counter()
-    current: list[int] | None = None
-    with open(log, errors="replace") as fp:
-        for line in fp:
-            if line.startswith("IN:"):
-                current = []
-                continue
-            m = INSN.match(line)
-            if m and current is not None:
-                current.append(int(m.group(1), 16))
-                continue
-            if current:
-                blocks[current[0]] = current
-                current = None
-            t = TRACE.match(line)
-            if t:
-                runs[int(t.group(1), 16)] += 1
-    per_pc: Counter[int] = Counter()
-    for start, n in runs.items():
-        for pc in blocks.get(start, [start]):
-            per_pc[pc] += n
-    return per_pc
+from tinypipe.estimate import estimate_stream, trace_elf  # noqa: E402
 
 
 def where(elf: Path, addr: int) -> tuple[str, str]:
@@ -74,31 +46,50 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("model", type=Path)
     ap.add_argument("--board", default="qemu-m4")
+    ap.add_argument("--estimate-for", default=None,
+                    help="a real board, e.g. nucleo-l4r5zi: add the estimated cycles on it")
+    ap.add_argument("--all", action="store_true",
+                    help="count the whole run (start-up, I/O), not only the inference")
     ap.add_argument("--top", type=int, default=25)
     ap.add_argument("--cflags", default="", help="extra C flags, e.g. -DTP_PORTABLE")
     args = ap.parse_args()
+    board = load_board(args.board)
+    target = load_board(args.estimate_for) if args.estimate_for else board
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         model = generate(args.model, work / "gen", name="m")
         runner = QemuRunner([model], work / "run", board=args.board, extra_cflags=args.cflags.split())
         rng = np.random.default_rng(0)
         x = [rng.integers(-128, 128, size=(1, *i.shape), dtype=np.int8) for i in model.inputs]
-        runner.run("m", x)  # writes the job and input files the traced run reads
+        runner.run("m", x)  # writes the job and input files the counted run reads
         elf = runner._binary_of["m"]
-        per_pc = profile(elf, runner.command(elf), work / "trace.log")
-        addrs = sorted(per_pc)
+        traced = trace_elf(elf, runner.command(elf), target, board, None if args.all else "tp_m_invoke",
+                           runner.work_dir)
+        per_pc = {pc: c.exec for pc, c in traced.stream.counts.items()}
+        cycles = estimate_stream(traced.stream, traced.insns, target, board.id).per_pc \
+            if args.estimate_for else {}
         by_fn: Counter[str] = Counter()
         by_line: Counter[str] = Counter()
-        for a in addrs:  # one addr2line per address: -i prints the inline chain, the caller last
+        cyc_fn: dict[str, float] = {}
+        cyc_line: dict[str, float] = {}
+        for a in sorted(per_pc):  # one addr2line per address: -i prints the inline chain, the caller last
             fn, loc = where(elf, a)
             by_fn[fn] += per_pc[a]
             by_line[f"{fn} {loc}"] += per_pc[a]
+            cyc_fn[fn] = cyc_fn.get(fn, 0.0) + cycles.get(a, 0.0)
+            cyc_line[f"{fn} {loc}"] = cyc_line.get(f"{fn} {loc}", 0.0) + cycles.get(a, 0.0)
         total = sum(per_pc.values())
-        print(f"{args.model.name} on {args.board}: {total:,} instructions traced (one inference + start-up)")
-        for title, counts in (("functions", by_fn), ("source lines", by_line)):
+        what = "the whole run" if args.all else "one inference"
+        print(f"{args.model.name} on {args.board}: {total:,} instructions ({what})")
+        if cycles:
+            total_cycles = sum(cycles.values())
+            print(f"estimated for {target.id} ({target.core}, {target.clock_hz / 1e6:g} MHz): "
+                  f"{total_cycles:,.0f} cycles, an estimate (bench/README.md)")
+        for title, counts, cyc in (("functions", by_fn, cyc_fn), ("source lines", by_line, cyc_line)):
             print(f"\n{title}:")
             for key, n in counts.most_common(args.top):
-                print(f"  {n:>11,}  {100 * n / total:5.1f}%  {key}")
+                est = f"  {cyc[key]:>13,.0f} cyc {100 * cyc[key] / total_cycles:5.1f}%" if cycles else ""
+                print(f"  {n:>11,}  {100 * n / total:5.1f}%{est}  {key}")
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 MLPERF_DIR = ROOT.parent / "shared" / "models" / "mlperf-tiny"
+TFLM_TREE = ROOT.parent / "shared" / "tflm" / "tree"  # TensorFlow Lite Micro 90b983c + CMSIS-NN
 # The int8 operators the recipes may use: what every microcontroller runtime has.
 MCU_OPS = {"CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "AVERAGE_POOL_2D", "MAX_POOL_2D", "ADD",
            "RESHAPE", "SOFTMAX"}
@@ -16,6 +17,8 @@ MLPERF_MODELS = ["kws_ref_model", "vww_96_int8", "pretrainedResnet_quant", "ad01
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("PLATFORMIO_SETTING_ENABLE_TELEMETRY", "no")
+if TFLM_TREE.is_dir():  # the tflm runtime builds from it (tinypipe.tflm.tree.find_tree)
+    os.environ.setdefault("TINYPIPE_TFLM_DIR", str(TFLM_TREE))
 
 
 def mlperf_model(name: str) -> Path:
@@ -23,3 +26,10 @@ def mlperf_model(name: str) -> Path:
     if not path.is_file():
         pytest.skip(f"MLPerf Tiny model {path} not found (../shared/models/mlperf-tiny is absent)")
     return path
+
+
+def tflm_tree() -> Path:
+    """The TFLite Micro tree the tflm tests build from; skip when ../shared/tflm is absent."""
+    if not TFLM_TREE.is_dir():
+        pytest.skip(f"TensorFlow Lite Micro tree {TFLM_TREE} not found (../shared/tflm is absent)")
+    return TFLM_TREE

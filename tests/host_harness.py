@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+from collections.abc import Sequence
 from pathlib import Path
 
 from tinypipe import TEMPLATES_DIR
@@ -27,9 +28,9 @@ CFLAGS = ["-std=c99", "-O2", "-Wall", "-Wextra", "-Werror", "-D_POSIX_C_SOURCE=2
 START_TIMEOUT_S = 30
 
 
-def _compile(work: Path, sources: list[Path], profile: bool) -> Path:
+def _compile(work: Path, sources: list[Path], profile: bool, cflags: Sequence[str] = ()) -> Path:
     binary = work / "harness"
-    flags = [*CFLAGS, *(PROFILE_FLAGS if profile else ())]
+    flags = [*CFLAGS, *(PROFILE_FLAGS if profile else ()), *cflags]
     cmd = ["gcc", *flags, f"-I{work / 'include'}", *map(str, sources), str(HOST_DIR / "host_hal.c"),
            "-lm", "-o", str(binary)]
     result = subprocess.run(cmd, capture_output=True, text=True)
@@ -37,8 +38,10 @@ def _compile(work: Path, sources: list[Path], profile: bool) -> Path:
     return binary
 
 
-def build_stub(work: Path, runs: int = 3, idle_ms: int = 5000, profile: bool = True) -> Path:
-    """The harness with tests/host/stub_glue.c (two inputs, one output, two layers)."""
+def build_stub(work: Path, runs: int = 3, idle_ms: int = 5000, profile: bool = True,
+               cflags: Sequence[str] = ()) -> Path:
+    """The harness with tests/host/stub_glue.c (two inputs, one output, two layers); `cflags`
+    e.g. ["-DTP_QEMU"] builds the protocol as it is for an emulator."""
     include = work / "include"
     include.mkdir(parents=True, exist_ok=True)
     for name in COMMON_HEADERS:
@@ -47,7 +50,7 @@ def build_stub(work: Path, runs: int = 3, idle_ms: int = 5000, profile: bool = T
                         runs=runs, serve_idle_ms=idle_ms)
     (include / "tp_config.h").write_text(render_config(cfg))
     sources = [TEMPLATES_DIR / "common" / n for n in (*COMMON_SOURCES, "main.c")] + [HOST_DIR / "stub_glue.c"]
-    return _compile(work, sources, profile)
+    return _compile(work, sources, profile, cflags)
 
 
 def build_aot(work: Path, model: Path, runs: int = 3, idle_ms: int = 10000, profile: bool = True) -> Path:

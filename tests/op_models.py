@@ -16,6 +16,7 @@ import json
 import os
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
 from multiprocessing import get_context
 from typing import Any
 
@@ -191,12 +192,13 @@ _SAMPLERS: dict[str, Callable[[np.random.Generator], Config]] = {
 
 def sample_configs(op: str, n: int, seed: int) -> list[Config]:
     """n random configs for `op`; the same (op, n, seed) always gives the same list."""
-    rng = np.random.default_rng([seed, OPS.index(op)])
+    rng = np.random.default_rng([seed, (OPS + MORE_OPS).index(op)])
     configs = []
     for i in range(n):
-        config = {"op": op, "id": f"{op.lower()}-{seed}-{i}", "seed": int(rng.integers(2**31)),
-                  **_SAMPLERS[op](rng)}
-        n_inputs = len(config.get("shapes", [None]))
+        config_seed = int(rng.integers(2**31))  # drawn first: existing ops keep their configs
+        sampled = _SAMPLERS[op](rng) if op in _SAMPLERS else _rank_config(op, rng, _pick(rng, _RANKS))
+        config = {"op": op, "id": f"{op.lower()}-{seed}-{i}", "seed": config_seed, **sampled}
+        n_inputs = len(config.get("shapes") or config.get("full_shapes") or [None])
         config["ranges"] = [_range(rng) for _ in range(n_inputs)]
         configs.append(config)
     return configs
@@ -229,6 +231,289 @@ def kernel_path_configs() -> list[Config]:
     return configs
 
 
+# --- rank-generic configs: full tensor shapes (batch axis included, any size), rank 1..5 ---------
+
+# Ops tested by tests/test_ops_more.py with rank-generic random configs (seeded after OPS).
+MORE_OPS = [
+    "RELU", "RELU6", "RELU_N1_TO_1", "LEAKY_RELU", "ABS", "SUB", "MAXIMUM", "MINIMUM",
+    "SQUARED_DIFFERENCE", "TRANSPOSE", "SPLIT", "SPLIT_V", "PACK", "UNPACK", "SLICE", "PADV2", "SUM",
+    "REDUCE_MAX", "REDUCE_MIN", "RESIZE_NEAREST_NEIGHBOR", "RESIZE_BILINEAR", "PRELU",
+    "GATHER", "TRANSPOSE_CONV", "DIV",
+]
+# Shape-generic ops: each is also tested at every tensor rank 1..5 (rank_configs).
+RANK_OPS = [
+    "PAD", "PADV2", "RESHAPE", "CONCATENATION", "STRIDED_SLICE", "SLICE", "MEAN", "SUM", "REDUCE_MAX",
+    "REDUCE_MIN", "TRANSPOSE", "SPLIT", "SPLIT_V", "PACK", "UNPACK", "ADD", "SUB", "MUL", "MAXIMUM",
+    "MINIMUM", "SQUARED_DIFFERENCE", "RELU", "LEAKY_RELU", "GATHER",
+]
+RANKS = [1, 2, 3, 4, 5]
+_RANKS = [1, 2, 3, 4, 4, 5]
+
+
+def _dims(rng: np.random.Generator, rank: int, lo: int = 1, hi: int = 5) -> list[int]:
+    return [int(rng.integers(lo, hi + 1)) for _ in range(rank)]
+
+
+def _axis_of(rng: np.random.Generator, rank: int) -> int:
+    return int(rng.integers(rank))
+
+
+def _r_unary(rng: np.random.Generator, rank: int) -> Config:
+    return {"full_shapes": [_dims(rng, rank)]}
+
+
+def _r_leaky(rng: np.random.Generator, rank: int) -> Config:
+    return {**_r_unary(rng, rank), "alpha": _pick(rng, [0.01, 0.2, 0.3, 0.7, 1.5, -0.3])}
+
+
+def _r_binary(rng: np.random.Generator, rank: int) -> Config:
+    shape = _dims(rng, rank)
+    other = [d if rng.random() < 0.6 or rank > 4 else 1 for d in shape]  # LiteRT broadcasts up to 4-D
+    shapes = [shape, other] if rng.random() < 0.5 else [other, shape]
+    return {"full_shapes": shapes, "activation": _pick(rng, _ACTIVATIONS)}
+
+
+def _r_pad(rng: np.random.Generator, rank: int) -> Config:
+    pads = [[int(rng.integers(0, 3)), int(rng.integers(0, 3))] for _ in range(rank)]
+    pads[int(rng.integers(rank))][0] += not any(map(any, pads))
+    return {"full_shapes": [_dims(rng, rank)], "pads": pads, "value": _pick(rng, [-1.0, 0.5, 3.0])}
+
+
+def _r_reshape(rng: np.random.Generator, rank: int) -> Config:
+    shape = _dims(rng, rank, 2, 4)
+    target = [int(np.prod(shape))] if rank > 1 else [1, shape[0]]
+    return {"full_shapes": [shape], "target": target}
+
+
+def _r_concat(rng: np.random.Generator, rank: int) -> Config:
+    base, axis = _dims(rng, rank), _axis_of(rng, rank)
+    shapes = []
+    for _ in range(int(rng.integers(2, 4))):
+        shape = list(base)
+        shape[axis] = int(rng.integers(1, 5))
+        shapes.append(shape)
+    return {"full_shapes": shapes, "axis": axis}
+
+
+def _r_strided_slice(rng: np.random.Generator, rank: int) -> Config:
+    shape = _dims(rng, rank, 1, 6)
+    shape[int(rng.integers(rank))] = max(shape[0], 2)
+    while True:
+        slices = _random_slices(rng, shape)
+        selected = np.empty(shape)[tuple(s if isinstance(s, int) else slice(*s) for s in slices)]
+        if selected.size and selected.shape != tuple(shape):
+            return {"full_shapes": [shape], "slices": slices}
+
+
+def _r_slice(rng: np.random.Generator, rank: int) -> Config:
+    shape = _dims(rng, rank, 1, 6)
+    shape[int(rng.integers(rank))] = max(shape[0], 2)
+    while True:
+        begin = [int(rng.integers(d)) for d in shape]
+        size = [_pick(rng, [-1, int(rng.integers(1, d - b + 1))]) for d, b in zip(shape, begin, strict=True)]
+        if any(b > 0 or (s not in (-1, d)) for b, s, d in zip(begin, size, shape, strict=True)):
+            return {"full_shapes": [shape], "begin": begin, "size": size}
+
+
+def _r_reduce(rng: np.random.Generator, rank: int) -> Config:
+    shape = _dims(rng, rank)
+    axes = sorted({_axis_of(rng, rank) for _ in range(int(rng.integers(1, rank + 1)))})
+    for a in axes:  # the converter folds a reduction over size-1 axes away
+        shape[a] = max(shape[a], 2)
+    return {"full_shapes": [shape], "axes": axes, "keepdims": bool(rng.random() < 0.5)}
+
+
+def _r_transpose(rng: np.random.Generator, rank: int) -> Config:
+    shape = _dims(rng, rank, 2, 5)
+    perm = list(range(rank))
+    while rank > 1 and perm == list(range(rank)):
+        perm = [int(p) for p in rng.permutation(rank)]
+    return {"full_shapes": [shape], "perm": perm}
+
+
+def _r_split(rng: np.random.Generator, rank: int) -> Config:
+    shape, axis, parts = _dims(rng, rank), _axis_of(rng, rank), int(rng.integers(2, 4))
+    shape[axis] = parts * int(rng.integers(1, 3))
+    return {"full_shapes": [shape], "axis": axis, "splits": parts}
+
+
+def _r_split_v(rng: np.random.Generator, rank: int) -> Config:
+    shape, axis = _dims(rng, rank), _axis_of(rng, rank)
+    sizes = _dims(rng, int(rng.integers(2, 4)), 1, 3)
+    shape[axis] = sum(sizes)
+    return {"full_shapes": [shape], "axis": axis, "splits": sizes}
+
+
+def _r_pack(rng: np.random.Generator, rank: int) -> Config:
+    shape = _dims(rng, max(rank - 1, 1))
+    return {"full_shapes": [shape] * int(rng.integers(2, 4)), "axis": int(rng.integers(rank))}
+
+
+def _r_unpack(rng: np.random.Generator, rank: int) -> Config:
+    shape, axis = _dims(rng, rank), _axis_of(rng, rank)
+    shape[axis] = int(rng.integers(2, 5))
+    return {"full_shapes": [shape], "axis": axis}
+
+
+def _r_resize(rng: np.random.Generator, rank: int) -> Config:  # always NHWC (rank is ignored)
+    shape = [int(rng.integers(1, 3)), *_dims(rng, 2, 1, 7), int(rng.integers(1, 5))]
+    size = _dims(rng, 2, 1, 13)
+    while size == shape[1:3]:
+        size = _dims(rng, 2, 1, 13)
+    mode = _pick(rng, ["half_pixel", "align_corners", "legacy"])
+    return {"full_shapes": [shape], "size": size, "mode": mode}
+
+
+def _r_prelu(rng: np.random.Generator, rank: int) -> Config:  # LiteRT broadcasts alpha up to 4-D
+    rank = min(max(rank, 2), 4)
+    shared = [a for a in range(1, rank) if rng.random() < 0.4]
+    return {"full_shapes": [[1, *_dims(rng, rank - 1)]], "shared_axes": shared,
+            "w_scale": _pick(rng, [0.05, 0.3, 1.0, 4.0])}
+
+
+def _r_gather(rng: np.random.Generator, rank: int) -> Config:
+    shape, axis = _dims(rng, rank, 1, 6), _axis_of(rng, rank)
+    index_shape = _dims(rng, int(rng.integers(1, 3)), 1, 4)
+    indices = rng.integers(0, shape[axis], index_shape).tolist()
+    return {"full_shapes": [shape], "axis": axis, "indices": indices}
+
+
+def _r_transpose_conv(rng: np.random.Generator, rank: int) -> Config:  # NHWC (rank is ignored)
+    return {"full_shapes": [[1, *_dims(rng, 2, 1, 6), int(rng.integers(1, 7))]],
+            "filters": int(rng.integers(1, 13)), "kernel": _hw(rng, 1, 4), "stride": _hw(rng, 1, 3),
+            "padding": _pick(rng, ["same", "valid"]), "activation": _pick(rng, _ACTIVATIONS),
+            "bias": bool(rng.random() < 0.8), "w_scale": _pick(rng, _WEIGHT_SCALES),
+            "per_tensor": bool(rng.random() < 0.25)}
+
+
+_RANK_SAMPLERS: dict[str, Callable[[np.random.Generator, int], Config]] = {
+    "RELU": _r_unary, "RELU6": _r_unary, "RELU_N1_TO_1": _r_unary, "ABS": _r_unary, "LEAKY_RELU": _r_leaky,
+    "ADD": _r_binary, "SUB": _r_binary, "MUL": _r_binary, "MAXIMUM": _r_binary, "MINIMUM": _r_binary,
+    "SQUARED_DIFFERENCE": _r_binary, "PAD": _r_pad, "PADV2": _r_pad, "RESHAPE": _r_reshape,
+    "CONCATENATION": _r_concat, "STRIDED_SLICE": _r_strided_slice, "SLICE": _r_slice, "MEAN": _r_reduce,
+    "SUM": _r_reduce, "REDUCE_MAX": _r_reduce, "REDUCE_MIN": _r_reduce, "TRANSPOSE": _r_transpose,
+    "SPLIT": _r_split, "SPLIT_V": _r_split_v, "PACK": _r_pack, "UNPACK": _r_unpack,
+    "RESIZE_NEAREST_NEIGHBOR": _r_resize, "RESIZE_BILINEAR": _r_resize, "PRELU": _r_prelu,
+    "GATHER": _r_gather, "TRANSPOSE_CONV": _r_transpose_conv, "DIV": _r_binary,
+}
+_FUSABLE = {"ADD", "SUB", "MUL", "DIV", "TRANSPOSE_CONV"}  # ops whose converted form keeps a fused activation
+
+
+def _rank_config(op: str, rng: np.random.Generator, rank: int) -> Config:
+    config = _RANK_SAMPLERS[op](rng, rank)
+    if op not in _FUSABLE:
+        config.pop("activation", None)
+    return config
+
+
+def rank_configs(seed: int) -> list[Config]:
+    """One config of every RANK_OPS op at every tensor rank in RANKS (TRANSPOSE and PACK, whose rank
+    is its output's, from rank 2), with random quantization ranges."""
+    configs = []
+    for op in RANK_OPS:
+        rng = np.random.default_rng([seed, 1000 + RANK_OPS.index(op)])
+        for rank in RANKS:
+            if op in ("TRANSPOSE", "PACK") and rank == 1:  # identity / scalar inputs
+                continue
+            config = {"op": op, "id": f"rank{rank}-{op.lower()}", "rank": rank,
+                      "seed": int(rng.integers(2**31)), **_rank_config(op, rng, rank)}
+            config["ranges"] = [_range(rng) for _ in config["full_shapes"]]
+            configs.append(config)
+    return configs
+
+
+def _generic_model(config: Config) -> Any:
+    """The Keras model of a rank-generic config: one Lambda applying the op to full tensors."""
+    import keras
+    import tensorflow as tf
+
+    op = config["op"]
+    inputs = [keras.Input(shape=tuple(s[1:]), batch_size=s[0]) for s in config["full_shapes"]]
+    if op in ("PRELU", "TRANSPOSE_CONV"):
+        if op == "PRELU":
+            layer = keras.layers.PReLU(shared_axes=config["shared_axes"] or None)
+        else:
+            layer = keras.layers.Conv2DTranspose(config["filters"], config["kernel"], config["stride"],
+                                                 config["padding"], activation=config.get("activation"),
+                                                 use_bias=config["bias"])
+        model = keras.Model(inputs, layer(inputs[0]))
+        rng = np.random.default_rng(config["seed"])
+        layer.set_weights([(rng.standard_normal(w.shape) * config["w_scale"]).astype(np.float32)
+                           for w in layer.get_weights()])
+        return model
+    clip = {"relu": tf.nn.relu, "relu6": tf.nn.relu6}
+    binary = {"ADD": tf.add, "SUB": tf.subtract, "MUL": tf.multiply, "DIV": tf.divide, "MAXIMUM": tf.maximum,
+              "MINIMUM": tf.minimum, "SQUARED_DIFFERENCE": tf.math.squared_difference}
+    if op in binary:
+        act = clip.get(config.get("activation") or "", lambda t: t)
+
+        def fn(t: Any) -> Any:
+            return act(binary[op](t[0], t[1]))
+    elif op == "RELU":
+        fn = tf.nn.relu
+    elif op == "RELU6":
+        fn = tf.nn.relu6
+    elif op == "RELU_N1_TO_1":
+        def fn(t: Any) -> Any:
+            return tf.clip_by_value(t, -1.0, 1.0)
+    elif op == "LEAKY_RELU":
+        def fn(t: Any) -> Any:
+            return tf.nn.leaky_relu(t, config["alpha"])
+    elif op == "ABS":
+        fn = tf.abs
+    elif op in ("PAD", "PADV2"):
+        def fn(t: Any) -> Any:
+            return tf.pad(t, config["pads"], constant_values=config["value"] if op == "PADV2" else 0.0)
+    elif op == "RESHAPE":
+        def fn(t: Any) -> Any:
+            return tf.reshape(t, config["target"])
+    elif op == "CONCATENATION":
+        def fn(t: Any) -> Any:
+            return tf.concat(t, config["axis"])
+    elif op == "STRIDED_SLICE":
+        index = tuple(s if isinstance(s, int) else slice(*s) for s in config["slices"])
+
+        def fn(t: Any) -> Any:
+            return t[index]
+    elif op == "SLICE":
+        def fn(t: Any) -> Any:
+            return tf.slice(t, config["begin"], config["size"])
+    elif op in ("MEAN", "SUM", "REDUCE_MAX", "REDUCE_MIN"):
+        reduce = {"MEAN": tf.reduce_mean, "SUM": tf.reduce_sum, "REDUCE_MAX": tf.reduce_max,
+                  "REDUCE_MIN": tf.reduce_min}[op]
+
+        def fn(t: Any) -> Any:
+            return reduce(t, axis=config["axes"], keepdims=config["keepdims"])
+    elif op == "TRANSPOSE":
+        def fn(t: Any) -> Any:
+            return tf.transpose(t, config["perm"])
+    elif op in ("SPLIT", "SPLIT_V"):
+        def fn(t: Any) -> Any:
+            return tf.split(t, config["splits"], axis=config["axis"])
+    elif op == "PACK":
+        def fn(t: Any) -> Any:
+            return tf.stack(t, axis=config["axis"])
+    elif op == "UNPACK":
+        def fn(t: Any) -> Any:
+            return tf.unstack(t, axis=config["axis"])
+    elif op == "GATHER":
+        def fn(t: Any) -> Any:
+            return tf.gather(t, config["indices"], axis=config["axis"])
+    elif op in ("RESIZE_NEAREST_NEIGHBOR", "RESIZE_BILINEAR"):
+        nearest = op == "RESIZE_NEAREST_NEIGHBOR"
+
+        def fn(t: Any) -> Any:
+            if config["mode"] == "half_pixel":
+                return tf.image.resize(t, config["size"], method="nearest" if nearest else "bilinear")
+            v1 = tf.compat.v1.image
+            legacy = v1.resize_nearest_neighbor if nearest else v1.resize_bilinear
+            return legacy(t, config["size"], align_corners=config["mode"] == "align_corners")
+    else:
+        raise KeyError(op)
+    y = keras.layers.Lambda(fn)(inputs if len(inputs) > 1 else inputs[0])
+    return keras.Model(inputs, y)
+
+
 def describe(config: Config) -> str:
     return json.dumps(config, sort_keys=True)
 
@@ -239,6 +524,8 @@ def _keras_model(config: Config) -> Any:
     import keras
     from keras import layers
 
+    if "full_shapes" in config:
+        return _generic_model(config)
     op = config["op"]
     shapes = config.get("shapes") or [config["shape"]]
     inputs = [keras.Input(shape=tuple(s), batch_size=1) for s in shapes]
@@ -301,7 +588,7 @@ def convert(config: Config) -> bytes:
 
     model = _keras_model(config)
     rng = np.random.default_rng(config["seed"])
-    shapes = config.get("shapes") or [config["shape"]]
+    shapes = config.get("full_shapes") or [[1, *s] for s in config.get("shapes") or [config["shape"]]]
 
     def representative() -> Any:
         for i in range(_CALIBRATION_SAMPLES):
@@ -310,7 +597,7 @@ def convert(config: Config) -> bytes:
                 # the first two samples pin the range's ends; the rest fill it uniformly
                 fill = lo if i == 0 else hi if i == 1 else None
                 values = np.full(shape, fill) if fill is not None else rng.uniform(lo, hi, shape)
-                sample.append(values[None].astype(np.float32))
+                sample.append(values.astype(np.float32))
             yield sample
 
     converter = tf.lite.TFLiteConverter.from_keras_model(model)
@@ -353,3 +640,141 @@ def build_models(configs: list[Config], workers: int = 2) -> list[bytes | None]:
     (spawned: TensorFlow is not fork-safe)."""
     with ProcessPoolExecutor(workers, mp_context=get_context("spawn"), initializer=_worker_init) as pool:
         return list(pool.map(try_convert, configs, chunksize=max(1, len(configs) // (4 * workers))))
+
+
+# --- batched conversion: many configs per converter call -----------------------------------------
+
+@dataclass
+class Branch:
+    """One config inside a batched model: its positions among the model's inputs and outputs."""
+
+    config: Config
+    inputs: list[int] = field(default_factory=list)
+    outputs: list[int] = field(default_factory=list)
+
+
+@dataclass
+class Batch:
+    model: bytes
+    branches: list[Branch]
+
+
+def _group_key(config: Config) -> tuple[bool, bool]:
+    """Configs that need the same converter settings (float I/O, per-tensor weights) batch together."""
+    return config["op"] == "QUANTIZE", bool(config.get("per_tensor"))
+
+
+def convert_group(configs: list[Config]) -> bytes | None:
+    """Convert the configs as independent branches of ONE Keras model (inputs named b<j>_<k>), or
+    None if the converter fails on any of them. One converter call costs a few seconds whatever
+    the model's size, so this is what keeps the op suites fast."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    import keras
+    import tensorflow as tf
+
+    inputs, outputs, ranges = [], [], []
+    for j, config in enumerate(configs):
+        sub = _keras_model(config)
+        branch = [keras.Input(shape=t.shape[1:], batch_size=t.shape[0], name=f"b{j}_{k}")
+                  for k, t in enumerate(sub.inputs)]
+        y = sub(branch if len(branch) > 1 else branch[0])
+        inputs += branch
+        outputs += list(y) if isinstance(y, list | tuple) else [y]
+        ranges += config["ranges"]
+    model = keras.Model(inputs, outputs)
+    rng = np.random.default_rng(configs[0]["seed"])
+
+    def representative() -> Any:
+        for i in range(_CALIBRATION_SAMPLES):
+            sample = {}
+            for t, (lo, hi) in zip(inputs, ranges, strict=True):
+                fill = lo if i == 0 else hi if i == 1 else None  # pin both ends of each range
+                values = np.full(t.shape, fill) if fill is not None else rng.uniform(lo, hi, t.shape)
+                sample[t.name] = values.astype(np.float32)
+            yield sample
+
+    converter = tf.lite.TFLiteConverter.from_keras_model(model)
+    converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    converter.representative_dataset = representative
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+    float_io, per_tensor = _group_key(configs[0])
+    if not float_io:
+        converter.inference_input_type = tf.int8
+        converter.inference_output_type = tf.int8
+    if per_tensor:
+        converter._experimental_disable_per_channel = True
+        converter._experimental_disable_per_channel_quantization_for_dense_layers = True
+    try:
+        return bytes(converter.convert())
+    except Exception:  # noqa: BLE001 - the caller retries the configs one by one
+        return None
+
+
+def split_branches(model: bytes, configs: list[Config]) -> tuple[list[Branch], list[Config]]:
+    """Map a batched model's inputs and outputs back to its configs (by input name, and by tracing
+    each output to the inputs it depends on); configs whose branch is not exactly their op
+    (the converter rewrote it) are returned as rejected."""
+    import re
+
+    from tinypipe.graph import parse
+
+    graph = parse(model)
+    branch_of_input = {t: int(re.search(r"b(\d+)_\d+", graph.tensor(t).name).group(1))  # type: ignore[union-attr]
+                       for t in graph.inputs}
+    producer = {t: op for op in graph.operators for t in op.outputs}
+    branches = [Branch(c) for c in configs]
+    ops_of: dict[int, set[int]] = {j: set() for j in range(len(configs))}
+    for pos, t in enumerate(graph.inputs):
+        branches[branch_of_input[t]].inputs.append(pos)
+    for pos, t in enumerate(graph.outputs):
+        seen, stack, owners = set(), [t], set()
+        while stack:
+            u = stack.pop()
+            if u in branch_of_input:
+                owners.add(branch_of_input[u])
+            elif u in producer and producer[u].index not in seen:
+                seen.add(producer[u].index)
+                stack += [i for i in producer[u].inputs if i >= 0]
+        assert len(owners) == 1, f"output {pos} depends on branches {owners}"
+        j = owners.pop()
+        branches[j].outputs.append(pos)
+        ops_of[j] |= seen
+    rejected = []
+    for j, config in enumerate(configs):
+        opcodes = sorted(graph.operators[i].opcode for i in ops_of[j])
+        if opcodes != sorted(expected_opcodes(config["op"])):
+            rejected.append(config)
+    return [b for b in branches if b.config not in rejected], rejected
+
+
+def build_batches(configs: list[Config], per_model: int = 30, workers: int = 2
+                  ) -> tuple[list[Batch], list[Config]]:
+    """Convert `configs` in batches of `per_model` branches, in `workers` spawned processes.
+    Returns the batches (models whose every branch is exactly its op) and the configs the converter
+    failed on (found by bisection) or rewrote (a batch is converted again without those)."""
+    groups: dict[tuple[bool, bool], list[Config]] = {}
+    for c in configs:
+        groups.setdefault(_group_key(c), []).append(c)
+    todo = [g[i:i + per_model] for g in groups.values() for i in range(0, len(g), per_model)]
+    batches: list[Batch] = []
+    rejected: list[Config] = []
+    with ProcessPoolExecutor(workers, mp_context=get_context("spawn"), initializer=_worker_init) as pool:
+        for _ in range(8):
+            if not todo:
+                break
+            retry: list[list[Config]] = []
+            for group, model in zip(todo, pool.map(convert_group, todo), strict=True):
+                if model is None:  # bisect to find the configs the converter fails on
+                    if len(group) == 1:
+                        rejected += group
+                    else:
+                        retry += [group[:len(group) // 2], group[len(group) // 2:]]
+                    continue
+                branches, bad = split_branches(model, group)
+                rejected += bad
+                if bad and branches:
+                    retry.append([b.config for b in branches])
+                elif branches:
+                    batches.append(Batch(model, branches))
+            todo = retry
+    return batches, rejected + [c for g in todo for c in g]

@@ -57,13 +57,14 @@ def test_bench_cli_schema_profile_and_report(tmp_path: Path) -> None:
     assert "QEMU does not model cycles" in report
 
 
-def test_bench_tflm_on_emulated_board_explains_offline_limit(tmp_path: Path) -> None:
-    with pytest.raises(TinypipeError, match="cannot be built offline") as exc:
-        bench(DIGITS, "qemu-m4", tmp_path, runtime="tflm")
-    assert "partial results" in exc.value.hint
-    partial = json.loads((tmp_path / "bench.json").read_text())
-    assert partial["error"].startswith("export:") and partial["latency"] is None
-    assert (tmp_path / "report.md").read_text().count("Incomplete") == 1
+def test_bench_tflm_without_a_tflm_tree_fails_before_building(tmp_path: Path,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("TINYPIPE_TFLM_DIR", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "empty-cache"))
+    with pytest.raises(TinypipeError, match="no TensorFlow Lite Micro source tree") as exc:
+        bench(DIGITS, "qemu-m4", tmp_path / "out", runtime="tflm")
+    assert "create_tflm_tree.py" in exc.value.hint
+    assert not (tmp_path / "out" / "firmware").exists()
 
 
 def test_bench_failing_build_writes_partial_report(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -77,7 +77,8 @@ def test_crc_is_zlib_ieee() -> None:
 def test_records_parse_and_noise_does_not() -> None:
     record = parse_record("TP RUN i=3 ticks=100 units=4000\r\n")
     assert record is not None and record.kind == "RUN" and record.int("units") == 4000
-    for noise in ["", "TP", "TPX a=1", "TP run i=1", "TP RUN i=1 garbage", "\x00\xffTP RUN i=1", "hello"]:
+    for noise in ["", "TP", "TPX a=1", "TP run i=1", "TP RUN i=1 garbage", "\x00\xffTP RUN i=1", "hello",
+                  "TP RUN i=1 name=\x1b[2J", "TP RUN i=\ufffd", "TP RUN i=1 i=2", "TP RUN i=" + "9" * 2000]:
         assert parse_record(noise) is None, noise
 
 

@@ -71,27 +71,42 @@ def memory_breakdown(map_file: Path) -> dict[str, int]:
 
 def _latency(mon: Any, board: Board) -> dict[str, Any]:
     """Latency figures; µs from the cycle rate the device reports (an emulated board: an estimate
-    at the board's clock, one instruction per cycle)."""
+    at the board's clock, one instruction per cycle).
+
+    A real board's timer counts core cycles and its HAL reports the core clock it really runs at
+    (SystemCoreClock, F_CPU_ACTUAL, ...) as tick_hz: that is `clock_hz`, `clock_from` "device", and
+    `clock_warning` says so when it differs from the board file's clock_hz."""
     result = mon.result
+    warning = None
     if board.emulated or mon.boot is None:
-        units_per_second = board.clock_hz
+        units_per_second, clock_from = board.clock_hz, "board file"
         note = "QEMU counts instructions, not cycles; µs assumes one instruction per cycle at the board clock"
     else:
-        units_per_second = mon.boot.tick_hz * mon.boot.units_per_tick
+        units_per_second, clock_from = mon.boot.tick_hz * mon.boot.units_per_tick, "device"
         note = f"{mon.boot.timer} cycles at the {units_per_second / 1e6:g} MHz the device reported"
+        if units_per_second != board.clock_hz:
+            warning = (f"the device reported a {units_per_second / 1e6:g} MHz core clock, {board.path.name} "
+                       f"says {board.clock_hz / 1e6:g} MHz: the clock set-up did not do what the board file "
+                       "describes (µs are at the reported clock)")
     us = result.median / units_per_second * 1e6 if units_per_second else None
     return {"unit": result.unit, "runs": result.runs, "median": result.median, "min": result.min,
-            "max": result.max, "us_median": us, "us_is_estimate": bool(board.emulated), "note": note}
+            "max": result.max, "us_median": us, "us_is_estimate": bool(board.emulated), "note": note,
+            "clock_hz": units_per_second, "clock_from": clock_from, "clock_warning": warning}
 
 
 def bench(model: str | Path, board_id: str, out: str | Path, runtime: str = "aot", runs: int = 10,
           validate: int = 10, profile: bool = False, port: str | None = None,
           inputs: list[np.ndarray] | None = None, timeout_s: float = DEFAULT_TIMEOUT_S,
           extra: dict[str, Any] | None = None, echo: Echo | None = None,
-          build_flags: Sequence[str] = ()) -> dict[str, Any]:
+          build_flags: Sequence[str] = (), estimate_for: str | None = None,
+          tflm_dir: str | Path | None = None, tflm_kernels: str | None = None) -> dict[str, Any]:
     """Measure `model` on `board_id`; returns the bench.json dict (also written to out/bench.json).
 
     `build_flags` are appended to the firmware's build flags (tinypipe.export.export).
+
+    `estimate_for` (a real board, e.g. nucleo-l4r5zi, with `board_id` the QEMU board of its core)
+    adds an `estimate` block: the cycles and ms one inference is estimated to take on that board,
+    from the instruction stream QEMU executes (tinypipe.estimate; labelled is_estimate).
 
     `inputs` (stacked on axis 0, one array per model input) replaces the `validate` random
     inputs, e.g. a recipe's test set; the outputs that came back are in result["device_outputs"].
@@ -99,12 +114,30 @@ def bench(model: str | Path, board_id: str, out: str | Path, runtime: str = "aot
     from tinypipe.build import build
     from tinypipe.export import export
     from tinypipe.inspect import op_macs
-    from tinypipe.reference import Reference, random_inputs
+    from tinypipe.reference import random_inputs
 
     say = echo or (lambda _msg: None)
     model, out = Path(model), Path(out)
     out.mkdir(parents=True, exist_ok=True)
     board = load_board(board_id)
+    if not board.emulated:  # a missing serial port fails now, not after the build
+        from tinypipe.build import check_serial_port
+
+        check_serial_port(board.id, port, what="bench")
+    from tinypipe.export import resolve_runtime
+
+    runtime, runtime_why = resolve_runtime(model, board, runtime)
+    say(f"runtime {runtime_why}")
+    if runtime == "tflm":  # before any build: is there a TFLite Micro tree?
+        from tinypipe.tflm.tree import find_tree
+
+        find_tree(tflm_dir)
+    if estimate_for:  # a wrong pairing fails before the build
+        from tinypipe.estimate import check_pair
+
+        if runtime != "aot":
+            raise TinypipeError(f"--estimate-for traces the aot runtime, not {runtime}", "use --runtime aot")
+        check_pair(load_board(estimate_for), board)
     g = graph_mod.load(model)
     result: dict[str, Any] = {
         "model": {"path": str(model), "sha256": g.sha256, "macs": sum(op_macs(g, op) for op in g.operators),
@@ -112,7 +145,7 @@ def bench(model: str | Path, board_id: str, out: str | Path, runtime: str = "aot
                                 if i >= 0 and g.tensors[i].is_const and op.opcode != "RESHAPE")},
         "board": {"id": board.id, "core": board.core, "clock_hz": board.clock_hz, "emulated": board.emulated,
                   "flash_bytes": board.memory.flash.size, "ram_bytes": board.memory.ram.size},
-        "runtime": runtime,
+        "runtime": runtime, "runtime_choice": runtime_why,
         "latency": None, "memory": None, "validation": None, "efficiency": None, "layers": [],
         "host": {"machine": platform.machine(), "python": platform.python_version()},
         **(extra or {}),
@@ -120,15 +153,9 @@ def bench(model: str | Path, board_id: str, out: str | Path, runtime: str = "aot
     stage = "export"
     device_outputs: list[np.ndarray] = []
     try:
-        if board.emulated and runtime == "tflm":
-            raise TinypipeError(
-                f"{board.id}: the tflm runtime cannot be built offline (TensorFlow Lite Micro's sources "
-                "come from PlatformIO's registry, which this machine cannot reach)",
-                f"use --runtime aot on emulated boards, or export for a real board: "
-                f"tinypipe export {model} --board nano33ble --runtime tflm --out DIR")
         say(f"export {model.name} for {board.id} ({runtime})")
         project = export(model, board.id, out / "firmware", runtime=runtime, runs=runs, profile=profile,
-                         build_flags=build_flags)
+                         build_flags=build_flags, tflm_dir=tflm_dir, tflm_kernels=tflm_kernels)
         stage = "build"
         say("build (pio run)")
         built = build(project.dir)
@@ -139,13 +166,15 @@ def bench(model: str | Path, board_id: str, out: str | Path, runtime: str = "aot
         memory.setdefault("weights_bytes", project.model_flash_bytes)
         result["memory"] = memory
         stage = "run"
-        ref = Reference(model)
+        ref = validate_mod.reference_for(model, runtime)
         xs = inputs if inputs is not None else random_inputs(ref.input_details, validate, seed=0)
         say(("start QEMU (pio run -t upload)" if board.emulated else f"flash and open {port}")
             + f", read records, validate {len(xs[0])} inputs")
         target = run_on_target(project.dir, board, xs, port, timeout_s)
         mon = target.monitor
         result["latency"] = _latency(mon, board)
+        if mon.boot is not None:  # what the runtime really used of the arena it was given
+            memory["arena_used_bytes"] = mon.boot.arena
         result["efficiency"] = {"macs_per_unit": result["model"]["macs"] / max(mon.result.median, 1),
                                 "unit": mon.result.unit}
         if mon.layers:
@@ -164,7 +193,12 @@ def bench(model: str | Path, board_id: str, out: str | Path, runtime: str = "aot
             for o, e in zip(target.outputs, expected, strict=True):
                 exact &= (o.reshape(len(o), -1) == e.reshape(len(e), -1)).all(axis=1)
             result["validation"] = {"samples": int(len(xs[0])), "bit_exact": int(exact.sum()),
+                                    "reference": validate_mod.reference_label(ref),
                                     "max_abs_diff": max((s.max_abs_diff for s in stats), default=0.0)}
+        if estimate_for:
+            stage = "estimate"
+            say(f"estimate cycles on {estimate_for} (one inference, QEMU instruction stream)")
+            result["estimate"] = _estimate(model, board, estimate_for, runtime, build_flags)
     except TinypipeError as exc:
         result["error"] = f"{stage}: {exc.what}"
         write_results(result, out)
@@ -175,6 +209,15 @@ def bench(model: str | Path, board_id: str, out: str | Path, runtime: str = "aot
     result["report"] = str(report)
     result["device_outputs"] = device_outputs
     return result
+
+
+def _estimate(model: Path, board: Board, target: str, runtime: str,
+              build_flags: Sequence[str]) -> dict[str, Any]:
+    """The bench.json `estimate` block: {board, core, cycles, ms, clock_hz, assumptions, is_estimate, ...}."""
+    from tinypipe.estimate import estimate_model
+
+    est = estimate_model(model, target, emulated=board.id, runtime=runtime, extra_cflags=build_flags)
+    return est.to_json()
 
 
 def _layer_macs(project: Path, runtime: str) -> dict[str, tuple[str, int]]:
@@ -204,6 +247,8 @@ def summary_rows(result: dict[str, Any]) -> list[tuple[str, str]]:
     """Short (label, value) rows for the terminal summary."""
     lat, mem, val = result.get("latency") or {}, result.get("memory") or {}, result.get("validation") or {}
     rows = []
+    if lat and lat.get("clock_warning"):
+        rows.append(("warning", lat["clock_warning"]))
     if lat:
         est = " (estimate)" if lat.get("us_is_estimate") else ""
         rows.append(("latency", f"{lat['median']:,} {lat['unit']} median of {lat['runs']}"
@@ -217,4 +262,8 @@ def summary_rows(result: dict[str, Any]) -> list[tuple[str, str]]:
         rows.append(("RAM", f"{mem['ram_bytes']:,} B (arena {mem['arena_bytes']:,})"))
     if val:
         rows.append(("validation", f"{val['bit_exact']}/{val['samples']} bit-exact on the device"))
+    est = result.get("estimate")
+    if est:
+        rows.append(("estimate", f"≈ {est['cycles']:,} cycles ≈ {est['ms']:,.2f} ms on {est['board']} "
+                                 f"({est['core']}, {est['clock_hz'] / 1e6:g} MHz; an estimate)"))
     return rows

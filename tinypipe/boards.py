@@ -15,6 +15,13 @@ Board fields the firmware side uses: `board.id`, `board.emulated`, `board.runtim
 (("aot", "tflm")), `board.tflm_lib_deps`, `board.tflm_header`, `board.serial.baud`,
 `board.timer` (kind/unit/units_per_tick), `board.memory`.
 
+Real boards also carry: pinned PlatformIO packages (`platformio.platform`, `platform_packages`,
+`lib_deps`: one exact version or commit each, pin_problem() says why not), `build:` (the
+compiler flags when they differ from -O2 with the core's hard-float machine flags, and why),
+`verified:` (build/link/run: ci, manual or none, and why), `clock_tree:` (stm32cube boards: what
+the HAL glue sets up; the PLL must give clock_hz) and `memory.fast_ram` (a DTCM for data, arena
+and stack when they fit; `memory.ram` is then the largest RAM region, the fit check's limit).
+
 Preparing a PlatformIO project for a board is `tinypipe.build.prepare_project(board, dir)`:
 it writes the board's support files into `dir` and returns the `[env:<board.id>]` key/values
 for platformio.ini (see that module's docstring). Then `build()`, `flash()`, `emulate()`.
@@ -22,6 +29,7 @@ for platformio.ini (see that module's docstring). Then `build()`, `flash()`, `em
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -51,6 +59,8 @@ class Memory:
     ram: Region
     flash_reserve: int  # the firmware's own code (harness, HAL, libc)
     ram_reserve: int  # the firmware's own data, stack and heap
+    # Real boards: a faster RAM (Cortex-M7 DTCM) that takes the data, arena and stack when they fit.
+    fast_ram: Region | None = None
 
     @property
     def flash_for_model(self) -> int:
@@ -91,6 +101,9 @@ class PlatformIO:
     upload_protocol: str | None = None
     monitor_speed: int | None = None
     extra: dict[str, str] = field(default_factory=dict)
+    platform_packages: tuple[str, ...] = ()  # pinned framework/toolchain packages
+    # A board manifest the project must carry (boards/<board>.json) when the platform lacks the board.
+    board_manifest: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -98,6 +111,90 @@ class Emulator:
     machine: str
     cpu: str | None = None
     extra_args: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class EstimateParams:
+    """`estimate:` - the memory system of a real board, for the cycle estimate (tinypipe.estimate).
+
+    Flash reads take `flash_wait_states` extra cycles and return `flash_read_bytes`; `art` is a
+    sequential instruction prefetch (ST's ART accelerator); the caches are LRU, `*_ways` 0 meaning
+    fully associative, with lines of `cache_line_bytes` (0: one flash read)."""
+
+    flash_wait_states: int = 0
+    flash_read_bytes: int = 8
+    art: bool = False
+    icache: bool = False
+    icache_bytes: int = 0
+    icache_ways: int = 0
+    dcache: bool = False
+    dcache_bytes: int = 0
+    dcache_ways: int = 0
+    cache_line_bytes: int = 0
+
+    @property
+    def line_bytes(self) -> int:
+        return self.cache_line_bytes or self.flash_read_bytes
+
+
+VERIFIED_LEVELS = ("ci", "manual", "none")  # checked by the test suite / once by hand / not at all
+FLOAT_ABIS = ("hard", "softfp", "soft")
+CLOCK_SOURCES = ("hsi", "hse", "hse_bypass", "msi")
+CACHES = ("icache", "dcache", "prefetch")
+
+
+@dataclass(frozen=True)
+class BuildPolicy:
+    """`build:` - how a real board's firmware is compiled. The default is the emulated boards' own:
+    -O2 and the core's machine flags (-mcpu, -mthumb, -mfpu, -mfloat-abi=hard with an FPU, soft
+    without); a board that deviates says `why` (a prebuilt framework library's float ABI, a core
+    that is not Arm)."""
+
+    optimization: str = "-O2"
+    float_abi: str | None = None  # None: hard with an FPU, soft without
+    machine_flags: bool = True  # False: the framework's own (Xtensa)
+    why: str | None = None
+
+    def abi(self, fpu: str) -> str:
+        return self.float_abi or ("soft" if fpu == "none" else "hard")
+
+
+@dataclass(frozen=True)
+class Verified:
+    """`verified:` - what has been checked of a board's firmware: the build, the link, a run on
+    the chip; each `ci` (by the test suite), `manual` (once, by hand) or `none`, with `why`."""
+
+    build: str
+    link: str
+    run: str
+    why: str | None = None
+
+    def summary(self) -> str:
+        return ", ".join(f"{what}: {getattr(self, what)}" for what in ("build", "link", "run"))
+
+
+@dataclass(frozen=True)
+class ClockTree:
+    """`clock_tree:` - the clock the STM32Cube HAL glue (firmware_templates/hal/stm32cube_hal.c)
+    configures: power supply and voltage scale, the PLL input, the PLL, the bus dividers, flash
+    wait states and the caches. Values are the ST HAL's (constant names where the HAL has them);
+    the PLL must give the board's `clock_hz`."""
+
+    source: str  # hsi | hse | hse_bypass | msi
+    source_hz: int
+    pll: dict[str, int]  # m, n, p, q, r
+    pll_output: str  # "p" (STM32H7) or "r" (STM32L4): the PLL output that drives SYSCLK
+    dividers: dict[str, int]  # sys, ahb, apb1..apb4 (powers of two; the family's own subset)
+    flash_latency: int  # wait states
+    voltage_scale: str  # e.g. PWR_REGULATOR_VOLTAGE_SCALE0
+    supply: str | None = None  # STM32H7 power supply, e.g. PWR_DIRECT_SMPS_SUPPLY
+    pll_vci_range: str | None = None  # STM32H7 PLL input range, e.g. RCC_PLL1VCIRANGE_1
+    pll_vco: str | None = None  # STM32H7 VCO range, e.g. RCC_PLL1VCOWIDE
+    caches: tuple[str, ...] = ()  # icache, dcache (Cortex-M7 L1 or ST's ART), prefetch
+
+    @property
+    def sysclk_hz(self) -> int:
+        return self.source_hz * self.pll["n"] // self.pll["m"] // self.pll[self.pll_output]
 
 
 @dataclass(frozen=True)
@@ -117,10 +214,15 @@ class Board:
     unsupported: dict[str, str]  # runtime -> why it is not offered
     platformio: PlatformIO | None  # None for emulated boards (tinypipe's own QEMU platform)
     emulator: Emulator | None
-    tflm_lib_deps: tuple[str, ...]  # PlatformIO-registry library for the tflm runtime
-    tflm_header: str | None
+    tflm_source: str  # "tree": tinypipe builds its pinned TFLM tree; "vendor": a vendor library
+    tflm_lib_deps: tuple[str, ...]  # the vendor's PlatformIO library (tflm.source: vendor)
+    tflm_header: str | None  # the header the vendor library wants included first
     path: Path
     hal: dict[str, str] = field(default_factory=dict)  # framework HAL settings -> TP_HAL_<KEY> macros
+    build: BuildPolicy = field(default_factory=lambda: BuildPolicy())  # compiler flags of real boards
+    verified: Verified = field(default_factory=lambda: Verified("ci", "ci", "ci", "under QEMU, in CI"))
+    clock_tree: ClockTree | None = None  # what the STM32Cube HAL glue sets up (stm32cube boards)
+    estimate: EstimateParams | None = None  # memory-system parameters of the cycle estimate
 
     @property
     def emulated(self) -> bool:
@@ -213,7 +315,8 @@ def parse_board(path: Path) -> Board:
         raise TinypipeError(f"{path} is not valid YAML: {exc}", "fix the syntax error above") from exc
     f = _Fields(data, path)
     f.check_known({"id", "name", "core", "arch", "features", "clock_hz", "memory", "serial", "timer",
-                   "platformio", "runtimes", "unsupported", "tflm", "emulator", "hal"})
+                   "platformio", "runtimes", "unsupported", "tflm", "emulator", "hal", "estimate",
+                   "build", "verified", "clock_tree"})
     board_id = f.get("id", str)
     if board_id != path.stem:
         f._fail("id", f"is {board_id!r} but the file is named {path.name}; they must match")
@@ -224,12 +327,13 @@ def parse_board(path: Path) -> Board:
 
     mem = f.sub("memory")
     assert mem is not None
-    mem.check_known({"flash", "ram", "reserve"})
+    mem.check_known({"flash", "ram", "reserve", "fast_ram"})
     reserve = mem.sub("reserve")
     assert reserve is not None
     reserve.check_known({"flash", "ram"})
     memory = Memory(_region(mem, "flash"), _region(mem, "ram"),
-                    reserve.get("flash", int), reserve.get("ram", int))
+                    reserve.get("flash", int), reserve.get("ram", int),
+                    _region(mem, "fast_ram") if mem.data.get("fast_ram") is not None else None)
     for kind in ("flash", "ram"):
         region: Region = getattr(memory, kind)
         if getattr(memory, f"{kind}_reserve") >= region.size:
@@ -262,11 +366,12 @@ def parse_board(path: Path) -> Board:
     p = f.sub("platformio", optional=True)
     if p is not None:
         p.check_known({"platform", "board", "framework", "build_flags", "lib_deps", "upload_protocol",
-                       "monitor_speed", "extra"})
+                       "monitor_speed", "extra", "platform_packages", "board_manifest"})
         extra = p.get("extra", dict, {})
         pio = PlatformIO(p.get("platform", str), p.get("board", str), p.get("framework", str, None),
                          p.strings("build_flags"), p.strings("lib_deps"), p.get("upload_protocol", str, None),
-                         p.get("monitor_speed", int, None), {str(k): str(v) for k, v in extra.items()})
+                         p.get("monitor_speed", int, None), {str(k): str(v) for k, v in extra.items()},
+                         p.strings("platform_packages"), p.get("board_manifest", dict, None))
     elif emulator is None:
         f._fail("platformio", "is missing (a real board needs its PlatformIO platform/board/framework)")
 
@@ -280,14 +385,7 @@ def parse_board(path: Path) -> Board:
     for rt in RUNTIMES:
         if rt not in runtimes and not isinstance(unsupported.get(rt), str):
             f._fail("unsupported", f"must say why the {rt} runtime is not offered (unsupported.{rt}: reason)")
-    tflm = f.sub("tflm", optional=True)
-    lib_deps: tuple[str, ...] = ()
-    header = None
-    if tflm is not None:
-        tflm.check_known({"lib_deps", "header"})
-        lib_deps, header = tflm.strings("lib_deps"), tflm.get("header", str, None)
-    if "tflm" in runtimes and not emulator and not lib_deps:
-        f._fail("tflm.lib_deps", "is required for a real board offering tflm (a PlatformIO-registry library)")
+    tflm_source, lib_deps, header = _tflm_section(f)
 
     return Board(
         id=board_id, name=f.get("name", str), core=f.get("core", str), arch=f.get("arch", str),
@@ -295,9 +393,182 @@ def parse_board(path: Path) -> Board:
         mve=feats.get("mve", bool, False), clock_hz=f.get("clock_hz", int), memory=memory,
         serial=serial, timer=timer, runtimes=runtimes,
         unsupported={str(k): str(v) for k, v in unsupported.items()}, platformio=pio, emulator=emulator,
-        tflm_lib_deps=lib_deps, tflm_header=header, path=path,
+        tflm_source=tflm_source, tflm_lib_deps=lib_deps, tflm_header=header, path=path,
         hal={str(k).upper(): str(v) for k, v in f.get("hal", dict, {}).items()},
+        estimate=_estimate_section(f),
+        **_real_board_sections(f, pio, emulator is not None, feats.get("fpu", str, "none", FPUS), memory,
+                               f.get("clock_hz", int)),
     )
+
+
+def _estimate_section(f: _Fields) -> EstimateParams | None:
+    """`estimate:` (optional) - flash wait states, prefetch and caches for tinypipe.estimate."""
+    e = f.sub("estimate", optional=True)
+    if e is None:
+        return None
+    e.check_known({"flash_wait_states", "flash_read_bytes", "art", "icache", "icache_bytes", "icache_ways",
+                   "dcache", "dcache_bytes", "dcache_ways", "cache_line_bytes"})
+    params = EstimateParams(
+        flash_wait_states=e.get("flash_wait_states", int), flash_read_bytes=e.get("flash_read_bytes", int, 8),
+        art=e.get("art", bool, False), icache=e.get("icache", bool, False),
+        icache_bytes=e.get("icache_bytes", int, 0), icache_ways=e.get("icache_ways", int, 0),
+        dcache=e.get("dcache", bool, False), dcache_bytes=e.get("dcache_bytes", int, 0),
+        dcache_ways=e.get("dcache_ways", int, 0), cache_line_bytes=e.get("cache_line_bytes", int, 0))
+    if params.line_bytes == 0:
+        e._fail("estimate.flash_read_bytes", "must be positive")
+    for kind in ("icache", "dcache"):
+        size, ways = getattr(params, f"{kind}_bytes"), getattr(params, f"{kind}_ways")
+        lines = size // params.line_bytes
+        if getattr(params, kind) and (lines == 0 or size % params.line_bytes or (ways and lines % ways)):
+            e._fail(f"estimate.{kind}_bytes", f"must be a positive number of {params.line_bytes}-byte lines "
+                    f"(divisible by estimate.{kind}_ways) when estimate.{kind} is true")
+    return params
+
+
+def _tflm_section(f: _Fields) -> tuple[str, tuple[str, ...], str | None]:
+    """`tflm:` - where TensorFlow Lite Micro comes from. `source: tree` (the default) builds the
+    pinned tree tinypipe finds (tinypipe.tflm); `source: vendor` takes a vendor's own build from
+    `lib_deps` (ESP32-S3: Espressif's esp-tflite-micro with ESP-NN), pinned, with a `why`."""
+    tflm = f.sub("tflm", optional=True)
+    if tflm is None:
+        return "tree", (), None
+    tflm.check_known({"source", "lib_deps", "header", "why"})
+    source = tflm.get("source", str, "tree", ("tree", "vendor"))
+    lib_deps, header = tflm.strings("lib_deps"), tflm.get("header", str, None)
+    if source == "vendor" and not (lib_deps and tflm.get("why", str, "")):
+        tflm._fail("tflm.lib_deps", "and tflm.why are required with tflm.source: vendor")
+    for spec in lib_deps:
+        problem = pin_problem(spec)
+        if problem:
+            tflm._fail("tflm.lib_deps", f"{spec!r} is not pinned: {problem}")
+    if source == "tree" and lib_deps:
+        tflm._fail("tflm.lib_deps", "belongs to tflm.source: vendor; the tree needs no library")
+    return source, lib_deps, header
+
+
+# --- real boards: pins, build flags, what was verified, the clock tree ---------------------------
+
+_EXACT_VERSION = re.compile(r"^(?:[\w.-]+/)?[\w.-]+\s*@\s*\d+(?:\.\d+)+(?:[+-][\w.+-]*)?$")
+_PINNED_URL = re.compile(r"^(?:(?:[\w.-]+/)?[\w.-]+\s*@\s*)?(?:https?|git\+https?|git)://\S+"
+                         r"#(?:[0-9a-f]{40}|v?\d+(?:\.\d+)+)$")
+
+
+def pin_problem(spec: str) -> str | None:
+    """Why a PlatformIO package spec is not pinned to one version, or None when it is."""
+    if _EXACT_VERSION.match(spec) or _PINNED_URL.match(spec):
+        return None
+    if "://" in spec:
+        return "a git URL must end in #<40-digit commit> or #<version tag>"
+    return "it must read owner/name@X.Y.Z (one exact version, not a range or the latest)"
+
+
+def package_name(spec: str) -> str:
+    """`platformio/framework-stm32cubel4@1.18.1` -> `framework-stm32cubel4`."""
+    name = spec.split("@", 1)[0].strip()
+    if "://" in name:  # a bare URL: the repository name
+        name = name.rstrip("/").rsplit("/", 1)[-1].removesuffix(".git")
+    return name.rsplit("/", 1)[-1]
+
+
+def _real_board_sections(f: _Fields, pio: PlatformIO | None, emulated: bool, fpu: str, memory: Memory,
+                         clock_hz: int) -> dict[str, Any]:
+    """`build:`, `verified:` and `clock_tree:`, and the pins every real board's PlatformIO
+    environment carries: the platform, the framework (platform_packages) and the libraries."""
+    if emulated:
+        for key in ("build", "verified", "clock_tree"):
+            if f.data.get(key) is not None:
+                f._fail(key, "is for real boards (emulated boards build with tinypipe's QEMU platform)")
+        return {}
+    assert pio is not None  # parse_board requires it for real boards
+    for key, specs in (("platform", (pio.platform,)), ("platform_packages", pio.platform_packages),
+                       ("lib_deps", pio.lib_deps)):
+        for spec in specs:
+            problem = pin_problem(spec)
+            if problem:
+                f._fail(f"platformio.{key}", f"has {spec!r}, which is not pinned: {problem}")
+    if pio.framework and not any(package_name(s).startswith("framework-") for s in pio.platform_packages):
+        f._fail("platformio.platform_packages",
+                f"must pin the {pio.framework} framework package (e.g. platformio/framework-NAME@X.Y.Z)")
+    build = _build_section(f, fpu)
+    clock_tree = _clock_tree_section(f, clock_hz)
+    if pio.framework == "stm32cube":
+        if clock_tree is None:
+            f._fail("clock_tree", "is required with framework stm32cube (tinypipe's HAL sets the clock up)")
+        if memory.flash.base is None or memory.ram.base is None:
+            f._fail("memory.flash.base", "and memory.ram.base are required with framework stm32cube "
+                    "(tinypipe writes the linker script)")
+    if memory.fast_ram is not None and memory.fast_ram.base is None:
+        f._fail("memory.fast_ram.base", "is required (the linker script places data there)")
+    return {"build": build, "verified": _verified_section(f), "clock_tree": clock_tree}
+
+
+def _build_section(f: _Fields, fpu: str) -> BuildPolicy:
+    b = f.sub("build", optional=True)
+    if b is None:
+        return BuildPolicy()
+    b.check_known({"optimization", "float_abi", "machine_flags", "why"})
+    policy = BuildPolicy(b.get("optimization", str, "-O2", ("-O1", "-O2", "-O3", "-Os")),
+                         b.get("float_abi", str, None, FLOAT_ABIS), b.get("machine_flags", bool, True),
+                         b.get("why", str, None))
+    if policy.abi(fpu) == "hard" and fpu == "none":
+        b._fail("build.float_abi", "is hard, but features.fpu is none")
+    default = BuildPolicy(why=policy.why)
+    if (policy.optimization, policy.abi(fpu), policy.machine_flags) != (
+            default.optimization, default.abi(fpu), default.machine_flags) and not policy.why:
+        b._fail("build.why", "is required: say why this board builds differently from -O2 with the core's "
+                "hard-float machine flags")
+    return policy
+
+
+def _verified_section(f: _Fields) -> Verified:
+    v = f.sub("verified", optional=True)
+    if v is None:
+        f._fail("verified", "is missing: say what has been checked of this board's firmware "
+                f"(verified: {{build: ..., link: ..., run: ...}}, each one of {', '.join(VERIFIED_LEVELS)})")
+    assert v is not None
+    v.check_known({"build", "link", "run", "why"})
+    verified = Verified(*(v.get(k, str, choices=VERIFIED_LEVELS) for k in ("build", "link", "run")),
+                        why=v.get("why", str, None))
+    if "none" in (verified.build, verified.link, verified.run) and not verified.why:
+        v._fail("verified.why", "is required when something is not verified: say what stands in the way")
+    return verified
+
+
+def _clock_tree_section(f: _Fields, clock_hz: int) -> ClockTree | None:
+    c = f.sub("clock_tree", optional=True)
+    if c is None:
+        return None
+    c.check_known({"source", "source_hz", "pll", "dividers", "flash_latency", "voltage_scale", "supply",
+                   "caches"})
+    pll = c.sub("pll")
+    assert pll is not None
+    pll.check_known({"m", "n", "p", "q", "r", "output", "vci_range", "vco"})
+    factors = {k: pll.get(k, int) for k in "mnpqr"}
+    if 0 in factors.values():
+        pll._fail("clock_tree.pll", "factors must be positive")
+    dividers = {str(k): v for k, v in c.get("dividers", dict, {}).items()}
+    for name, value in dividers.items():
+        if name not in ("sys", "ahb", "apb1", "apb2", "apb3", "apb4"):
+            c._fail(f"clock_tree.dividers.{name}", "is not a bus (sys, ahb, apb1, apb2, apb3, apb4)")
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1 or value & (value - 1):
+            c._fail(f"clock_tree.dividers.{name}", f"must be a power of two, got {value!r}")
+    caches = c.strings("caches")
+    for cache_name in caches:
+        if cache_name not in CACHES:
+            c._fail("clock_tree.caches", f"lists {cache_name!r}; known: {', '.join(CACHES)}")
+    tree = ClockTree(
+        source=c.get("source", str, choices=CLOCK_SOURCES), source_hz=c.get("source_hz", int), pll=factors,
+        pll_output=pll.get("output", str, choices=("p", "r")), dividers=dividers,
+        flash_latency=c.get("flash_latency", int), voltage_scale=c.get("voltage_scale", str),
+        supply=c.get("supply", str, None), pll_vci_range=pll.get("vci_range", str, None),
+        pll_vco=pll.get("vco", str, None), caches=caches)
+    out = factors[tree.pll_output]
+    core_hz = tree.sysclk_hz // dividers.get("sys", 1)
+    if tree.source_hz * factors["n"] % (factors["m"] * out * dividers.get("sys", 1)) or core_hz != clock_hz:
+        pll._fail("clock_tree.pll", f"gives a {tree.source_hz * factors['n'] / factors['m'] / out:,.0f} Hz "
+                  f"SYSCLK (source_hz / m * n / {tree.pll_output}), a {core_hz:,} Hz core clock; clock_hz is "
+                  f"{clock_hz:,}")
+    return tree
 
 
 def _board_files(boards_dir: Path) -> dict[str, Path]:

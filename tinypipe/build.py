@@ -32,6 +32,15 @@ manifest generated from the YAML), `include/tp_hal.h`, and the core dir (default
 with the [env] keys exactly as prepare_project returns them. The firmware's main() return
 value (or tp_hal_exit(code)) is QEMU's exit code; a fault prints "*** FAULT: HardFault pc=..."
 and exits with 70.
+
+For a real board, prepare_project returns the YAML's pinned platform, platform_packages and
+lib_deps, and the flags every board builds with (-O2 and the core's machine flags, -Os unflagged,
+a link map; `build:` in the YAML may say otherwise), and writes tp_machine_flags.py (which gives
+the linker the float ABI too). stm32cube boards also get include/tp_board.h (the `clock_tree:`
+for firmware_templates/hal/stm32cube_hal.c) and tinypipe.ld (data, arena and stack in the fast
+RAM when they fit); a board its platform lacks gets boards/<board>.json. Before `pio run`, a
+pinned package missing from the core dir while PlatformIO's registry is unreachable fails in one
+line (check_packages), and flash/bench/validate check the serial port (check_serial_port).
 """
 
 from __future__ import annotations
@@ -134,33 +143,20 @@ def prepare_core_dir(core_dir: Path) -> None:
 
 
 def prepare_project(board: Board, project_dir: Path, runtime: str | None = None,
-                    core_dir: Path | None = None) -> dict[str, str]:
+                    core_dir: Path | None = None, arena_bytes: int | None = None) -> dict[str, str]:
     """Write the board's PlatformIO support files into `project_dir`; return the [env] keys.
 
     Values are strings; list-valued keys (build_flags, lib_deps) hold one item per line.
     `runtime="tflm"` adds the board's TFLM library to lib_deps (real boards) and checks the
     board offers it. `core_dir` (emulated boards) defaults to `<project_dir>/.pio-core`.
+    `arena_bytes` (real boards with a fast RAM) decides whether data, arena and stack fit there.
     """
     if runtime is not None:
         board.require_runtime(runtime)
     project_dir = Path(project_dir)
     project_dir.mkdir(parents=True, exist_ok=True)
     if board.emulator is None:
-        assert board.platformio is not None
-        pio = board.platformio
-        env = {"platform": pio.platform, "board": pio.board}
-        if pio.framework:
-            env["framework"] = pio.framework
-        if pio.build_flags:
-            env["build_flags"] = "\n".join(pio.build_flags)
-        lib_deps = list(pio.lib_deps) + (list(board.tflm_lib_deps) if runtime == "tflm" else [])
-        if lib_deps:
-            env["lib_deps"] = "\n".join(lib_deps)
-        if pio.upload_protocol:
-            env["upload_protocol"] = pio.upload_protocol
-        env["monitor_speed"] = str(pio.monitor_speed or board.serial.baud)
-        env.update(pio.extra)
-        return env
+        return _prepare_real_project(board, project_dir, runtime, arena_bytes)
 
     prepare_core_dir(Path(core_dir) if core_dir else project_dir / ".pio-core")
     boards_dir = project_dir / "boards"
@@ -174,6 +170,134 @@ def prepare_project(board: Board, project_dir: Path, runtime: str | None = None,
         "board": f"tinypipe-{board.id}",
         "monitor_speed": str(board.serial.baud),
     }
+
+
+# --- real boards ------------------------------------------------------------------------------
+#
+# A real board's project pins what its YAML pins (platform, platform_packages, libraries) and is
+# compiled like the emulated boards: -O2 and the core's machine flags (build.machine_flags), unless
+# the YAML's `build:` says otherwise. stm32cube boards also get tinypipe's HAL glue, driven by
+# include/tp_board.h (the clock tree) and a linker script placing data, arena and stack in the
+# fastest RAM that holds them; a board the platform lacks gets its manifest in boards/.
+
+LDSCRIPT = "tinypipe.ld"
+MACHINE_FLAGS_SCRIPT = "tp_machine_flags.py"
+MAP_FLAG = "-Wl,-Map,${BUILD_DIR}/firmware.map"  # bench.memory_breakdown reads it
+FRAMEWORK_UNFLAGS = ("-Os",)  # PlatformIO's framework builders' own optimisation level
+HEAP_BYTES = 0x200
+MAX_STACK_BYTES = 16384
+
+
+def machine_flags(board: Board) -> list[str]:
+    """A real board's machine flags: the emulated boards' cpu_flags(), with the YAML's float ABI."""
+    if not board.build.machine_flags:
+        return []
+    abi = board.build.abi(board.fpu)
+    flags = [f"-mcpu={board.core}", "-mthumb"]
+    if abi != "soft" and board.fpu not in ("none", "auto"):
+        flags.append(f"-mfpu={board.fpu}")
+    return [*flags, f"-mfloat-abi={abi}"]
+
+
+def real_build_flags(board: Board) -> tuple[list[str], list[str]]:
+    """(build_flags, build_unflags) tinypipe adds for a real board, before the YAML's own flags."""
+    flags = [board.build.optimization, *machine_flags(board), MAP_FLAG]
+    tree = board.clock_tree
+    if tree is not None and tree.source.startswith("hse"):
+        flags.append(f"-DHSE_VALUE={tree.source_hz}U")  # the HAL's and system_stm32*.c's HSE frequency
+    return flags, [f for f in FRAMEWORK_UNFLAGS if f != board.build.optimization]
+
+
+def data_region(board: Board, arena_bytes: int | None) -> tuple[str, int, int]:
+    """Where .data, .bss (with the arena), heap and stack go: (name, base, size). The fast RAM
+    when the arena plus the firmware's own RAM reserve fit there, else the main RAM."""
+    m = board.memory
+    if m.fast_ram is not None and arena_bytes is not None and arena_bytes + m.ram_reserve <= m.fast_ram.size:
+        assert m.fast_ram.base is not None
+        return "fast_ram", m.fast_ram.base, m.fast_ram.size
+    assert m.ram.base is not None
+    return "ram", m.ram.base, m.ram.size
+
+
+def _render(template: str, **values: object) -> str:
+    import jinja2
+
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES_DIR), keep_trailing_newline=True,
+                             undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
+    return env.get_template(template).render(**values)
+
+
+def real_board_manifest(board: Board) -> dict[str, object]:
+    """The board manifest a real board's project carries when its platform lacks the board: the
+    YAML's `platformio.board_manifest`, with f_cpu and the memory sizes taken from the board."""
+    assert board.platformio is not None and board.platformio.board_manifest is not None
+    manifest = json.loads(json.dumps(board.platformio.board_manifest))
+    manifest.setdefault("build", {})["f_cpu"] = f"{board.clock_hz}L"
+    manifest.setdefault("upload", {}).update(maximum_size=board.memory.flash.size,
+                                             maximum_ram_size=board.memory.ram.size)
+    return dict(manifest)
+
+
+def _write_stm32cube_files(board: Board, project_dir: Path, arena_bytes: int | None) -> None:
+    tree = board.clock_tree
+    assert tree is not None and board.memory.flash.base is not None  # parse_board checks both
+    include = project_dir / "include"
+    include.mkdir(exist_ok=True)
+    dividers = {"sys": 1, "ahb": 1, "apb1": 1, "apb2": 1, "apb3": 1, "apb4": 1, **tree.dividers}
+    (include / "tp_board.h").write_text(_render(
+        "hal/tp_board.h.j2", board=board.id, clock_hz=board.clock_hz, sysclk_hz=tree.sysclk_hz,
+        **{**vars(tree), "dividers": dividers}))
+    name, base, size = data_region(board, arena_bytes)
+    m = board.memory
+    need = f"the arena ({arena_bytes or 0:,} B) plus the firmware's {m.ram_reserve:,} B"
+    if name == "fast_ram":
+        placement = f"The fast RAM: {need} fit there."
+    elif m.fast_ram is None:
+        placement = "The board has one kind of RAM."
+    elif arena_bytes is None:
+        placement = "The main RAM: the arena size was not given to tinypipe.build.prepare_project."
+    else:
+        placement = f"The main RAM: {need} exceed the {m.fast_ram.size:,} B fast RAM."
+    stack = min(MAX_STACK_BYTES, m.ram_reserve // 2) // 8 * 8
+    (project_dir / LDSCRIPT).write_text(_render(
+        "hal/stm32cube.ld.j2", board=board.id, flash_base=m.flash.base, flash_size=m.flash.size,
+        data_name="fast RAM" if name == "fast_ram" else "main RAM", data_base=base, data_size=size,
+        placement=placement, heap_size=HEAP_BYTES, stack_size=stack))
+
+
+def _prepare_real_project(board: Board, project_dir: Path, runtime: str | None,
+                          arena_bytes: int | None) -> dict[str, str]:
+    assert board.platformio is not None
+    pio = board.platformio
+    env = {"platform": pio.platform, "board": pio.board}
+    if pio.framework:
+        env["framework"] = pio.framework
+    if pio.platform_packages:
+        env["platform_packages"] = "\n".join(pio.platform_packages)
+    flags, unflags = real_build_flags(board)
+    env["build_flags"] = "\n".join([*flags, *pio.build_flags])
+    if unflags:
+        env["build_unflags"] = "\n".join(unflags)
+    machine = machine_flags(board)
+    if machine:
+        (project_dir / MACHINE_FLAGS_SCRIPT).write_text(_render(
+            "hal/tp_machine_flags.py.j2", board=board.id, flags=json.dumps(machine)))
+        env["extra_scripts"] = f"pre:{MACHINE_FLAGS_SCRIPT}"
+    if pio.board_manifest is not None:
+        boards_dir = project_dir / "boards"
+        boards_dir.mkdir(exist_ok=True)
+        (boards_dir / f"{pio.board}.json").write_text(json.dumps(real_board_manifest(board), indent=2) + "\n")
+    if pio.framework == "stm32cube":
+        _write_stm32cube_files(board, project_dir, arena_bytes)
+        env["board_build.ldscript"] = LDSCRIPT
+    lib_deps = list(pio.lib_deps) + (list(board.tflm_lib_deps) if runtime == "tflm" else [])
+    if lib_deps:
+        env["lib_deps"] = "\n".join(lib_deps)
+    if pio.upload_protocol:
+        env["upload_protocol"] = pio.upload_protocol
+    env["monitor_speed"] = str(pio.monitor_speed or board.serial.baud)
+    env.update(pio.extra)
+    return env
 
 
 def write_platformio_ini(project_dir: Path, board: Board, env: Mapping[str, str],
@@ -190,6 +314,33 @@ def write_platformio_ini(project_dir: Path, board: Board, env: Mapping[str, str]
     path = Path(project_dir) / "platformio.ini"
     path.write_text("\n".join(lines) + "\n")
     return path
+
+
+# --- real boards: fail fast --------------------------------------------------------------------
+
+
+def serial_ports() -> list[str]:
+    """The serial ports this machine has now (pyserial's list)."""
+    from serial.tools import list_ports
+
+    return sorted(p.device for p in list_ports.comports())
+
+
+def check_serial_port(board_id: str, port: str | None, required: bool = True, what: str = "this") -> None:
+    """Before anything is built for a real board: its serial port is given (if `required`) and exists.
+
+    A pyserial URL (socket://, rfc2217://, loop://) is accepted as given: it is checked when opened."""
+    if port and ("://" in port or Path(port).exists() or port in serial_ports()):
+        return
+    if not port and not required:
+        return
+    seen = serial_ports()
+    present = f"ports present: {', '.join(seen)}" if seen else "no serial port is present: is it plugged in?"
+    if not port:
+        raise TinypipeError(f"{board_id} is a real board: {what} needs its serial port, and none was given",
+                            f"pass --port PORT ({present})")
+    raise TinypipeError(f"serial port {port} does not exist (board {board_id}); nothing was built",
+                        f"connect the board, or pass the port it is on ({present})")
 
 
 # --- running PlatformIO -----------------------------------------------------------------------
@@ -259,9 +410,126 @@ def _pio_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
 
 _ERROR_LINE = re.compile(r"error|Error|undefined reference|overflow|not found|\*\*\*|FAILED|No such")
 
+# --- PlatformIO packages a real board's project pins, and an unreachable registry ----------------
+
+REGISTRY = ("api.registry.platformio.org", 443)
+REGISTRY_PROBE_S = 3.0
+PROXY_VARIABLES = ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy")
+SHARED_CORE_DIR = PACKAGE_DIR.parent.parent / "shared" / "pio" / "core"  # CI's offline package cache
+_INSTALLING = re.compile(r"(?:Platform|Tool|Library|Package) Manager: Installing (.+?)\s*$")
+_NO_SUCH_PACKAGE = re.compile(r"Could not find the package with '(.+?)' requirements")
+_UNREACHABLE = re.compile(r"HTTPClientError|InternetConnectionError|ConnectionError|Max retries exceeded|"
+                          r"Name or service not known|Temporary failure in name resolution|timed out")
+
+
+def core_dir(project_dir: Path) -> Path:
+    """The PlatformIO core dir a `pio run` in `project_dir` uses: $PLATFORMIO_CORE_DIR, else the
+    project's [platformio] core_dir, else ~/.platformio."""
+    if os.environ.get("PLATFORMIO_CORE_DIR"):
+        return Path(os.environ["PLATFORMIO_CORE_DIR"]).expanduser()
+    cfg = configparser.ConfigParser(interpolation=None, strict=False)
+    cfg.read(Path(project_dir) / "platformio.ini", encoding="utf-8")
+    configured = cfg.get("platformio", "core_dir", fallback="").strip()
+    if configured:
+        path = Path(configured).expanduser()
+        return path if path.is_absolute() else Path(project_dir) / path
+    return Path.home() / ".platformio"
+
+
+def _installed(core: Path, name: str) -> list[dict[str, object]]:
+    """The .piopm metadata of every installed version of platform/package `name` in `core`."""
+    found = []
+    for kind in ("platforms", "packages"):
+        for meta in sorted((core / kind).glob(f"{name}*/.piopm")):
+            try:
+                data = json.loads(meta.read_text())
+            except (OSError, ValueError):
+                continue
+            if isinstance(data, dict) and data.get("name") == name:
+                found.append(data)
+    return found
+
+
+def _is_installed(core: Path, spec: str) -> bool:
+    from tinypipe.boards import package_name
+
+    name, _, want = spec.partition("@")
+    want = want.strip()
+    for data in _installed(core, package_name(spec)):
+        uri = (data.get("spec") or {}).get("uri") if isinstance(data.get("spec"), dict) else None
+        if (uri and want and str(uri) in (want, name.strip())) or str(data.get("version")) == want:
+            return True
+    return False
+
+
+def missing_packages(pe: ProjectEnv) -> list[str]:
+    """The pinned platform and platform_packages of the env that the core dir does not hold."""
+    cfg = configparser.ConfigParser(interpolation=None, strict=False)
+    cfg.read(pe.project_dir / "platformio.ini", encoding="utf-8")
+    section = cfg[f"env:{pe.name}"]
+    specs = [section.get("platform", "").strip(),
+             *(s.strip() for s in section.get("platform_packages", "").splitlines())]
+    core = core_dir(pe.project_dir)
+    return [spec for spec in specs if "@" in spec and not _is_installed(core, spec)]
+
+
+def registry_reachable(timeout_s: float = REGISTRY_PROBE_S) -> bool:
+    """Whether PlatformIO's registry answers (True behind a proxy: PlatformIO may get through it)."""
+    if any(os.environ.get(v) for v in PROXY_VARIABLES):
+        return True
+    try:
+        socket.create_connection(REGISTRY, timeout=timeout_s).close()
+    except OSError:
+        return False
+    return True
+
+
+def _package_hint(pe: ProjectEnv, spec: str) -> str:
+    from tinypipe.boards import package_name
+
+    core = core_dir(pe.project_dir)
+    shared = ""
+    if _installed(SHARED_CORE_DIR, package_name(spec)):
+        shared = (f"{SHARED_CORE_DIR} has it: cp -a {SHARED_CORE_DIR} /tmp/pio-core && "
+                  "export PLATFORMIO_CORE_DIR=/tmp/pio-core; or ")
+    return (f"{shared}on a machine with network: PLATFORMIO_CORE_DIR=DIR pio pkg install -d "
+            f"{pe.project_dir}, then copy DIR here and export PLATFORMIO_CORE_DIR=<the copy> (now: {core})")
+
+
+def _package_error(pe: ProjectEnv, spec: str, why: str) -> TinypipeError:
+    return TinypipeError(f"PlatformIO package {spec} is missing: {why}", _package_hint(pe, spec))
+
+
+def check_packages(pe: ProjectEnv) -> None:
+    """Before `pio run` on a real board: a pinned package the core dir lacks while PlatformIO's
+    registry cannot be reached fails now, in one line, instead of after a minute of retries."""
+    missing = missing_packages(pe)
+    if missing and not registry_reachable():
+        more = f" (and {len(missing) - 1} more: {', '.join(missing[1:])})" if len(missing) > 1 else ""
+        raise _package_error(pe, missing[0], f"not installed in {core_dir(pe.project_dir)} and PlatformIO's "
+                             f"registry ({REGISTRY[0]}) cannot be reached{more}")
+
+
+def _install_failure(pe: ProjectEnv, lines: list[str]) -> TinypipeError | None:
+    """PlatformIO's output of a failed install, as one line: which package and version, and why."""
+    text = "".join(lines)
+    match = _NO_SUCH_PACKAGE.search(text)
+    if match:
+        return TinypipeError(f"PlatformIO's registry has no package {match.group(1)}",
+                             f"the pin in the board file is wrong: check it with `pio pkg search`; project "
+                             f"{pe.project_dir}")
+    installing = [m.group(1) for ln in lines if (m := _INSTALLING.search(ln))]
+    if installing and _UNREACHABLE.search(text):
+        spec = installing[-1].replace(" @ ", "@")
+        error = next((ln.strip() for ln in reversed(lines) if _UNREACHABLE.search(ln)), "")
+        return _package_error(pe, spec, f"PlatformIO could not download it ({error or 'no network'})")
+    return None
+
 
 def _run_pio(pe: ProjectEnv, args: list[str], what: str, extra_env: Mapping[str, str] | None = None,
              echo: Callable[[str], None] | None = None) -> str:
+    if not pe.emulated:
+        check_packages(pe)
     cmd = [_pio(), "run", "-d", str(pe.project_dir), "-e", pe.name, *args]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                             env=_pio_env(extra_env))
@@ -274,6 +542,9 @@ def _run_pio(pe: ProjectEnv, args: list[str], what: str, extra_env: Mapping[str,
     proc.wait()
     out = "".join(lines)
     if proc.returncode != 0:
+        install_failure = _install_failure(pe, lines)
+        if install_failure is not None:
+            raise install_failure
         relevant = [ln.rstrip() for ln in lines if _ERROR_LINE.search(ln)] or [ln.rstrip() for ln in lines]
         raise TinypipeError(
             f"{what} of {pe.project_dir} (env {pe.name}) failed:\n    " + "\n    ".join(relevant[-12:]),
@@ -329,6 +600,7 @@ def flash(project_dir: Path, port: str | None = None, env_name: str | None = Non
     if pe.emulated:
         raise TinypipeError(f"{pe.project_dir} targets the emulated board {pe.board}: nothing to flash",
                             f"run it with `tinypipe emulate {project_dir}`")
+    check_serial_port(pe.name, port, required=False, what="flash")  # before the build
     _run_pio(pe, ["-t", "upload", *(["--upload-port", port] if port else [])], "upload", echo=echo)
 
 

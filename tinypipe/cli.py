@@ -10,9 +10,11 @@ import json
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 import typer
 from rich.console import Console
+from rich.text import Text
 
 from tinypipe.errors import TinypipeError
 
@@ -23,6 +25,41 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 console = Console()
+
+
+def _runtime_option(variants: str = "auto, aot or tflm") -> Any:
+    return typer.Option("auto", "--runtime", help=f"{variants}: auto picks aot when it runs every "
+                        "operator of the model, else tflm (TensorFlow Lite Micro), and says why.")
+
+
+def _tflm_dir_option() -> Any:
+    return typer.Option(None, "--tflm-dir", help="TensorFlow Lite Micro source tree for the tflm runtime "
+                        "(default: $TINYPIPE_TFLM_DIR, then the user cache).")
+
+
+def check_output(path: Path | None, kind: str, option: str = "--out") -> None:
+    """Refuse an output path before any work: `kind` "dir" must be (or become) a directory, "file" a
+    regular file, in a writable place. Device files (/dev/full, ...) and directories given for
+    files are refused here rather than after minutes of work."""
+    if path is None:
+        return
+    if path.exists():
+        if kind == "dir" and not path.is_dir():
+            raise TinypipeError(f"{option} {path}: exists and is not a directory", "choose a directory")
+        if kind == "file" and path.is_dir():
+            raise TinypipeError(f"{option} {path}: is a directory; a file is expected",
+                                f"name a file inside it, e.g. {option} {path / 'out.json'}")
+        if kind == "file" and not path.is_file():
+            raise TinypipeError(f"{option} {path}: is not a regular file", "choose a regular file path")
+        target = path
+    else:
+        target = path.parent
+        while not target.exists() and target != target.parent:
+            target = target.parent
+        if not target.is_dir():
+            raise TinypipeError(f"{option} {path}: {target} is not a directory", "choose another path")
+    if not os.access(target, os.W_OK) or (target.is_dir() and not os.access(target, os.X_OK)):
+        raise TinypipeError(f"{option} {path}: {target} is not writable", "choose a writable path")
 
 
 # --- model side -------------------------------------------------------------------------------
@@ -58,6 +95,7 @@ def export_c_cmd(
     """
     from tinypipe import export_c
 
+    check_output(out, "dir")
     files = export_c.export_c(model, out, name)
     for f in files:
         console.print(f"wrote {f}")
@@ -71,17 +109,21 @@ def export_cmd(
     model: Path = typer.Argument(..., help="An int8 .tflite model."),
     board: str = typer.Option(..., "--board", help="Board id, e.g. qemu-m4 or nano33ble (tinypipe boards)."),
     out: Path = typer.Option(..., "--out", help="Directory for the PlatformIO project."),
-    runtime: str = typer.Option("aot", "--runtime", help="aot (compiled C) or tflm (TFLite Micro)."),
+    runtime: str = _runtime_option(),
     runs: int = typer.Option(10, "--runs", help="Timed inferences in the on-board benchmark."),
     profile: bool = typer.Option(False, "--profile", help="Also time every layer (aot runtime)."),
+    tflm_dir: Path | None = _tflm_dir_option(),
 ) -> None:
     """Write a PlatformIO project that benchmarks the model on a board and validates it over serial.
 
     Example: tinypipe export kws_ref_model.tflite --board qemu-m4 --runtime aot --out out/kws
     """
-    from tinypipe.export import export
+    from tinypipe.export import export, resolve_runtime
 
-    project = export(model, board, out, runtime=runtime, runs=runs, profile=profile)
+    check_output(out, "dir")
+    runtime, why = resolve_runtime(model, board, runtime)
+    console.print(f"runtime {why}", highlight=False, markup=False)
+    project = export(model, board, out, runtime=runtime, runs=runs, profile=profile, tflm_dir=tflm_dir)
     console.print(f"wrote {project.dir} ({len(project.files)} files): {project.runtime} runtime, "
                   f"arena {project.arena_bytes:,} B, model {project.model_flash_bytes:,} B of flash")
     console.print(f"build with: pio run -d {project.dir}")
@@ -91,28 +133,34 @@ def export_cmd(
 def monitor_cmd(
     port: str = typer.Option(..., "--port", help="Serial port or URL: /dev/ttyACM0, COM3, socket://HOST:PORT."),
     baud: int = typer.Option(115200, "--baud", help="Baud rate (the board file's serial.baud)."),
-    timeout: float = typer.Option(60.0, "--timeout", help="Seconds without a record before giving up."),
+    timeout: float = typer.Option(60.0, "--timeout", help="Give up after this many seconds (wall clock) "
+                                  "unless the board has reported its results."),
     json_out: Path | None = typer.Option(None, "--json", help="Write the results (even partial) as JSON."),
 ) -> None:
     """Read a tinypipe board's benchmark records (boot info, timed runs, result, layer profile).
 
-    Example: tinypipe monitor --port socket://127.0.0.1:4444 --json out/kws/results.json
+    Exits 2 if the results are incomplete or impossible. Example:
+    tinypipe monitor --port socket://127.0.0.1:4444 --json out/kws/results.json
     """
     from tinypipe.device.monitor import monitor
+
+    check_output(json_out, "file", "--json")
+    def say(text: str) -> None:  # the text holds device strings: no markup, emoji or highlighting
+        console.print(text, markup=False, emoji=False, highlight=False)
 
     result = monitor(port, baud=baud, timeout_s=timeout, json_out=json_out)
     if result.boot is not None:
         b = result.boot
-        console.print(f"{b.board}: runtime {b.runtime}, model {b.model}, arena {b.arena:,} B, "
-                      f"timer {b.timer} ({b.unit})")
+        say(f"{b.board}: runtime {b.runtime}, model {b.model}, arena {b.arena:,} B, "
+            f"timer {b.timer} ({b.unit})")
     if result.result is not None:
         r = result.result
-        console.print(f"{r.runs} runs: median {r.median:,} {r.unit} (min {r.min:,}, max {r.max:,}), "
-                      f"checksum 0x{r.checksum:08x}")
+        say(f"{r.runs} runs: median {r.median:,} {r.unit} (min {r.min:,}, max {r.max:,}), "
+            f"checksum 0x{r.checksum:08x}")
     for layer in result.layers:
-        console.print(f"  layer {layer.i:3d} {layer.name:24s} {layer.units:>14,}")
+        say(f"  layer {layer.i:3d} {layer.name:24s} {layer.units:>14,}")
     if json_out is not None:
-        console.print(f"wrote {json_out}")
+        say(f"wrote {json_out}")
 
 
 @app.command("validate")
@@ -124,8 +172,11 @@ def validate_cmd(
     json_out: Path | None = typer.Option(None, "--json", help="Also write the result as JSON here."),
     seed: int = typer.Option(0, "--seed", help="Seed of the random inputs."),
     port: str | None = typer.Option(None, "--port", help="Serial port of a real board."),
+    runtime: str = typer.Option("aot", "--runtime", help="aot (against LiteRT's kernels) or tflm "
+                                "(against TensorFlow Lite Micro's interpreter; needs a board)."),
+    tflm_dir: Path | None = _tflm_dir_option(),
 ) -> None:
-    """Compile the model ahead of time, run it, and compare every output with the reference bit for bit.
+    """Compile the model, run it, and compare every output with the runtime's reference bit for bit.
 
     --board host compiles for this machine (ASan/UBSan); an emulated board runs the firmware under
     QEMU, a real board is flashed and talked to over --port. Exits 1 if any sample differs.
@@ -133,12 +184,13 @@ def validate_cmd(
     """
     from tinypipe.validate import validate
 
+    check_output(json_out, "file", "--json")
     with console.status(f"compiling {model.name} for {board} and running {samples} samples"):
         result = validate(model, board=board, samples=samples, inputs=inputs, json_out=json_out, seed=seed,
-                          port=port)
-    for out in result.outputs:
+                          port=port, runtime=runtime, tflm_dir=tflm_dir)
+    for out in result.outputs:  # names come from the model: printed without markup
         console.print(f"  output '{out.name}': {out.bit_exact}/{result.samples} bit-exact, "
-                      f"max |diff| {out.max_abs_diff:g}", highlight=False)
+                      f"max |diff| {out.max_abs_diff:g}", highlight=False, markup=False)
     console.print(result.summary(), style="green" if result.ok else "bold red", highlight=False)
     if not result.ok:
         raise typer.Exit(1)
@@ -151,7 +203,8 @@ def validate_cmd(
 def boards_cmd(
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
 ) -> None:
-    """List the boards (one YAML file each in boards/): core, clock, memory, runtimes, emulated.
+    """List the boards (one YAML file each in boards/): core, clock, memory, runtimes, where they
+    run, and what has been verified of their firmware (build, link, run: ci, manual or none).
 
     Example: tinypipe boards
     """
@@ -163,17 +216,28 @@ def boards_cmd(
     if as_json:
         print(json.dumps([{"id": b.id, "name": b.name, "core": b.core, "clock_hz": b.clock_hz,
                            "flash": b.memory.flash.size, "ram": b.memory.ram.size,
-                           "runtimes": list(b.runtimes), "emulated": b.emulated} for b in boards], indent=2))
+                           "fast_ram": b.memory.fast_ram.size if b.memory.fast_ram else None,
+                           "runtimes": list(b.runtimes), "emulated": b.emulated,
+                           "verified": {"build": b.verified.build, "link": b.verified.link,
+                                        "run": b.verified.run, "why": b.verified.why}} for b in boards],
+                         indent=2))
         return
-    table = Table("core", "clock", "flash", "RAM", "runtimes", "runs on")
+    table = Table("core", "clock", "flash", "RAM", "runtimes", "runs on", "verified (build, link, run)")
     table.columns.insert(0, Column("board", no_wrap=True))
     for b in boards:
         fpu = "" if b.fpu == "none" else "F"
+        fast = f" + {b.memory.fast_ram.size // 1024:,} fast" if b.memory.fast_ram else ""
+        v = b.verified
         table.add_row(b.id, b.core.removeprefix("cortex-") + fpu, f"{b.clock_hz / 1e6:g} MHz",
-                      f"{b.memory.flash.size // 1024:,} KB", f"{b.memory.ram.size // 1024:,} KB",
+                      f"{b.memory.flash.size // 1024:,} KB", f"{b.memory.ram.size // 1024:,} KB{fast}",
                       ", ".join(b.runtimes),
-                      f"QEMU {b.emulator.machine}" if b.emulator else "hardware")
+                      f"QEMU {b.emulator.machine}" if b.emulator else "hardware",
+                      f"{v.build}, {v.link}, {v.run}")
     console.print(table)
+    console.print("verified: ci = by the test suite, manual = once by hand, none = not at all.")
+    for b in boards:
+        if b.verified.why and "none" in (b.verified.build, b.verified.link, b.verified.run):
+            console.print(f"  {b.id}: {b.verified.why}", highlight=False, markup=False)
 
 
 @app.command("build")
@@ -199,7 +263,8 @@ def flash_cmd(
 ) -> None:
     """Build and upload the firmware to a connected board (`pio run -t upload`).
 
-    Example: tinypipe flash out/kws-nano33ble --port /dev/ttyACM0
+    A --port that does not exist, or a pinned PlatformIO package that is neither installed nor
+    downloadable, fails before anything is built. Example: tinypipe flash out/kws --port /dev/ttyACM0
     """
     from tinypipe.build import flash
 
@@ -262,25 +327,70 @@ def _print_summary(title: str, rows: list[tuple[str, str]]) -> None:
 def bench_cmd(
     model: Path = typer.Argument(..., help="An int8 .tflite model."),
     board: str = typer.Option(..., "--board", help="A board id from `tinypipe boards`."),
-    runtime: str = typer.Option("aot", "--runtime", help="aot or tflm."),
+    runtime: str = _runtime_option(),
     runs: int = typer.Option(10, "--runs", help="Timed inferences (after warm-up)."),
     validate: int = typer.Option(10, "--validate", help="Random inputs validated bit-for-bit on the device."),
     profile: bool = typer.Option(False, "--profile", help="Per-layer timing compiled into the firmware."),
     port: str | None = typer.Option(None, "--port", help="Serial port of a real board."),
     out: Path = typer.Option(Path("out/bench"), "--out", help="Directory for bench.json, report.md, plots."),
     timeout: float = typer.Option(300.0, "--timeout", help="Seconds of silence before giving up."),
+    estimate_for: str | None = typer.Option(
+        None, "--estimate-for", help="A real board (e.g. nucleo-l4r5zi): estimate the cycles and ms of one "
+        "inference on it from the instruction stream QEMU executes (--board: a QEMU board with its core)."),
+    tflm_dir: Path | None = _tflm_dir_option(),
 ) -> None:
     """Export, build, flash or emulate, read the results over serial, validate, and report.
 
     Example: tinypipe bench ../shared/models/mlperf-tiny/kws_ref_model.tflite --board qemu-m4 --profile
+
+    Cycle estimate: tinypipe bench MODEL --board qemu-m4 --estimate-for nucleo-l4r5zi
     """
     from tinypipe.bench import bench, summary_rows
 
+    check_output(out, "dir")
     with console.status("bench") as status:
         result = bench(model, board, out, runtime=runtime, runs=runs, validate=validate, profile=profile,
-                       port=port, timeout_s=timeout, echo=lambda msg: status.update(msg))
-    _print_summary(f"{model.name} on {board} ({runtime})", summary_rows(result))
+                       port=port, timeout_s=timeout, echo=lambda msg: status.update(msg),
+                       estimate_for=estimate_for, tflm_dir=tflm_dir)
+    _print_summary(f"{model.name} on {board} ({result['runtime']})", summary_rows(result))
     console.print(f"report: {result['report']}", soft_wrap=True)
+
+
+@app.command("compare")
+def compare_cmd(
+    model: Path = typer.Argument(..., help="An int8 .tflite model."),
+    board: str = typer.Option(..., "--board", help="A board id from `tinypipe boards`."),
+    runtimes: str = typer.Option("aot,tflm", "--runtime", help="Comma-separated: aot, tflm (the board's "
+                                 "kernels), tflm-ref (reference kernels), tflm-cmsis-nn."),
+    runs: int = typer.Option(10, "--runs", help="Timed inferences per runtime."),
+    validate: int = typer.Option(10, "--validate", help="Random inputs validated bit-for-bit per runtime."),
+    port: str | None = typer.Option(None, "--port", help="Serial port of a real board."),
+    out: Path = typer.Option(Path("out/compare"), "--out", help="Directory for compare.json/.md and "
+                             "one bench directory per runtime."),
+    tflm_dir: Path | None = _tflm_dir_option(),
+) -> None:
+    """Build, run and validate the model under several runtimes on one board; one table.
+
+    Latency, MACs per unit, code and weights flash, arena reserved and used, other RAM, and
+    exactness against each runtime's own reference. Exits 1 if a runtime fails or is not exact.
+    Example: tinypipe compare kws_ref_model.tflite --board qemu-m4 --runtime aot,tflm,tflm-ref
+    """
+    from rich.table import Table
+
+    from tinypipe.compare import compare, table_rows
+
+    check_output(out, "dir")
+    with console.status("compare") as status:
+        result = compare(model, board, out, runtimes.split(","), runs=runs, validate=validate, port=port,
+                         tflm_dir=tflm_dir, echo=lambda msg: status.update(msg))
+    rows = table_rows(result)
+    table = Table(*rows[0], title=f"{model.name} on {result.board}")
+    for row in rows[1:]:
+        table.add_row(*(Text(cell) for cell in row))
+    console.print(table)
+    console.print(f"table: {result.markdown}", soft_wrap=True)
+    if not result.ok:
+        raise typer.Exit(1)
 
 
 @app.command("train")
@@ -299,6 +409,7 @@ def train_cmd(
     """
     from tinypipe.train import train
 
+    check_output(out, "dir")
     r = train(recipe, out, epochs=epochs, seed=seed)
     console.print(f"{r.recipe}: float {r.metric} {r.float_metric:.4f}, {r.epochs} epochs, {r.seconds:.0f} s")
     for path in (r.model, r.test, r.calib, r.info):
@@ -327,6 +438,7 @@ def quantize_cmd(
     """
     from tinypipe.quantize import quantize
 
+    check_output(out, "file")
     r = quantize(model, calib, out, test=test, qat=qat, prune=prune, train=train,
                  finetune_epochs=finetune_epochs)
     if r.metric is not None:
@@ -348,7 +460,7 @@ def quantize_cmd(
 def run_cmd(
     recipe: str = typer.Argument(..., help="A built-in recipe: sine, digits, faces, kws, anomaly."),
     board: str = typer.Option(..., "--board", help="A board id from `tinypipe boards`."),
-    runtime: str = typer.Option("aot", "--runtime", help="aot or tflm."),
+    runtime: str = _runtime_option(),
     out: Path = typer.Option(Path("out/run"), "--out", help="Directory for the model, firmware and report."),
     epochs: int | None = typer.Option(None, "--epochs", help="Training epochs (default: the recipe's)."),
     seed: int = typer.Option(0, "--seed", help="Training seed."),
@@ -356,6 +468,7 @@ def run_cmd(
     samples: int = typer.Option(1000, "--samples", help="Test-set samples run on the device (at most)."),
     profile: bool = typer.Option(False, "--profile", help="Per-layer timing compiled into the firmware."),
     port: str | None = typer.Option(None, "--port", help="Serial port of a real board."),
+    tflm_dir: Path | None = _tflm_dir_option(),
 ) -> None:
     """Train a recipe, quantize it to int8, and bench it on a board with its test set.
 
@@ -364,9 +477,10 @@ def run_cmd(
     from tinypipe.bench import summary_rows
     from tinypipe.run import run
 
+    check_output(out, "dir")
     with console.status("run") as status:
         result = run(recipe, board, out, runtime=runtime, epochs=epochs, seed=seed, runs=runs,
-                     device_samples=samples, profile=profile, port=port,
+                     device_samples=samples, profile=profile, port=port, tflm_dir=tflm_dir,
                      echo=lambda msg: status.update(msg))
     acc = result["accuracy"]
 
@@ -376,7 +490,7 @@ def run_cmd(
     accuracy = (f"float {fmt(acc['float'])} | int8 host {fmt(acc['int8_host'])} | "
                 f"int8 device {fmt(acc['device'])} ({acc['device_samples']} samples)")
     rows = [(acc["metric"] or "metric", accuracy)]
-    _print_summary(f"{recipe} on {board} ({runtime})", rows + summary_rows(result))
+    _print_summary(f"{recipe} on {board} ({result['runtime']})", rows + summary_rows(result))
     console.print(f"report: {result['report']}", soft_wrap=True)
 
 
@@ -386,6 +500,13 @@ def main() -> None:
         app()
     except TinypipeError as exc:
         print(f"error: {exc}", file=sys.stderr)
+        sys.exit(2)
+    except OSError as exc:  # a file system failure while writing results (disk full, permissions)
+        if exc.filename is None and exc.errno is None:
+            raise
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"error: {where}{exc.strerror or exc}\n  hint: check the output path and free space",
+              file=sys.stderr)
         sys.exit(2)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

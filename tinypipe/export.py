@@ -7,26 +7,32 @@ profile, validation protocol) plus one runtime behind the tp_glue.h interface:
 
 * `aot`  - the model compiled ahead of time by tinypipe.aot (model.c/.h) and the C kernel
   library it calls (tp_common.h, kernels/), copied next to it in src/;
-* `tflm` - TensorFlow Lite Micro: the model as an aligned C array, a MicroMutableOpResolver
-  registering exactly the model's operators, and a static arena sized from TFLite Micro's
-  own measurement of this model plus a margin.
+* `tflm` - TensorFlow Lite Micro built from the pinned tree tinypipe finds (tinypipe.tflm):
+  the model as an aligned C array, a MicroMutableOpResolver registering exactly the model's
+  operators, only those kernels compiled (CMSIS-NN on cores with DSP/MVE), the TFLM flags given
+  to every translation unit, and a static arena reserved by tinypipe.tflm.arena's rule.
 
 Emulated boards get their platformio.ini environment and support files from
-tinypipe.build.prepare_project; real boards get theirs from the board file's `platformio`
-section and the Arduino HAL (firmware_templates/hal/arduino_hal.cpp). Everything is checked
-(board, runtime, operators, memory fit) before the first file is written.
+tinypipe.build.prepare_project; so do real boards, from the board file (pinned `platformio`
+packages, `build:` flags; stm32cube boards: include/tp_board.h with the `clock_tree:`, the
+tinypipe.ld linker script, boards/<board>.json when the platform lacks the board) plus the
+framework's HAL (firmware_templates/hal/arduino_hal.cpp or stm32cube_hal.c). Everything is
+checked (board, runtime, operators, memory fit) before the first file is written.
 
 Project layout:
 
     platformio.ini
     include/  tp_hal.h tp_glue.h tp_protocol.h tp_harness.h tp_profile.h tp_config.h
-    src/      tp_harness.c tp_protocol.c, main.c (bare metal) or arduino_hal.cpp (Arduino),
+    src/      tp_harness.c tp_protocol.c, main.c (bare metal), arduino_hal.cpp (Arduino) or
+              stm32cube_hal.c (STM32Cube),
               aot:  tp_glue.c model.c model.h model.json tp_common.h kernels/
               tflm: tp_glue.cpp tp_model_data.c tp_model_data.h
+    (tflm) lib_deps on two TFLM library manifests in the user cache; sources stay in the tree
 """
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 from collections.abc import Sequence
@@ -39,8 +45,11 @@ from tinypipe import RUNTIME_DIR, TEMPLATES_DIR
 from tinypipe import graph as graph_mod
 from tinypipe.boards import Board, check_fit, load_board
 from tinypipe.errors import TinypipeError
+from tinypipe.tflm.arena import ARENA_ALIGNMENT
+from tinypipe.tflm.library import TflmLibrary
 
 RUNTIMES = ("aot", "tflm")
+AUTO = "auto"  # aot when it runs every operator of the model, else tflm
 DEFAULT_RUNS = 10
 MAX_RUNS = 1000
 WARMUP_RUNS = 1
@@ -49,11 +58,6 @@ MODEL_ID_HEX_DIGITS = 8
 
 AOT_MODEL_NAME = "model"  # tp_model_* in the generated C
 TFLM_MODEL_ARRAY = "tp_model_data"
-ARENA_ALIGNMENT = 16
-# The host-measured TFLite Micro arena is for a 64-bit build; 32-bit targets need a little less,
-# but kernels' scratch buffers and allocator padding vary by version: keep a safety margin.
-TFLM_ARENA_MARGIN_FRACTION = 0.10
-TFLM_ARENA_MARGIN_MIN_BYTES = 1024
 
 COMMON_HEADERS = ("tp_hal.h", "tp_glue.h", "tp_protocol.h", "tp_harness.h", "tp_profile.h")
 COMMON_SOURCES = ("tp_harness.c", "tp_protocol.c")
@@ -135,11 +139,6 @@ def tflm_resolver_method(opcode: str) -> str:
     return "Add" + "".join(words)
 
 
-def tflm_arena_bytes_with_margin(measured: int) -> int:
-    margin = max(TFLM_ARENA_MARGIN_MIN_BYTES, int(measured * TFLM_ARENA_MARGIN_FRACTION))
-    return -(-(measured + margin) // ARENA_ALIGNMENT) * ARENA_ALIGNMENT
-
-
 # --- sources -------------------------------------------------------------------------------------
 
 
@@ -161,7 +160,41 @@ class _Plan:
     arena_bytes: int
     flash_bytes: int
     layers: int
-    tflm_measured: int = 0
+    tflm_measured: int = 0  # TFLite Micro's host measurement (tflm)
+    tflm: TflmLibrary | None = None  # what the tflm runtime compiles (tflm.source: tree)
+
+
+def resolve_runtime(model: str | Path, board: str | Board, requested: str = AUTO) -> tuple[str, str]:
+    """The runtime to build (`requested`, or for "auto" aot when it runs every operator of the
+    model and the board offers it, else tflm) and one line saying why. Raises before anything is
+    built when no runtime can serve the model on the board."""
+    b = board if isinstance(board, Board) else load_board(board)
+    if requested not in (*RUNTIMES, AUTO):
+        raise TinypipeError(f"unknown runtime {requested!r}",
+                            f"use --runtime {' or '.join((AUTO, *RUNTIMES))}")
+    if requested != AUTO:
+        b.require_runtime(requested)
+        return requested, f"{requested} (as asked)"
+    from tinypipe.aot.lowering import supported_ops
+
+    g = graph_mod.load(model)
+    aot_ops = set(supported_ops())
+    missing = [op for op in g.opcodes if op not in aot_ops]
+    if not missing and b.supports("aot"):
+        return "aot", "aot: it runs every operator of the model"
+    why = f"aot does not run {missing[0]}" if missing else f"{b.id} does not offer aot"
+    if not b.supports("tflm"):
+        raise TinypipeError(f"{Path(model).name} on {b.id}: {why}, and {b.id} does not offer tflm: "
+                            f"{b.unsupported.get('tflm', 'not listed')}",
+                            "pick a board offering tflm (tinypipe boards), or replace the operator")
+    return "tflm", f"tflm: {why}"
+
+
+def int8_only_ops(g: graph_mod.Graph) -> set[str]:
+    """Operators every instance of which has int8 activations and weights (int32 biases)."""
+    mixed = {op.opcode for op in g.operators for t in (*g.op_inputs(op), *g.op_outputs(op))
+             if t is not None and t.dtype not in ("int8", "int32")}
+    return set(g.opcodes) - mixed
 
 
 def _check_io(g: graph_mod.Graph) -> None:
@@ -175,7 +208,8 @@ def _check_io(g: graph_mod.Graph) -> None:
             )
 
 
-def _plan(g: graph_mod.Graph, model: Path, runtime: str) -> _Plan:
+def _plan(g: graph_mod.Graph, model: Path, runtime: str, board: Board | None,
+          tflm_dir: str | Path | None = None, tflm_kernels: str | None = None) -> _Plan:
     if runtime == "aot":
         from tinypipe.aot.codegen import lower_graph
         from tinypipe.aot.planner import plan_buffers
@@ -185,11 +219,22 @@ def _plan(g: graph_mod.Graph, model: Path, runtime: str) -> _Plan:
         return _Plan(plan.arena_bytes, sum(la.weights_bytes for la in layers),
                      sum(1 for la in layers if not la.alias))
     from tinypipe.inspect import tflm_arena_bytes
+    from tinypipe.tflm.arena import arena_reserve
+    from tinypipe.tflm.library import kernel_set, plan_library
+    from tinypipe.tflm.tree import find_tree
 
-    for opcode in g.opcodes:
-        tflm_resolver_method(opcode)  # raises for custom operators
+    assert board is not None, "the tflm plan depends on the board's core"
+    if board.tflm_source == "tree":
+        kernels = tflm_kernels or kernel_set(board)
+        lib = plan_library(find_tree(tflm_dir), g.opcodes, kernels, int8_only_ops(g))
+        kernels = lib.kernels
+    else:  # a vendor build: its optimized kernels' scratch is bounded like CMSIS-NN's
+        lib, kernels = None, "cmsis-nn"
+        for opcode in g.opcodes:
+            tflm_resolver_method(opcode)  # raises for custom operators
     measured = tflm_arena_bytes(model)
-    return _Plan(tflm_arena_bytes_with_margin(measured), g.size_bytes, len(g.operators), measured)
+    reserve = arena_reserve(g, measured, kernels, board.mve)
+    return _Plan(reserve, g.size_bytes, len(g.operators), measured, lib)
 
 
 def _copy(src: Path, dst: Path, files: list[Path]) -> None:
@@ -211,7 +256,7 @@ def write_sources(model: Path, runtime: str, cfg: HarnessConfig, project_dir: Pa
     The caller adds the board side: main.c + platform files, or the Arduino HAL.
     """
     g = graph_mod.load(model)
-    plan = plan or _plan(g, model, runtime)
+    plan = plan or _plan(g, model, runtime, None)  # the tflm plan needs the board: export passes it
     include, src = project_dir / "include", project_dir / "src"
     files: list[Path] = []
     common = TEMPLATES_DIR / "common"
@@ -235,11 +280,13 @@ def write_sources(model: Path, runtime: str, cfg: HarnessConfig, project_dir: Pa
 
         files += export_c(model, src, TFLM_MODEL_ARRAY)
         ops = g.opcodes
+        calls = plan.tflm.resolver_calls if plan.tflm else [f"{tflm_resolver_method(op)}()" for op in ops]
         text = _env().get_template("glue/tp_glue_tflm.cpp.j2").render(
             model_file=model.name, tflm_header=tflm_header, model_array=TFLM_MODEL_ARRAY,
-            ops=ops, resolver_methods=[tflm_resolver_method(op) for op in ops],
+            ops=ops, resolver_calls=calls, kernel_headers=plan.tflm.headers if plan.tflm else [],
+            kernels=plan.tflm.kernels if plan.tflm else "the vendor library's",
             layer_names=[f"{op.opcode.lower()}_{op.index}" for op in g.operators],
-            arena_measured=plan.tflm_measured, arena_margin=plan.arena_bytes - plan.tflm_measured,
+            arena_measured=plan.tflm_measured, arena_extra=plan.arena_bytes - plan.tflm_measured,
             arena_alignment=ARENA_ALIGNMENT, arena_bytes=plan.arena_bytes,
         )
         _write(src / "tp_glue.cpp", text, files)
@@ -250,18 +297,28 @@ def write_sources(model: Path, runtime: str, cfg: HarnessConfig, project_dir: Pa
 # --- the project ---------------------------------------------------------------------------------
 
 
-def render_platformio_ini(env: str, options: dict[str, str], comment: str, core_dir: str | None) -> str:
+def render_platformio_ini(env: str, options: dict[str, str], comment: str, core_dir: str | None,
+                          build_cache_dir: str | None = None) -> str:
     """platformio.ini with one environment; multi-line values (one item per line) are indented."""
     lines = [f"; {line}" for line in comment.splitlines()]
     lines += ["", "[platformio]", f"default_envs = {env}"]
     if core_dir:
         lines.append(f"core_dir = {core_dir}")
+    if build_cache_dir:
+        lines.append(f"build_cache_dir = {build_cache_dir}")
     lines += ["", f"[env:{env}]"]
     for key, value in options.items():
         items = value.split("\n")
         indented = "".join(f"\n    {item}" for item in items)
         lines.append(f"{key} = {value}" if len(items) == 1 else f"{key} ={indented}")
     return "\n".join(lines) + "\n"
+
+
+def tflm_build_cache() -> Path:
+    """PlatformIO's build_cache_dir for tflm projects: $TINYPIPE_BUILD_CACHE, else the user cache."""
+    if os.environ.get("TINYPIPE_BUILD_CACHE"):
+        return Path(os.environ["TINYPIPE_BUILD_CACHE"])
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "tinypipe" / "pio-build-cache"
 
 
 def _framework_hal(board: Board) -> str:
@@ -278,11 +335,15 @@ def _framework_hal(board: Board) -> str:
 
 
 def _board_options(board: Board, project_dir: Path, runtime: str, profile: bool,
-                   files: list[Path], build_flags: Sequence[str] = ()) -> dict[str, str]:
-    """The [env] options: the board's platform (tinypipe.build) plus the harness's flags and entry."""
+                   files: list[Path], build_flags: Sequence[str] = (),
+                   arena_bytes: int | None = None) -> dict[str, str]:
+    """The [env] options: the board's platform (tinypipe.build) plus the harness's flags and entry.
+
+    `arena_bytes` lets a real board with a fast RAM (DTCM) place data, arena and stack there."""
     from tinypipe.build import prepare_project
 
-    options = dict(prepare_project(board, project_dir, runtime))  # also writes platform support files
+    # Also writes the platform's support files (real boards: pins, flags, manifest, clock, linker script).
+    options = dict(prepare_project(board, project_dir, runtime, arena_bytes=arena_bytes))
     if board.emulated:
         _copy(TEMPLATES_DIR / "common" / "main.c", project_dir / "src" / "main.c", files)
         # Bare metal compiles nothing but tinypipe's own sources: warnings are errors.
@@ -293,8 +354,10 @@ def _board_options(board: Board, project_dir: Path, runtime: str, profile: bool,
         _copy(TEMPLATES_DIR / "hal" / hal, project_dir / "src" / hal, files)
         counter = "tp_cycle_counter.h"  # the DWT / 64-bit counter the real-board HALs share
         _copy(TEMPLATES_DIR / "hal" / counter, project_dir / "include" / counter, files)
-        # Framework headers are outside tinypipe's control: warn, but do not fail the build.
-        src_flags = list(WARNING_FLAGS)
+        # STM32Cube: src/ is tinypipe's alone and the Cube headers are clean: warnings are errors.
+        # Arduino cores' headers are outside tinypipe's control: warn, but do not fail the build.
+        src_flags = [*WARNING_FLAGS, "-Werror"] if board.platformio.framework == "stm32cube" \
+            else list(WARNING_FLAGS)
     extra = [*(PROFILE_FLAGS if profile else ()), *build_flags]
     if extra:
         options["build_flags"] = "\n".join(filter(None, [options.get("build_flags", ""), *extra]))
@@ -303,15 +366,16 @@ def _board_options(board: Board, project_dir: Path, runtime: str, profile: bool,
 
 
 def export(model: str | Path, board: str, out: str | Path, runtime: str = "aot", runs: int = DEFAULT_RUNS,
-           profile: bool = False, build_flags: Sequence[str] = ()) -> FirmwareProject:
+           profile: bool = False, build_flags: Sequence[str] = (),
+           tflm_dir: str | Path | None = None, tflm_kernels: str | None = None) -> FirmwareProject:
     """Write a PlatformIO project for `model` on `board` into `out`; see the module docstring.
 
-    `build_flags` are appended to the env's build_flags (e.g. "-DTP_PORTABLE")."""
+    `build_flags` are appended to the env's build_flags (e.g. "-DTP_PORTABLE"); `tflm_dir` is
+    the TensorFlow Lite Micro tree for the tflm runtime (tinypipe.tflm.tree.find_tree), and
+    `tflm_kernels` ("cmsis-nn" or "reference") overrides the board's kernel set."""
     model, out = Path(model), Path(out)
     b = load_board(board)
-    if runtime not in RUNTIMES:
-        raise TinypipeError(f"unknown runtime {runtime!r}", f"use --runtime {' or '.join(b.runtimes)}")
-    b.require_runtime(runtime)
+    runtime, _ = resolve_runtime(model, b, runtime)
     if not b.emulated:
         _framework_hal(b)  # before anything is written
     if not 1 <= runs <= MAX_RUNS:
@@ -321,7 +385,7 @@ def export(model: str | Path, board: str, out: str | Path, runtime: str = "aot",
                             "use --runtime aot --profile, or drop --profile")
     g = graph_mod.load(model)
     _check_io(g)
-    plan = _plan(g, model, runtime)
+    plan = _plan(g, model, runtime, b, tflm_dir, tflm_kernels)
     check_fit(b, plan.flash_bytes, plan.arena_bytes, f"{model.name} ({runtime} runtime)")
     if out.exists() and any(out.iterdir()) and not (out / "platformio.ini").is_file():
         raise TinypipeError(f"{out} exists and is not a tinypipe firmware project",
@@ -336,12 +400,23 @@ def export(model: str | Path, board: str, out: str | Path, runtime: str = "aot",
     )
     sources = write_sources(model, runtime, cfg, out, b.tflm_header, plan)
     files = sources.files
-    options = _board_options(b, out, runtime, profile, files, build_flags)
+    tflm_options = {}
+    if plan.tflm is not None:
+        from tinypipe.tflm.library import write_library
+
+        tflm_options = write_library(tflm_build_cache().parent / "tflm-libraries", plan.tflm)
+    options = _board_options(b, out, runtime, profile, files, [
+        *filter(None, tflm_options.get("build_flags", "").split("\n")), *build_flags],
+        arena_bytes=plan.arena_bytes)
+    if "lib_deps" in tflm_options:
+        options["lib_deps"] = "\n".join(filter(None, [options.get("lib_deps", ""), tflm_options["lib_deps"]]))
     comment = (f"Generated by `tinypipe export {model.name} --board {b.id} --runtime {runtime}`.\n"
                f"{b.name}; model sha256 {g.sha256}.\n"
                f"Build: pio run -d {out}    Records: tinypipe monitor --port PORT")
     core_dir = ".pio-core" if b.emulated else None  # tinypipe.build's offline PlatformIO core
-    _write(out / "platformio.ini", render_platformio_ini(b.id, options, comment, core_dir), files)
+    # TFLite Micro's sources are the same files for every project: compile them once per machine.
+    cache = str(tflm_build_cache()) if plan.tflm is not None else None
+    _write(out / "platformio.ini", render_platformio_ini(b.id, options, comment, core_dir, cache), files)
     return FirmwareProject(
         dir=out, board=b.id, runtime=runtime, model=model, model_sha256=g.sha256, env=b.id, runs=runs,
         profile=profile, arena_bytes=plan.arena_bytes, model_flash_bytes=plan.flash_bytes,

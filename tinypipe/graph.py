@@ -7,6 +7,7 @@ this module, so the flatbuffer schema package (`tflite`) is touched in exactly o
 from __future__ import annotations
 
 import hashlib
+import math
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -78,7 +79,7 @@ class Tensor:
 
     @property
     def size(self) -> int:
-        return int(np.prod(self.shape, dtype=np.int64)) if self.shape else 1
+        return math.prod(self.shape)  # Python ints: no overflow, whatever the shape says
 
     @property
     def nbytes(self) -> int:
@@ -92,6 +93,7 @@ class Operator:
     inputs: list[int]  # tensor indices, -1 for an omitted optional input
     outputs: list[int]
     options: dict[str, Any] = field(default_factory=dict)
+    options_type: str = ""  # the builtin options table's type, e.g. "Conv2DOptions"; "" if none
 
 
 @dataclass
@@ -130,13 +132,23 @@ def _snake(name: str) -> str:
     return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
 
 
-def _options(op: Any) -> dict[str, Any]:
-    """Decode an operator's builtin options table into {snake_case_field: value}."""
+_OPTIONS_NAMES = {v: k for k, v in vars(tflite.BuiltinOptions).items() if not k.startswith("_")}
+_TYPE_NAMES = {v: k.lower() for k, v in vars(tflite.TensorType).items() if not k.startswith("_")}
+
+
+class _Malformed(Exception):
+    """A structural problem found while reading the flatbuffer, named precisely."""
+
+
+def _options(op: Any, where: str) -> tuple[str, dict[str, Any]]:
+    """Decode an operator's builtin options table into (type name, {snake_case_field: value})."""
     table = op.BuiltinOptions()
     kind = op.BuiltinOptionsType()
     if table is None or kind == 0:
-        return {}
-    kind_name = {v: k for k, v in vars(tflite.BuiltinOptions).items() if not k.startswith("_")}[kind]
+        return "", {}
+    kind_name = _OPTIONS_NAMES.get(kind)
+    if kind_name is None or not hasattr(tflite, kind_name):
+        raise _Malformed(f"{where}: builtin options type {kind} is unknown")
     cls = getattr(tflite, kind_name)
     options = cls()
     options.Init(table.Bytes, table.Pos)
@@ -157,22 +169,62 @@ def _options(op: Any) -> dict[str, Any]:
         except TypeError:
             continue
         out[key] = _ENUMS.get(key, {}).get(value, value) if isinstance(value, int) else value
-    return out
+    return kind_name, out
 
 
 def _quant(t: Any) -> Quant | None:
     q = t.Quantization()
     if q is None or q.ScaleLength() == 0:
         return None
-    return Quant(
-        scale=q.ScaleAsNumpy().astype(np.float32),
-        zero_point=q.ZeroPointAsNumpy().astype(np.int64),
-        axis=int(q.QuantizedDimension()),
-    )
+    zero_point = q.ZeroPointAsNumpy().astype(np.int64) if q.ZeroPointLength() else np.zeros(0, np.int64)
+    return Quant(scale=q.ScaleAsNumpy().astype(np.float32), zero_point=zero_point,
+                 axis=int(q.QuantizedDimension()))
 
 
-def parse(data: bytes, path: str = "<bytes>") -> Graph:
-    """Parse flatbuffer bytes; raise TinypipeError with the file name on anything malformed."""
+def _text(raw: bytes | None) -> str:
+    """A model string as one printable line (names may hold anything, including invalid UTF-8)."""
+    text = (raw or b"").decode(errors="replace")
+    return "".join(c if c.isprintable() else "?" for c in text)
+
+
+def _length(n: int, what: str, data: bytes) -> int:
+    if not 0 <= n <= len(data) // 4:
+        raise _Malformed(f"the {what} vector claims {n} entries, more than the file can hold")
+    return n
+
+
+def _constant(t: Any, i: int, name: str, shape: tuple[int, ...], dtype_name: str, np_type: Any,
+              model: Any, n_buffers: int) -> np.ndarray | None:
+    """A tensor's constant data from its buffer, checked against its type and shape."""
+    index = t.Buffer()
+    where = f"tensor '{name[:60]}' (tensor {i})"
+    if not 0 <= index < n_buffers:
+        raise _Malformed(f"{where}: buffer index {index} is out of range (the model has {n_buffers} buffers)")
+    buf = model.Buffers(index)
+    if buf is None:
+        return None
+    if hasattr(buf, "Offset") and buf.Offset() > 1:
+        raise _Malformed(f"{where}: its data lives outside the flatbuffer (buffer offset), not supported")
+    if buf.DataLength() == 0:
+        return None
+    if np_type is None:
+        raise _Malformed(f"{where}: constant of type {dtype_name}, which tinypipe does not support")
+    if any(d < 0 for d in shape):
+        raise _Malformed(f"{where}: constant with negative dimensions {list(shape)}")
+    need = math.prod(shape) * np.dtype(np_type).itemsize
+    raw = buf.DataAsNumpy().tobytes()
+    if len(raw) != need:
+        raise _Malformed(f"{where}: its buffer holds {len(raw)} bytes; "
+                         f"{dtype_name}{list(shape)} needs {need}")
+    return np.frombuffer(raw, dtype=np_type).reshape(shape).copy()
+
+
+def parse(data: bytes, path: str = "<bytes>", verify: bool = True) -> Graph:
+    """Parse flatbuffer bytes; raise TinypipeError with the file name on anything malformed.
+
+    With `verify` (the default) the graph also passes `tinypipe.verify.verify`: every index in
+    range, shapes, types, quantization and options valid, operators consistent with their weights.
+    """
     if len(data) < 8 or data[4:8] != b"TFL3":
         raise TinypipeError(
             f"{path}: not a TensorFlow Lite model (no 'TFL3' identifier)",
@@ -187,55 +239,69 @@ def parse(data: bytes, path: str = "<bytes>") -> Graph:
             )
         sg = model.Subgraphs(0)
         codes = []
-        for i in range(model.OperatorCodesLength()):
+        for i in range(_length(model.OperatorCodesLength(), "operator codes", data)):
             oc = model.OperatorCodes(i)
             code = max(int(oc.BuiltinCode()), int(oc.DeprecatedBuiltinCode()))
             name = _OPCODE_NAMES.get(code, f"BUILTIN_{code}")
             if name == "CUSTOM":
-                name = "CUSTOM:" + (oc.CustomCode() or b"?").decode()
+                name = "CUSTOM:" + _text(oc.CustomCode() or b"?")
             codes.append(name)
+        n_buffers = _length(model.BuffersLength(), "buffers", data)
         tensors = []
-        for i in range(sg.TensorsLength()):
+        for i in range(_length(sg.TensorsLength(), "tensors", data)):
             t = sg.Tensors(i)
-            dtype_name, np_type = _DTYPES.get(t.Type(), (f"type{t.Type()}", None))
+            dtype_name, np_type = _DTYPES.get(t.Type(), (_TYPE_NAMES.get(t.Type(), f"type{t.Type()}"), None))
             shape = tuple(int(s) for s in t.ShapeAsNumpy()) if t.ShapeLength() else ()
-            buf = model.Buffers(t.Buffer())
-            const = None
-            if buf is not None and buf.DataLength() > 0 and np_type is not None:
-                raw = buf.DataAsNumpy().tobytes()
-                const = np.frombuffer(raw, dtype=np_type).reshape(shape).copy()
+            name = _text(t.Name())
             tensors.append(Tensor(
-                index=i, name=(t.Name() or b"").decode(errors="replace"), shape=shape,
-                dtype=dtype_name, quant=_quant(t), data=const,
+                index=i, name=name, shape=shape, dtype=dtype_name, quant=_quant(t),
+                data=_constant(t, i, name, shape, dtype_name, np_type, model, n_buffers),
             ))
         operators = []
-        for i in range(sg.OperatorsLength()):
+        for i in range(_length(sg.OperatorsLength(), "operators", data)):
             op = sg.Operators(i)
+            k = op.OpcodeIndex()
+            if not 0 <= k < len(codes):
+                raise _Malformed(f"operator #{i}: opcode index {k} is out of range "
+                                 f"(the model has {len(codes)} operator codes)")
+            options_type, options = _options(op, f"operator #{i} {codes[k]}")
             operators.append(Operator(
-                index=i, opcode=codes[op.OpcodeIndex()],
+                index=i, opcode=codes[k],
                 inputs=[int(x) for x in op.InputsAsNumpy()] if op.InputsLength() else [],
                 outputs=[int(x) for x in op.OutputsAsNumpy()] if op.OutputsLength() else [],
-                options=_options(op),
+                options=options, options_type=options_type,
             ))
-        inputs = [int(x) for x in sg.InputsAsNumpy()]
-        outputs = [int(x) for x in sg.OutputsAsNumpy()]
-        description = (model.Description() or b"").decode(errors="replace")
+        inputs = [int(x) for x in sg.InputsAsNumpy()] if sg.InputsLength() else []
+        outputs = [int(x) for x in sg.OutputsAsNumpy()] if sg.OutputsLength() else []
+        description = _text(model.Description())
     except TinypipeError:
         raise
+    except _Malformed as exc:
+        raise TinypipeError(f"{path}: {exc}", "re-export the model; check the file was copied completely") \
+            from None
     except Exception as exc:  # flatbuffers raises assorted errors on truncated data
         raise TinypipeError(
             f"{path}: corrupt or truncated TensorFlow Lite model ({type(exc).__name__})",
             "re-export the model; check the file was copied completely",
         ) from None
-    return Graph(
+    g = Graph(
         path=path, sha256=hashlib.sha256(data).hexdigest(), size_bytes=len(data),
         tensors=tensors, operators=operators, inputs=inputs, outputs=outputs,
         description=description,
     )
+    if verify:
+        from tinypipe.verify import verify as verify_graph
+
+        verify_graph(g)
+    return g
 
 
-def load(path: str | Path) -> Graph:
+def load(path: str | Path, verify: bool = True) -> Graph:
     p = Path(path)
     if not p.is_file():
         raise TinypipeError(f"{p}: no such file", "check the path to the .tflite model")
-    return parse(p.read_bytes(), str(p))
+    try:
+        data = p.read_bytes()
+    except OSError as exc:
+        raise TinypipeError(f"{p}: cannot read it ({exc.strerror})", "check the file's permissions") from None
+    return parse(data, str(p), verify=verify)

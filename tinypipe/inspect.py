@@ -18,6 +18,9 @@ import numpy as np
 
 from tinypipe import graph as graph_mod
 from tinypipe.errors import TinypipeError
+from tinypipe.verify import run_isolated
+
+TFLM_TIMEOUT_S = 120.0
 
 
 @dataclass
@@ -74,33 +77,36 @@ def _tensor_info(t: graph_mod.Tensor) -> TensorInfo:
 def op_macs(g: graph_mod.Graph, op: graph_mod.Operator) -> int:
     """Multiply-accumulates of one operator (convolutions and matrix products; 0 otherwise)."""
     ins = g.op_inputs(op)
-    out = g.op_outputs(op)[0]
-    if op.opcode == "CONV_2D" and ins[1] is not None:
-        _, kh, kw, cin = ins[1].shape
+    outs = g.op_outputs(op)
+    w = ins[1] if len(ins) > 1 else None
+    if not outs or w is None:
+        return 0
+    out = outs[0]
+    if op.opcode == "CONV_2D" and len(w.shape) == 4:
+        _, kh, kw, cin = w.shape
         return out.size * kh * kw * cin
-    if op.opcode == "DEPTHWISE_CONV_2D" and ins[1] is not None:
-        _, kh, kw, _ = ins[1].shape
+    if op.opcode == "DEPTHWISE_CONV_2D" and len(w.shape) == 4:
+        _, kh, kw, _ = w.shape
         return out.size * kh * kw
-    if op.opcode == "FULLY_CONNECTED" and ins[1] is not None:
-        return out.size * ins[1].shape[-1]
-    if op.opcode == "TRANSPOSE_CONV" and ins[1] is not None:
-        _, kh, kw, _ = ins[1].shape
-        return ins[2].size * kh * kw * ins[1].shape[0] if ins[2] is not None else 0
+    if op.opcode == "FULLY_CONNECTED" and w.shape:
+        return out.size * w.shape[-1]
+    if op.opcode == "TRANSPOSE_CONV" and len(w.shape) == 4 and len(ins) > 2 and ins[2] is not None:
+        _, kh, kw, _ = w.shape
+        return ins[2].size * kh * kw * w.shape[0]
     return 0
 
 
-def tflm_arena_bytes(model: str | Path) -> int:
-    """Tensor-arena bytes TFLite Micro allocates for the model (its allocation recorder).
-
-    `print_allocations()` writes to C-level stderr, so file descriptor 2 is redirected to a
-    temporary file while it runs.
-    """
+def _tflm_arena_in_child(model: str) -> int:
+    """Runs in a forked child (verify.run_isolated): load the model in TFLite Micro, read its
+    allocation recorder. `print_allocations()` writes to C-level stderr, so file descriptor 2 is
+    redirected to a temporary file while it runs."""
     from tflite_micro.python.tflite_micro import runtime
 
     try:
-        interpreter = runtime.Interpreter.from_file(str(model))
+        interpreter = runtime.Interpreter.from_file(model)
     except Exception as exc:  # the TFLM binding raises RuntimeError with its own log text
-        raise TinypipeError(f"{model}: TensorFlow Lite Micro cannot load it: {exc}".strip(),
+        raise TinypipeError(f"{model}: TensorFlow Lite Micro cannot load it: "
+                            + " ".join(str(exc).split())[:300],
                             "check the operators are supported by TFLM (tinypipe inspect lists them)") \
             from None
     with tempfile.TemporaryFile() as capture:
@@ -117,6 +123,17 @@ def tflm_arena_bytes(model: str | Path) -> int:
     if not match:
         raise TinypipeError(f"{model}: could not read TFLite Micro's arena size from its recorder")
     return int(match.group(1))
+
+
+def tflm_arena_bytes(model: str | Path) -> int:
+    """Tensor-arena bytes TFLite Micro allocates for the model (its allocation recorder).
+
+    The TFLite Micro interpreter runs in a child process: a model that crashes or hangs it ends
+    in one TinypipeError, never in a crash of the caller.
+    """
+    result = run_isolated(_tflm_arena_in_child, str(model), what=f"{model}: TensorFlow Lite Micro",
+                          timeout_s=TFLM_TIMEOUT_S)
+    return int(result)
 
 
 def _aot_details(g: graph_mod.Graph) -> tuple[set[str], int | None, list[dict[str, Any]], str]:
@@ -169,25 +186,26 @@ def _shape(t: TensorInfo) -> str:
 
 
 def print_report(r: Inspection, console: Any) -> None:
+    from rich.markup import escape
     from rich.table import Table
 
-    table = Table(title=f"{Path(r.path).name}  ({r.size_bytes:,} bytes, sha256 {r.sha256[:12]})")
+    table = Table(title=escape(f"{Path(r.path).name}  ({r.size_bytes:,} bytes, sha256 {r.sha256[:12]})"))
     for col in ("#", "op", "input", "output", "quantization (out)", "params", "MACs", "aot"):
         table.add_column(col, justify="right" if col in ("#", "params", "MACs") else "left")
     for o in r.ops:
         table.add_row(
-            str(o.index), o.opcode, " ".join(_shape(t) for t in o.inputs),
-            " ".join(_shape(t) for t in o.outputs), o.outputs[0].quant if o.outputs else "",
+            str(o.index), escape(o.opcode), escape(" ".join(_shape(t) for t in o.inputs)),
+            escape(" ".join(_shape(t) for t in o.outputs)), escape(o.outputs[0].quant if o.outputs else ""),
             f"{o.params:,}", f"{o.macs:,}", "yes" if o.aot_supported else "[red]no[/red]",
         )
     console.print(table)
-    console.print(f"operators: {', '.join(r.opcodes)}")
+    console.print(f"operators: {escape(', '.join(r.opcodes))}")
     console.print(f"parameters: {r.params:,}   MACs: {r.macs:,}   weights: {r.weight_bytes:,} B")
     if r.tflm_arena_bytes is not None:
         console.print(f"TFLite Micro tensor arena: {r.tflm_arena_bytes:,} B (measured, host build); "
                       f"flash for the model: {r.size_bytes:,} B")
     else:
-        console.print(f"TFLite Micro: [red]{r.tflm_error}[/red]")
+        console.print(f"TFLite Micro: [red]{escape(r.tflm_error)}[/red]")
     if r.aot_arena_bytes is not None:
         console.print(f"aot static arena: {r.aot_arena_bytes:,} B (offline plan below); "
                       f"flash for weights: {r.weight_bytes:,} B")
@@ -197,7 +215,7 @@ def print_report(r: Inspection, console: Any) -> None:
         for p in sorted(r.aot_plan, key=lambda p: (p["offset"], p["first"])):
             shared = " (shares memory)" if p.get("shares_with") is not None else ""
             plan.add_row(f"{p['offset']:,}", f"{p['size']:,}", f"{p['first']}..{p['last']}",
-                         (p["name"] or "scratch")[:60] + shared)
+                         escape((p["name"] or "scratch")[:60] + shared))
         console.print(plan)
     else:
-        console.print(f"aot runtime: [red]{r.aot_error}[/red]")
+        console.print(f"aot runtime: [red]{escape(r.aot_error)}[/red]")

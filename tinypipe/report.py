@@ -92,6 +92,40 @@ def plot_accuracy(accuracy: dict[str, Any], path: Path) -> Path:
     return path
 
 
+def estimate_section(bench: dict[str, Any]) -> list[str]:
+    """Instructions (exact, QEMU) and estimated cycles side by side, from bench.json's `estimate`."""
+    est = bench.get("estimate")
+    if not est:
+        return []
+    latency = bench.get("latency") or {}
+    bench_instr = latency.get("median") if latency.get("unit") == "instructions" else None
+    lines = [f"## Cycle estimate: {est['board']} ({est['core']}, {est['clock_hz'] / 1e6:g} MHz)", "",
+             "| one inference | instructions (QEMU, exact) | cycles (estimate) | ms (estimate) "
+             "| cycles per instruction |", "|---|---:|---:|---:|---:|",
+             f"| {est.get('emulated_board', '?')} → {est['board']} | {est['instructions']:,} | "
+             f"{est['cycles']:,} | {est['ms']:,.3f} | {est.get('cycles_per_instruction', 0):.2f} |", ""]
+    if est.get("breakdown"):
+        lines += ["Estimated cycles by cause: " + ", ".join(f"{k} {v:,}" for k, v in est["breakdown"].items())
+                  + ".", ""]
+    if bench_instr is not None:
+        lines += [f"The benchmark's median was {bench_instr:,} instructions (the estimate traces its own "
+                  "run of the same code: one inference on random input).", ""]
+    lines += ["Assumptions of the estimate:", ""]
+    lines += [f"- {a}" for a in str(est.get("assumptions", "")).splitlines() if a]
+    return [*lines, ""]
+
+
+def clock_text(board: dict[str, Any], latency: dict[str, Any]) -> str:
+    """The core clock for the report: the one a real board reported (its HAL reads SystemCoreClock,
+    F_CPU_ACTUAL, ...), else the board file's."""
+    if latency.get("clock_from") != "device" or not latency.get("clock_hz"):
+        return f"{board['clock_hz'] / 1e6:g} MHz"
+    text = f"{latency['clock_hz'] / 1e6:g} MHz as the device reported"
+    if latency["clock_hz"] != board["clock_hz"]:
+        text += f"; the board file says {board['clock_hz'] / 1e6:g} MHz"
+    return text
+
+
 def write_report(bench: dict[str, Any], out_dir: Path) -> Path:
     """Write out_dir/report.md and its plots; returns the report path."""
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -102,6 +136,8 @@ def write_report(bench: dict[str, Any], out_dir: Path) -> Path:
     lines = [f"# {Path(model['path']).name} on {board['id']} ({bench['runtime']})", ""]
     if bench.get("error"):
         lines += [f"**Incomplete: {bench['error']}**", ""]
+    if latency.get("clock_warning"):
+        lines += [f"**Warning: {latency['clock_warning']}.**", ""]
     us = latency.get("us_median")
     us_text = "-" if us is None else f"{us:,.1f} µs"
     if us is not None and board.get("emulated"):
@@ -110,7 +146,7 @@ def write_report(bench: dict[str, Any], out_dir: Path) -> Path:
         "| | |", "|---|---|",
         f"| model | `{model['path']}` (sha256 {model['sha256'][:12]}) |",
         f"| MACs / params | {model['macs']:,} / {model['params']:,} |",
-        f"| board | {board['id']} ({board['core']}, {board['clock_hz'] / 1e6:g} MHz"
+        f"| board | {board['id']} ({board['core']}, {clock_text(board, latency)}"
         f"{', emulated' if board.get('emulated') else ''}) |",
         f"| latency (median of {latency.get('runs', 0)}) | "
         + (f"{latency['median']:,} {unit}" if latency.get("median") is not None else "-") + " |",
@@ -122,6 +158,7 @@ def write_report(bench: dict[str, Any], out_dir: Path) -> Path:
         f"max |diff| {validation.get('max_abs_diff', '-')} |",
         "", f"Latency unit: {UNIT_NOTE.get(unit, unit)}.", "",
     ]
+    lines += estimate_section(bench)
     if bench.get("accuracy"):
         acc = bench["accuracy"]
         lines += ["## Accuracy", "",

@@ -18,9 +18,10 @@ from tinypipe.errors import TinypipeError
 DEFAULT_DEVICE_SAMPLES = 1000
 
 
-def run(recipe: str, board: str, out: str | Path, runtime: str = "aot", epochs: int | None = None,
+def run(recipe: str, board: str, out: str | Path, runtime: str = "auto", epochs: int | None = None,
         seed: int = 0, runs: int = 10, device_samples: int = DEFAULT_DEVICE_SAMPLES, profile: bool = False,
-        port: str | None = None, echo: bench_mod.Echo | None = None) -> dict[str, Any]:
+        port: str | None = None, echo: bench_mod.Echo | None = None,
+        tflm_dir: str | Path | None = None) -> dict[str, Any]:
     from tinypipe.boards import load_board
     from tinypipe.graph import dequantize_values, quantize_values
     from tinypipe.quantize import load_npz, quantize
@@ -29,7 +30,16 @@ def run(recipe: str, board: str, out: str | Path, runtime: str = "aot", epochs: 
 
     say = echo or (lambda _msg: None)
     out = Path(out)
-    load_board(board).require_runtime(runtime)  # fail before minutes of training
+    if runtime != "auto":  # fail before minutes of training (auto is decided on the trained model)
+        load_board(board).require_runtime(runtime)
+    if not load_board(board).emulated:  # and without a serial port for a real board
+        from tinypipe.build import check_serial_port
+
+        check_serial_port(board, port, what="run")
+    if runtime == "tflm":
+        from tinypipe.tflm.tree import find_tree
+
+        find_tree(tflm_dir)
     if device_samples < 1:
         raise TinypipeError(f"--samples {device_samples}: at least one test sample must run on the device")
     say(f"train {recipe}")
@@ -41,7 +51,7 @@ def run(recipe: str, board: str, out: str | Path, runtime: str = "aot", epochs: 
     x, y = x[:n], y[:n] if y is not None else None
     xq = quantize_values(x, q.input["scale"], q.input["zero_point"])
     result = bench_mod.bench(q.out, board, out / "bench", runtime=runtime, runs=runs, profile=profile,
-                             port=port, inputs=[xq], echo=say,
+                             port=port, inputs=[xq], echo=say, tflm_dir=tflm_dir,
                              extra={"recipe": {"name": recipe, "seed": seed, "epochs": trained.epochs}})
     device = dequantize_values(result.pop("device_outputs")[0], q.output["scale"],
                                q.output["zero_point"])

@@ -13,6 +13,7 @@ import tempfile
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -56,6 +57,8 @@ class ValidationResult:
     bit_exact: int  # samples where every output matches
     max_abs_diff: float
     outputs: list[OutputStats] = field(default_factory=list)
+    runtime: str = "aot"
+    reference: str = ""  # the interpreter the outputs were compared with
 
     @property
     def ok(self) -> bool:
@@ -63,8 +66,8 @@ class ValidationResult:
 
     def summary(self) -> str:
         verdict = "bit-exact" if self.ok else "MISMATCH"
-        return (f"{Path(self.model).name} on {self.board}: {self.bit_exact}/{self.samples} samples "
-                f"bit-exact, max |diff| {self.max_abs_diff:g} -> {verdict}")
+        return (f"{Path(self.model).name} ({self.runtime}) on {self.board}: {self.bit_exact}/{self.samples} "
+                f"samples bit-exact with {self.reference}, max |diff| {self.max_abs_diff:g} -> {verdict}")
 
     def to_json(self) -> dict:
         return {**asdict(self), "ok": self.ok}
@@ -72,21 +75,35 @@ class ValidationResult:
 
 def load_inputs(path: Path, details: list[dict]) -> list[np.ndarray]:
     """Arrays from an .npz: one per model input (by input name, else in order), batched on axis 0.
-    Float arrays for int8 inputs are quantized with the input's scale and zero point."""
+    Float arrays for integer inputs are quantized with the input's scale and zero point (values
+    beyond the type's range saturate, as quantization does); integer arrays must already fit the
+    input's type. NaN, infinite, complex, boolean, object or empty arrays are refused."""
     try:
-        npz = np.load(path)
-        arrays = {k: npz[k] for k in npz.files}
-    except (OSError, ValueError) as exc:
-        raise TinypipeError(f"{path}: cannot read inputs ({exc})",
+        with np.load(path, allow_pickle=False) as npz:
+            arrays = {k: npz[k] for k in npz.files}
+    except (OSError, ValueError, EOFError, KeyError) as exc:
+        raise TinypipeError(f"{path}: cannot read inputs ({' '.join(str(exc).split())[:200]})",
+                            "pass an .npz written by numpy.savez") from None
+    except Exception as exc:  # zipfile.BadZipFile and friends: not an .npz
+        raise TinypipeError(f"{path}: cannot read inputs ({type(exc).__name__})",
                             "pass an .npz written by numpy.savez") from None
     if len(arrays) < len(details):
         raise TinypipeError(f"{path}: has {len(arrays)} arrays, the model takes {len(details)} inputs",
                             "save one array per model input")
     names = [d["name"] for d in details]
     by_name = all(n in arrays for n in names)
-    chosen = [arrays[n] for n in names] if by_name else list(arrays.values())[:len(details)]
+    keys = names if by_name else list(arrays)[:len(details)]
     out = []
-    for x, d in zip(chosen, details, strict=True):
+    for key, d in zip(keys, details, strict=True):
+        x = arrays[key]
+        what = f"{path}: array '{key}'"
+        if x.dtype.kind not in "iuf":
+            raise TinypipeError(f"{what} is {x.dtype}; inputs must be real numbers (integer or float)",
+                                "save int8 values, or float values to be quantized")
+        if x.size == 0:
+            raise TinypipeError(f"{what} is empty", "save at least one sample")
+        if x.dtype.kind == "f" and not np.all(np.isfinite(x)):
+            raise TinypipeError(f"{what} holds NaN or infinite values", "save finite values")
         shape = tuple(int(s) for s in d["shape"])
         size = int(np.prod(shape))
         if x.size % size:
@@ -94,10 +111,20 @@ def load_inputs(path: Path, details: list[dict]) -> list[np.ndarray]:
                                 f"save an array of shape (N, {', '.join(map(str, shape[1:]))}) or {shape}")
         x = x.reshape(-1, *shape)
         dtype = np.dtype(d["dtype"])
-        if x.dtype.kind == "f" and dtype.kind in "iu":
-            scale, zero = d["quantization"]
+        if dtype.kind in "iu":
             info = np.iinfo(dtype)
-            x = np.clip(np.round(x / scale) + zero, info.min, info.max)
+            if x.dtype.kind == "f":
+                scale, zero = d["quantization"]
+                if not scale > 0:
+                    raise TinypipeError(f"{what}: the model input '{d['name']}' has no quantization scale, "
+                                        "so float values cannot be quantized", f"save {dtype} values")
+                x = np.clip(np.round(x.astype(np.float64) / scale) + zero, info.min, info.max)
+            elif x.min() < info.min or x.max() > info.max:
+                raise TinypipeError(f"{what} holds values {x.min()}..{x.max()}, outside {dtype}'s "
+                                    f"{info.min}..{info.max}",
+                                    f"save {dtype} values, or floats to be quantized")
+        elif x.dtype.kind == "f" and np.any(np.abs(x.astype(np.float64)) > np.finfo(dtype).max):
+            raise TinypipeError(f"{what} holds values beyond {dtype}'s range", "save finite float32 values")
         out.append(x.astype(dtype))
     return out
 
@@ -114,26 +141,48 @@ def compare(got: list[np.ndarray], expected: list[np.ndarray], names: list[str])
     return stats
 
 
+def reference_label(ref: Any) -> str:
+    """What a reference interpreter is, for reports."""
+    return str(getattr(ref, "label", "LiteRT's built-in kernels (no delegates)"))
+
+
+def reference_for(model: str | Path, runtime: str) -> Any:
+    """The interpreter whose outputs a runtime must reproduce bit for bit: LiteRT's built-in
+    kernels for aot, TensorFlow Lite Micro's own interpreter for tflm."""
+    if runtime == "tflm":
+        from tinypipe.tflm.interpreter import TflmReference
+
+        return TflmReference(model)
+    from tinypipe.reference import Reference
+
+    return Reference(model)
+
+
 def validate(model: str | Path, board: str = "host", samples: int = 100, inputs: str | Path | None = None,
              json_out: str | Path | None = None, seed: int = 0,
-             work_dir: str | Path | None = None, port: str | None = None) -> ValidationResult:
+             work_dir: str | Path | None = None, port: str | None = None, runtime: str = "aot",
+             tflm_dir: str | Path | None = None) -> ValidationResult:
     """Run `samples` random inputs (uniform over the input range) or the given .npz through the
-    compiled model on `board` and through the reference interpreter; count bit-exact samples."""
-    from tinypipe.reference import Reference, random_inputs
+    compiled model on `board` and through the runtime's reference interpreter (reference_for);
+    count bit-exact samples."""
+    from tinypipe.reference import random_inputs
 
     model = Path(model)
     if board in DEVICES:
+        if runtime != "aot":
+            raise TinypipeError(f"--board {board} runs the aot runtime only, not {runtime}",
+                                "validate tflm builds on a board: --board qemu-m4 --runtime tflm")
         factory = DEVICES[board]
     else:  # a board from boards/: export, build, run the firmware and talk to it over serial
         from tinypipe.boards import load_board
         from tinypipe.device.target import board_device
 
-        factory = board_device(load_board(board).id, port)
+        factory = board_device(load_board(board).id, port, runtime, tflm_dir)
     if samples < 1:
         raise TinypipeError(f"--samples must be at least 1, got {samples}")
     if not model.is_file():
         raise TinypipeError(f"{model}: no such file", "check the path to the .tflite model")
-    ref = Reference(model)
+    ref = reference_for(model, runtime)
     if inputs:
         xs = load_inputs(Path(inputs), ref.input_details)
     else:
@@ -148,7 +197,8 @@ def validate(model: str | Path, board: str = "host", samples: int = 100, inputs:
     for g, e in zip(got, expected, strict=True):
         all_same &= np.array([np.array_equal(a, b.reshape(a.shape)) for a, b in zip(g, e, strict=True)])
     result = ValidationResult(str(model), board, n, int(all_same.sum()),
-                              max((o.max_abs_diff for o in outputs), default=0.0), outputs)
+                              max((o.max_abs_diff for o in outputs), default=0.0), outputs, runtime,
+                              reference_label(ref))
     if json_out:
         Path(json_out).write_text(json.dumps(result.to_json(), indent=2) + "\n")
     return result

@@ -9,8 +9,24 @@
 #include "tp_glue.h"
 #include "tp_hal.h"
 
-#define TP_BYTE_TIMEOUT_MS 500u /* longest silence tolerated inside a frame */
-#define TP_POLL_MS 100u         /* read timeout while waiting for the next frame */
+#define TP_WAIT_FOREVER_MS 0xFFFFFFFFu /* tp_hal_read() timeout that never expires in practice */
+/* Longest silence tolerated inside a frame before the board answers TP_ERR_TIMEOUT. On a real
+ * board it catches lost bytes. Under emulation (TP_QEMU) the guest clock counts instructions and
+ * races ahead whenever the host is descheduled, so a guest-time limit there measures host load,
+ * not the link (and TCP loses no bytes): the board waits for the rest of the frame, and the host,
+ * which owns a real clock, decides when to give up. -DTP_FRAME_TIMEOUT_MS=... overrides it. */
+#ifndef TP_FRAME_TIMEOUT_MS
+#ifdef TP_QEMU
+#define TP_FRAME_TIMEOUT_MS TP_WAIT_FOREVER_MS
+#else
+#define TP_FRAME_TIMEOUT_MS 500u
+#endif
+#endif
+/* Discarding a rejected payload stops after this much silence on every build: a corrupt length
+ * field may promise far more bytes than will ever come, and stopping early is harmless (what
+ * is left over is skipped as noise between frames). */
+#define TP_DRAIN_TIMEOUT_MS 500u
+#define TP_POLL_MS 100u /* read timeout while waiting for the next frame */
 #define TP_DRAIN_CHUNK_BYTES 64u
 #define TP_INFER_REPLY_HEADER_BYTES 16u /* u64 ticks, u64 units */
 
@@ -138,18 +154,17 @@ static void reply_infer(void)
 
 static int read_exact(void *data, uint32_t len)
 {
-    return tp_hal_read(data, len, TP_BYTE_TIMEOUT_MS) == len;
+    return tp_hal_read(data, len, TP_FRAME_TIMEOUT_MS) == len;
 }
 
-/* Discard a rejected payload and its CRC; stop early if the sender goes quiet (a corrupt
- * length field may promise far more bytes than will ever come). */
+/* Discard a rejected payload and its CRC; stop early if the sender goes quiet. */
 static void drain(uint32_t len)
 {
     uint8_t scratch[TP_DRAIN_CHUNK_BYTES];
     uint64_t left = (uint64_t)len + TP_CRC_BYTES;
     while (left > 0) {
         uint32_t want = left < sizeof scratch ? (uint32_t)left : (uint32_t)sizeof scratch;
-        uint32_t got = tp_hal_read(scratch, want, TP_BYTE_TIMEOUT_MS);
+        uint32_t got = tp_hal_read(scratch, want, TP_DRAIN_TIMEOUT_MS);
         left -= got;
         if (got < want) {
             return;

@@ -42,7 +42,7 @@ extern "C" {
 #define TP_ERR_BAD_CRC 1u
 #define TP_ERR_BAD_LENGTH 2u
 #define TP_ERR_UNKNOWN_TYPE 3u
-#define TP_ERR_TIMEOUT 4u /* a frame stopped arriving half-way */
+#define TP_ERR_TIMEOUT 4u /* a frame stopped arriving half-way (never under TP_QEMU) */
 #define TP_ERR_INVOKE 5u  /* the runtime reported a failure */
 
 /* CRC-32 (IEEE, reflected, polynomial 0xEDB88320). Start with crc = 0 and feed chunks. */

@@ -3,48 +3,114 @@
  * points (setup() runs the whole harness; loop() is never reached).
  *
  * Serial is the board's default `Serial` (USB CDC or the debug-probe UART). The timer is the
- * one named by the board file (tp_config.h):
- *   TP_TIMER_DWT     Cortex-M3/M4/M7/M33 DWT cycle counter, 32 bits extended to 64
- *   TP_TIMER_CCOUNT  Xtensa CCOUNT (ESP32), through the core's ESP.getCycleCount()
- *   otherwise        micros(), converted to cycles at the core clock (Cortex-M0+, no DWT)
- * The 32-bit counter is extended to 64 bits on every read (tp_cycle_counter.h).
+ * one named by the board file (tp_config.h); each counts core clock cycles:
+ *   TP_TIMER_DWT      Cortex-M3/M4/M7/M33 DWT cycle counter. Enabled if needed, never written:
+ *                     cores may own it (Teensy 4 computes micros() from it), tinypipe only takes
+ *                     differences of two reads.
+ *   TP_TIMER_CCOUNT   Xtensa CCOUNT (ESP32), through the core's ESP.getCycleCount()
+ *   TP_TIMER_SYSTICK  Cortex-M0/M0+ (no DWT): SysTick from the processor clock, its 24-bit count
+ *                     extended by counting its wraps in the SysTick interrupt (RP2040: the Pico
+ *                     SDK's exception_set_exclusive_handler; arduino-pico leaves SysTick unused)
+ * The 32-bit counters are extended to 64 bits on every read (tp_cycle_counter.h).
+ *
+ * tp_hal_tick_hz() is the core clock the chip really runs at, read at run time from the core
+ * (clock_get_hz, getCpuFreqMHz, F_CPU_ACTUAL, SystemCoreClock, else F_CPU), never the board
+ * file's clock_hz: the host reports what the device says and warns when the two differ.
  */
 #include <Arduino.h>
 
 #include "tp_config.h"
+#include "tp_cycle_counter.h"
 #include "tp_hal.h"
 #include "tp_harness.h"
 
-/* Give a USB CDC port this long to be opened by the host before printing the boot records. */
-static const unsigned long SERIAL_WAIT_MS = 5000;
-
-#if defined(TP_TIMER_DWT)
-#include "tp_cycle_counter.h"
-static void timer_start(void) { tp_dwt_start(); }
-static uint32_t timer_read32(void) { return tp_dwt_read(); }
-static const char TIMER_NAME[] = "dwt";
-static const uint32_t TICK_HZ = TP_TIMER_HZ;
-static const uint32_t UNITS_PER_TICK = TP_UNITS_PER_TICK;
-
-#elif defined(TP_TIMER_CCOUNT)
-#include "tp_cycle_counter.h"
-static void timer_start(void) {}
-static uint32_t timer_read32(void) { return ESP.getCycleCount(); }
-static const char TIMER_NAME[] = "ccount";
-static const uint32_t TICK_HZ = TP_TIMER_HZ;
-static const uint32_t UNITS_PER_TICK = TP_UNITS_PER_TICK;
-
-#else
-#include "tp_cycle_counter.h"
-#define TP_MICROS_PER_SECOND 1000000u
-static void timer_start(void) {}
-static uint32_t timer_read32(void) { return (uint32_t)micros(); }
-static const char TIMER_NAME[] = "micros";
-static const uint32_t TICK_HZ = TP_MICROS_PER_SECOND;
-static const uint32_t UNITS_PER_TICK = TP_TIMER_HZ / TP_MICROS_PER_SECOND;
+#if defined(ARDUINO_ARCH_RP2040)
+#include <hardware/clocks.h>
+#include <hardware/exception.h>
+#elif defined(ARDUINO_ARCH_MBED)
+extern "C" uint32_t SystemCoreClock; /* CMSIS system_<device>.c */
 #endif
 
+/* Give a USB CDC port this long to be opened by the host before printing the boot records. */
+static const unsigned long SERIAL_WAIT_MS = 5000;
+static const uint32_t HZ_PER_MHZ = 1000000u;
+
+static uint32_t core_clock_hz(void)
+{
+#if defined(ARDUINO_ARCH_RP2040)
+    return clock_get_hz(clk_sys);
+#elif defined(ARDUINO_ARCH_ESP32)
+    return (uint32_t)ESP.getCpuFreqMHz() * HZ_PER_MHZ;
+#elif defined(__IMXRT1062__)
+    return F_CPU_ACTUAL; /* Teensy 4: follows set_arm_clock() */
+#elif defined(ARDUINO_ARCH_MBED)
+    return SystemCoreClock;
+#else
+    return (uint32_t)F_CPU;
+#endif
+}
+
+#if defined(TP_TIMER_DWT)
 static tp_counter64_t counter;
+static const char TIMER_NAME[] = "dwt";
+static void timer_start(void)
+{
+    tp_dwt_start();
+    tp_counter64_init(&counter, tp_dwt_read());
+}
+static uint64_t timer_ticks(void) { return tp_counter64_update(&counter, tp_dwt_read()); }
+
+#elif defined(TP_TIMER_CCOUNT)
+static tp_counter64_t counter;
+static const char TIMER_NAME[] = "ccount";
+static void timer_start(void) { tp_counter64_init(&counter, ESP.getCycleCount()); }
+static uint64_t timer_ticks(void) { return tp_counter64_update(&counter, ESP.getCycleCount()); }
+
+#elif defined(TP_TIMER_SYSTICK)
+/* ARMv6-M SysTick (Architecture Reference Manual B3.3). */
+#define TP_SYST_CSR (*(volatile uint32_t *)0xE000E010u)
+#define TP_SYST_RVR (*(volatile uint32_t *)0xE000E014u)
+#define TP_SYST_CVR (*(volatile uint32_t *)0xE000E018u)
+#define TP_SYST_CSR_ENABLE (1u << 0)
+#define TP_SYST_CSR_TICKINT (1u << 1)
+#define TP_SYST_CSR_CLKSOURCE (1u << 2) /* the processor clock */
+#define TP_SYST_BITS 24u
+#define TP_SYST_RELOAD ((1u << TP_SYST_BITS) - 1u)
+
+static const char TIMER_NAME[] = "systick";
+static volatile uint32_t systick_wraps;
+
+static void systick_isr(void) { systick_wraps = systick_wraps + 1u; }
+
+static void timer_start(void)
+{
+#if defined(ARDUINO_ARCH_RP2040)
+    exception_set_exclusive_handler(SYSTICK_EXCEPTION, systick_isr);
+#else
+#error "arduino_hal.cpp: SysTick timing needs this core's way to install the SysTick handler"
+#endif
+    TP_SYST_CSR = 0;
+    TP_SYST_RVR = TP_SYST_RELOAD;
+    TP_SYST_CVR = 0; /* any write clears it; it reloads on the next clock */
+    TP_SYST_CSR = TP_SYST_CSR_CLKSOURCE | TP_SYST_CSR_TICKINT | TP_SYST_CSR_ENABLE;
+}
+
+/* The wrap count and the down-counter, read consistently: a wrap between the two reads runs the
+ * interrupt at once (it is enabled), which changes the count, and the read is retried. */
+static uint64_t timer_ticks(void)
+{
+    uint32_t wraps;
+    uint32_t value;
+    do {
+        wraps = systick_wraps;
+        value = TP_SYST_CVR;
+    } while (wraps != systick_wraps);
+    return ((uint64_t)wraps << TP_SYST_BITS) + (TP_SYST_RELOAD - value);
+}
+
+#else
+#error "arduino_hal.cpp: the board file's timer kind has no implementation for Arduino cores"
+#endif
 
 extern "C" {
 
@@ -55,7 +121,6 @@ void tp_hal_init(void)
     while (!Serial && millis() - start < SERIAL_WAIT_MS) {
     }
     timer_start();
-    tp_counter64_init(&counter, timer_read32());
 }
 
 void tp_hal_write(const void *data, uint32_t len)
@@ -79,10 +144,11 @@ uint32_t tp_hal_read(void *data, uint32_t len, uint32_t timeout_ms)
     return got;
 }
 
-uint64_t tp_hal_ticks(void) { return tp_counter64_update(&counter, timer_read32()); }
+uint64_t tp_hal_ticks(void) { return timer_ticks(); }
 
-uint32_t tp_hal_tick_hz(void) { return TICK_HZ; }
-uint32_t tp_hal_units_per_tick(void) { return UNITS_PER_TICK; }
+/* Every timer above counts core cycles: one tick is one cycle at the core's real clock. */
+uint32_t tp_hal_tick_hz(void) { return core_clock_hz(); }
+uint32_t tp_hal_units_per_tick(void) { return 1; }
 const char *tp_hal_unit(void) { return "cycles"; }
 const char *tp_hal_timer(void) { return TIMER_NAME; }
 

@@ -3,7 +3,8 @@
  * shared by the HALs of real boards (arduino_hal.cpp, stm32cube_hal.c).
  *
  * The extension counts wraps on every read, so an inference may run for at most one counter
- * period (2^32 cycles: 15 s at 280 MHz, 7 s at 600 MHz) between two reads.
+ * period (2^32 cycles: 15 s at 280 MHz, 7 s at 600 MHz) between two reads. The 64-bit count starts
+ * wherever the hardware counter stood: only differences of two reads mean anything.
  */
 #ifndef TP_CYCLE_COUNTER_H
 #define TP_CYCLE_COUNTER_H
@@ -19,12 +20,15 @@
 #define TP_DWT_LAR (*(volatile uint32_t *)0xE0001FB0u) /* lock access register (Cortex-M7) */
 #define TP_DWT_LAR_UNLOCK 0xC5ACCE55u
 
+/* Enable the counter if it is not running yet; never write it. Frameworks may own it (Teensy's
+ * micros() is computed from CYCCNT): tinypipe only ever takes differences of two reads. */
 static inline void tp_dwt_start(void)
 {
     TP_DEMCR |= TP_DEMCR_TRCENA;
     TP_DWT_LAR = TP_DWT_LAR_UNLOCK;
-    TP_DWT_CYCCNT = 0;
-    TP_DWT_CTRL |= TP_DWT_CTRL_CYCCNTENA;
+    if ((TP_DWT_CTRL & TP_DWT_CTRL_CYCCNTENA) == 0u) {
+        TP_DWT_CTRL |= TP_DWT_CTRL_CYCCNTENA;
+    }
 }
 
 static inline uint32_t tp_dwt_read(void) { return TP_DWT_CYCCNT; }

@@ -75,12 +75,33 @@ def kernel_headers() -> dict[str, str]:
     return found
 
 
+INT32_RANGE = (-(2**31), 2**31 - 1)
+UINT32_MAX = 2**32 - 1
+MAX_ARENA_BYTES = 2**31 - 1  # offsets are int arithmetic on `arena`; sizes are uint32_t in the header
+
+
+class UnsafeCode(TinypipeError):
+    """Generation would emit C that does not compile, or touches memory outside its buffers."""
+
+
 def c_literal(value: float | int | list, ctype: str = "int32_t") -> str:
+    """A C literal of `ctype`; a value that is not finite or does not fit the type is refused
+    (the generated code must compile with -Wall -Wextra -Werror and mean what it says)."""
     if isinstance(value, list):
         return "{" + ", ".join(c_literal(v, ctype) for v in value) + "}"
     if isinstance(value, float | np.floating) or ctype == "float":
-        text = str(np.float32(value))  # shortest string that round-trips the float32
+        with np.errstate(over="ignore", invalid="ignore"):
+            f32 = np.float32(value)
+        if not np.isfinite(f32):
+            raise UnsafeCode(f"a float constant is {value} in float32, which C has no literal for",
+                             "the model's scales or options are out of range")
+        text = str(f32)  # shortest string that round-trips the float32
         return text + ("f" if "." in text or "e" in text else ".0f")
+    lo, hi = {"int8_t": (-128, 127), "uint8_t": (0, 255), "int16_t": (-(2**15), 2**15 - 1),
+              "uint32_t": (0, UINT32_MAX)}.get(ctype, INT32_RANGE)
+    if not lo <= int(value) <= hi:
+        raise UnsafeCode(f"the constant {int(value)} does not fit {ctype}",
+                         "a dimension, offset or quantization parameter of the model is out of range")
     return str(int(value))
 
 
@@ -101,13 +122,22 @@ def _shape(t: Tensor) -> str:
     return "[" + ",".join(map(str, t.shape)) + "]"
 
 
+def comment_text(text: str, limit: int = 80) -> str:
+    """Model text (names, file names) made safe inside a C comment: printable ASCII, no comment
+    delimiters, trigraphs or line splices."""
+    text = "".join(c if " " <= c <= "~" else "?" for c in text)
+    for bad, good in (("*/", "*_"), ("/*", "_*"), ("??", "?_"), ("\\", "/")):
+        text = text.replace(bad, good)
+    return text if len(text) <= limit else text[:limit - 3] + "..."
+
+
 def short_name(name: str) -> str:
     """TFLite joins fused op names with ';': the first one names the tensor well enough."""
     return name.split(";")[0]
 
 
 def _label(t: Tensor) -> str:
-    return f"'{short_name(t.name)}' {_shape(t)}"
+    return f"'{comment_text(short_name(t.name), 48)}' {_shape(t)}"
 
 
 def _io(graph: Graph, i: int) -> IoInfo:
@@ -134,13 +164,31 @@ def lower_graph(graph: Graph) -> list[Layer]:
                     f"{graph.path}: is a float model (input '{graph.tensor(i).name}' is float32); "
                     "the aot runtime runs int8 models",
                     "quantize it first: tinypipe quantize MODEL.keras --calib calib.npz --out model.tflite")
-    return [lower(graph, op) for op in graph.operators]
+    if not graph.inputs or not graph.outputs:
+        raise TinypipeError(f"{graph.path}: the model has no {'inputs' if not graph.inputs else 'outputs'}",
+                            "the aot runtime needs at least one model input and one output")
+    layers = []
+    for op in graph.operators:
+        try:
+            layers.append(lower(graph, op))
+        except (ArithmeticError, ValueError) as exc:  # fixed-point parameters out of range
+            raise TinypipeError(
+                f"{graph.path}: operator #{op.index} {op.opcode}: its quantization parameters cannot be "
+                f"turned into fixed-point arithmetic ({type(exc).__name__}: "
+                f"{' '.join(str(exc).split())[:120]})",
+                "the model's scales or zero points are out of the range TFLite's int8 kernels handle") \
+                from None
+    return layers
 
 
 def generate(model_path: str | Path, out_dir: str | Path, name: str = "model") -> AotModel:
     """Compile a `.tflite` into `<out_dir>/<name>.c|.h|.json`; raises TinypipeError if unsupported."""
-    if not re.fullmatch(r"[a-z_][a-z0-9_]*", name):
-        raise TinypipeError(f"model name '{name}' is not a lowercase C identifier",
+    from tinypipe.export_c import c_identifier_problem
+
+    problem = c_identifier_problem(name, r"[a-z_][a-z0-9_]*")
+    if problem:
+        problem = problem.replace("a C identifier", "a lowercase C identifier")
+        raise TinypipeError(f"model name '{name}' {problem}",
                             "use letters, digits and underscores, e.g. --name kws")
     graph = load(model_path)
     layers = lower_graph(graph)
@@ -148,7 +196,113 @@ def generate(model_path: str | Path, out_dir: str | Path, name: str = "model") -
     return render(graph, layers, plan, Path(out_dir), name)
 
 
+def _span(start: int, counts: list[int], strides: list[int]) -> tuple[int, int]:
+    """(lowest, highest + 1) element index a strided loop nest touches."""
+    lo = hi = start
+    for c, st in zip(counts, strides, strict=True):
+        if c <= 0:
+            return start, start
+        lo, hi = lo + min(0, (c - 1) * st), hi + max(0, (c - 1) * st)
+    return lo, hi + 1
+
+
+def kernel_extents(layer: Layer) -> tuple[list[tuple[int, int]], list[tuple[int, int]]] | None:
+    """[(lowest, end) byte range] each input and output of `layer` is read / written over, from the
+    parameters its kernel will see; None for a kernel this table does not know (its lowering is
+    then trusted to size its loops from the graph shapes)."""
+    p, k = layer.params, layer.kernel
+
+    def whole(*sizes: int) -> list[tuple[int, int]]:
+        return [(0, int(n)) for n in sizes]
+
+    def prod(values: object) -> int:
+        return int(np.prod(values, dtype=object)) if isinstance(values, list) else int(values)  # type: ignore
+
+    if k in ("tp_conv_s8", "tp_depthwise_conv_s8"):
+        return (whole(p["batches"] * p["input_h"] * p["input_w"] * p["input_c"]),
+                whole(p["batches"] * p["output_h"] * p["output_w"] * p["output_c"]))
+    if k == "tp_fully_connected_s8":
+        return whole(p["batches"] * p["accum_depth"]), whole(p["batches"] * p["output_depth"])
+    if k in ("tp_average_pool_s8", "tp_max_pool_s8"):
+        return (whole(p["batches"] * p["input_h"] * p["input_w"] * p["channels"]),
+                whole(p["batches"] * p["output_h"] * p["output_w"] * p["channels"]))
+    if k in ("tp_add_s8", "tp_mul_s8") and isinstance(p.get("dims"), list):
+        dims = [int(d) for d in p["dims"]]  # type: ignore[union-attr]
+        ins = [_span(0, dims, [int(x) for x in p[f"input{i}_strides"]]) for i in (1, 2)]  # type: ignore
+        return ins, whole(prod(dims))
+    if k == "tp_softmax_s8":
+        return whole(p["rows"] * p["depth"]), whole(p["rows"] * p["depth"])
+    if k in ("tp_lut_s8", "tp_requantize_s8"):
+        return whole(p["size"]), whole(p["size"])
+    if k == "tp_quantize_f32_s8":
+        return whole(4 * p["size"]), whole(p["size"])
+    if k == "tp_dequantize_s8_f32":
+        return whole(p["size"]), whole(4 * p["size"])
+    if k == "tp_concat_s8":
+        blocks = next((c.values for c in layer.consts if c.suffix == "blocks"), None)
+        if blocks is None:
+            return None
+        return whole(*[p["outer"] * int(b) for b in blocks]), whole(p["outer"] * p["output_block"])
+    if k == "tp_pad_s8" and isinstance(p.get("input_dims"), list):
+        ind, outd, before = (list(map(int, p[f])) for f in ("input_dims", "output_dims", "pad_before"))  # type: ignore
+        if any(b < 0 or b + i > o for b, i, o in zip(before, ind, outd, strict=True)):
+            return whole(prod(ind)), [(0, prod(outd) + 1)]  # the input does not fit: refused below
+        return whole(prod(ind)), whole(prod(outd))
+    if k == "tp_strided_slice_s8":
+        counts, strides = list(map(int, p["counts"])), list(map(int, p["strides"]))  # type: ignore
+        return [_span(int(p["start"]), counts, strides)], whole(prod(counts))
+    return None
+
+
+def check_buffers(graph: Graph, layers: list[Layer], plan: MemoryPlan) -> None:
+    """Every byte range a layer's kernel reads or writes lies inside the buffer the memory plan
+    (or flash) gives that tensor; refused at generation time otherwise."""
+    planned = {p.tensor: p for p in plan.placements if p.tensor >= 0}
+    for p in plan.placements:
+        if p.offset < 0 or p.offset + p.size > plan.arena_bytes:
+            raise UnsafeCode(f"{graph.path}: the memory plan puts '{comment_text(p.name, 40)}' at "
+                             f"{p.offset}..{p.offset + p.size}, outside the {plan.arena_bytes}-byte arena",
+                             "this is a tinypipe bug; please report it")
+    for layer in layers:
+        tensors = [*layer.inputs, *layer.outputs]
+        for t in tensors:
+            tensor = graph.tensor(t)
+            if not tensor.is_const and (t not in planned or planned[t].size < tensor.nbytes):
+                raise UnsafeCode(f"{graph.path}: layer {layer.name}: tensor "
+                                 f"'{comment_text(tensor.name, 40)}' has no arena buffer of its size",
+                                 "this is a tinypipe bug; please report it")
+        if layer.alias:
+            a, b = graph.tensor(layer.inputs[0]), graph.tensor(layer.outputs[0])
+            if a.nbytes != b.nbytes:
+                raise UnsafeCode(f"{graph.path}: layer {layer.name} aliases {a.nbytes} bytes as {b.nbytes}",
+                                 "the model's tensor shapes are inconsistent")
+            continue
+        extents = kernel_extents(layer)
+        if extents is None:
+            continue
+        reads, writes = extents
+        for role, ts, spans in (("reads", layer.inputs, reads), ("writes", layer.outputs, writes)):
+            for t, (lo, end) in zip(ts, spans, strict=False):
+                tensor = graph.tensor(t)
+                size = tensor.nbytes if tensor.is_const else planned[t].size
+                if lo < 0 or end > size:
+                    raise UnsafeCode(
+                        f"{graph.path}: operator #{layer.op.index} {layer.opcode}: its kernel {role} bytes "
+                        f"{lo}..{end} of '{comment_text(short_name(tensor.name), 40)}' {_shape(tensor)}, "
+                        f"which has {size}", "the model's shapes do not match its operator's parameters")
+
+
 def render(graph: Graph, layers: list[Layer], plan: MemoryPlan, out_dir: Path, name: str) -> AotModel:
+    check_buffers(graph, layers, plan)
+    if plan.arena_bytes > MAX_ARENA_BYTES:
+        raise UnsafeCode(f"{graph.path}: the arena would be {plan.arena_bytes:,} bytes (at most "
+                         f"{MAX_ARENA_BYTES:,})", "the model is far too large for a microcontroller")
+    for layer in layers:
+        if layer.macs > UINT32_MAX:
+            raise UnsafeCode(f"{graph.path}: operator #{layer.op.index} {layer.opcode} has "
+                             f"{layer.macs:,} MACs, "
+                             "more than the generated uint32_t tables hold",
+                             "the model is far too large for a microcontroller")
     headers = kernel_headers()
     used: dict[int, str] = {}  # tensor index -> C variable, for every arena tensor the code touches
     ctx_layers = []
@@ -171,7 +325,10 @@ def render(graph: Graph, layers: list[Layer], plan: MemoryPlan, out_dir: Path, n
             args[first_input:] = ["(const int8_t *const[]){" + ", ".join(args[first_input:]) + "}"]
         args += [f"{layer.name}_{c.suffix}" if c.values.size else "NULL"  # empty: an absent optional array
                  for c in consts if not c.suffix.startswith("input")]
-        args += [used.setdefault(t, _c_name(graph.tensor(t).name, t)) for t in layer.outputs]
+        out_args = [used.setdefault(t, _c_name(graph.tensor(t).name, t)) for t in layer.outputs]
+        if layer.outputs_as_array:  # variadic kernels (SPLIT) take one array of output pointers
+            out_args = ["(int8_t *const[]){" + ", ".join(out_args) + "}"]
+        args += out_args
         if layer.scratch_bytes:
             args.append(f"(void *)(arena + {plan.scratch_offset(layer.op.index)})")
         elif layer.takes_scratch:
@@ -202,17 +359,18 @@ def render(graph: Graph, layers: list[Layer], plan: MemoryPlan, out_dir: Path, n
         tensors.append({"var": var, "offset": p.offset, "ctype": ctype,
                         "comment": f"{_label(tensor)} {tensor.dtype}"})
     plan_rows = [f"{p.offset:6d} {p.size:8d}  {p.first:3d}..{p.last:<3d} "
-                 + (f"t{p.tensor} '{short_name(p.name)}'" if p.tensor >= 0 else p.name)
+                 + (f"t{p.tensor} '{comment_text(short_name(p.name), 48)}'" if p.tensor >= 0 else p.name)
                  + (f" (shares t{p.shares_with})" if p.shares_with is not None else "")
                  for p in plan.placements]
-    io_ctx = [{**vars(io), "var": used[t],
+    io_ctx = [{**vars(io), "name": comment_text(io.name), "var": used[t],
                "scale_literal": c_literal(io.scale) if io.scale is not None else None,
                "size": int(np.prod(io.shape, dtype=np.int64)) if io.shape else 1}
               for io, t in zip([*inputs, *outputs], [*graph.inputs, *graph.outputs], strict=True)]
     weights_bytes = sum(la.weights_bytes for la in layers)
     macs = sum(la.macs for la in layers)
     ctx = {
-        "name": name, "NAME": name.upper(), "source": Path(graph.path).name, "version": __version__,
+        "name": name, "NAME": name.upper(), "source": comment_text(Path(graph.path).name),
+        "version": __version__,
         "layers": ctx_layers, "plan": plan, "plan_rows": plan_rows, "tensors": tensors,
         "headers": sorted({la["header"] for la in ctx_layers}),
         "inputs": io_ctx[:len(inputs)], "outputs": io_ctx[len(inputs):],

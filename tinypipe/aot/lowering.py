@@ -59,6 +59,7 @@ class Layer:
     scratch_bytes: int = 0  # per-call scratch, placed in the arena for this layer only
     takes_scratch: bool = False  # the kernel has a scratch argument (NULL when scratch_bytes is 0)
     inputs_as_array: bool = False  # pass the inputs as one `const int8_t *const[]` (variadic ops)
+    outputs_as_array: bool = False  # pass the outputs as one `int8_t *const[]` (SPLIT, UNPACK)
 
     @property
     def opcode(self) -> str:
@@ -88,16 +89,31 @@ def register(*opcodes: str, prefix: str) -> Callable[[LowerFn], LowerFn]:
     return deco
 
 
+_OPS_LOADED: list[bool] = []  # the package is scanned once per process (it costs ms per lowered op)
+
+
 def _load_ops() -> None:
+    if _OPS_LOADED:
+        return
     from tinypipe.aot import ops
 
     for info in pkgutil.iter_modules(ops.__path__):
         importlib.import_module(f"{ops.__name__}.{info.name}")
+    _OPS_LOADED.append(True)
 
 
 def supported_ops() -> list[str]:
+    """Every TFLite builtin the aot runtime lowers: the registry is the one source of truth."""
     _load_ops()
     return sorted(_REGISTRY)
+
+
+def op_families() -> dict[str, str]:
+    """{opcode: operator family} for every supported operator, the family being the lowering
+    module under tinypipe/aot/ops/ (e.g. "SUB": "sub", "RELU6": "activations"), for tables such
+    as `tinypipe ops`."""
+    _load_ops()
+    return {code: _REGISTRY[code].__module__.rsplit(".", 1)[-1] for code in sorted(_REGISTRY)}
 
 
 def describe(graph: Graph, op: Operator) -> str:
@@ -130,7 +146,11 @@ def lower(graph: Graph, op: Operator) -> Layer:
     _load_ops()
     fn = _REGISTRY.get(op.opcode)
     if fn is None:
-        raise unsupported(graph, op, "no lowering for this operator")
+        raise TinypipeError(
+            f"{graph.path}: operator {describe(graph, op)} is not supported by the aot runtime "
+            f"(no aot kernel for {op.opcode}); `--runtime tflm` runs it",
+            "supported operators: " + ", ".join(supported_ops()),
+        )
     return fn(graph, op, f"{_PREFIXES[op.opcode]}_{op.index}")
 
 

@@ -168,6 +168,18 @@ ORDERINGS: dict[str, Callable[[_Buffer], tuple]] = {
 }
 
 
+def _check_disjoint(buffers: list[_Buffer], offsets: list[int]) -> None:
+    """No two buffers alive at the same time share a byte (a planner bug would corrupt tensors)."""
+    spans = sorted(zip(offsets, buffers, strict=True), key=lambda ob: ob[0])
+    for i, (off_a, a) in enumerate(spans):
+        for off_b, b in spans[i + 1:]:
+            if off_b >= off_a + a.size:
+                break
+            if a.first <= b.last and b.first <= a.last:
+                raise TinypipeError(f"memory plan: buffers of tensors {a.members} and {b.members} overlap "
+                                    "while both are alive", "this is a tinypipe bug; please report it")
+
+
 def plan_buffers(graph: Graph, layers: list[Layer]) -> MemoryPlan:
     buffers, shares = _buffers(graph, layers)
     times = range(-1, len(graph.operators) + 1)
@@ -187,6 +199,7 @@ def plan_buffers(graph: Graph, layers: list[Layer]) -> MemoryPlan:
             break  # optimal: nothing can beat the lower bound
     assert best is not None
     peak, strategy, offsets = best
+    _check_disjoint(buffers, offsets)
     placements = []
     for b, off in zip(buffers, offsets, strict=True):
         for t in b.members:

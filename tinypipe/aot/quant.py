@@ -29,6 +29,16 @@ def doubling_high_mul(acc: int, multiplier: int, shift: int) -> int:
     return 2**31 - 1 if x == multiplier == -(2**31) else (x * multiplier + 2**30) >> 31
 
 
+def multiply_by_quantized_multiplier(x: int, multiplier: int, shift: int) -> int:
+    """TFLite's MultiplyByQuantizedMultiplier on Python ints (tp_multiply_by_quantized_multiplier):
+    the doubling high multiply, then the right shift rounded half away from zero."""
+    high = doubling_high_mul(x, multiplier, shift)
+    exponent = max(-shift, 0)
+    mask = (1 << exponent) - 1
+    threshold = (mask >> 1) + (1 if high < 0 else 0)
+    return (high >> exponent) + (1 if (high & mask) > threshold else 0)
+
+
 def requantize_upward(acc: int, multiplier: int, shift: int, output_offset: int, act_min: int,
                       act_max: int) -> int:
     """tp_requantize_upward (runtime/tp_common.h): LiteRT's conv requantization of one accumulator."""
@@ -59,6 +69,12 @@ def quantize_multiplier(real: float) -> tuple[int, int]:
     if shift > 30:  # TFLite clamps: such a multiplier saturates every input anyway
         return (1 << 31) - 1, 30
     return q_fixed, shift
+
+
+def float_ratio(a: float, b: float) -> float:
+    """a / b divided in float32 then widened, as kernels that compute `input->params.scale /
+    output->params.scale` (both float) before QuantizeMultiplier do."""
+    return float(np.float32(a) / np.float32(b))
 
 
 def scale_of(t: Tensor) -> float:

@@ -2,22 +2,35 @@
 
 `monitor()` opens a port, collects records until the harness says `TP READY` (its results
 are complete and it now serves validation frames) or `TP DONE`, and optionally writes them as
-JSON. A timeout, a vanished port or a board-side error ends the session with a TinypipeError
-(`MonitorError`, carrying the partial result), and the JSON is written before it is raised:
-a half-finished benchmark is still worth keeping. Noise lines are skipped and counted.
+JSON. A timeout, a vanished port, a board-side error, a session that ends without a `TP RESULT`
+or a record with impossible values ends the session with a TinypipeError (`MonitorError`,
+carrying the partial result), and the JSON is written before it is raised: a half-finished
+benchmark is still worth keeping. Noise lines are skipped and counted.
+
+A session is bounded whatever the board sends: in time (host monotonic clock, both the silence
+between records and the whole session) and in memory (lines are at most MAX_LINE_BYTES, and at
+most MAX_RUNS / MAX_LAYERS records are kept; more are counted in `dropped_records`).
 """
 
 from __future__ import annotations
 
 import json
+import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tinypipe.device.protocol import Device, Record
+from tinypipe.device.protocol import Device, ReadTimeout, Record, check_timeout
 from tinypipe.errors import TinypipeError
 
-DEFAULT_TIMEOUT_S = 60.0  # longest silence between two records
+DEFAULT_TIMEOUT_S = 60.0  # the `tinypipe monitor` session; read_results: the longest silence
+SESSION_TIMEOUT_FACTOR = 10  # read_results: the whole session, in silences, unless given
+MAX_RUNS = 10_000  # `TP RUN` records kept (the harness prints TP_BENCH_RUNS of them)
+MAX_LAYERS = 10_000  # `TP LAYER` records kept
+MAX_U64 = 2**64 - 1  # the firmware prints unsigned 64-bit figures
+MAX_U32 = 2**32 - 1
+IMPOSSIBLE_HINT = ("the board sent figures no tinypipe firmware produces: the serial link corrupts "
+                   "records or the board runs other firmware; re-export, re-flash and check the baud rate")
 
 
 @dataclass
@@ -70,6 +83,7 @@ class MonitorResult:
     done: str | None = None  # `TP DONE reason=`
     error: str | None = None  # why the session ended early
     skipped_lines: int = 0
+    dropped_records: int = 0  # RUN / LAYER records beyond MAX_RUNS / MAX_LAYERS, not kept
 
     @property
     def complete(self) -> bool:
@@ -103,18 +117,63 @@ def _fields(record: Record, cls: type) -> dict[str, Any]:
     return {name: record.int(name) if kind == "int" else record.fields[name] for name, kind in types.items()}
 
 
+def _impossible(record: Record, why: str) -> TinypipeError:
+    return TinypipeError(f"record `TP {record.kind}` is impossible: {why}", IMPOSSIBLE_HINT)
+
+
+def _check_range(record: Record, values: dict[str, Any], names: str, low: int, high: int = MAX_U64) -> None:
+    for name in names.split():
+        if not low <= values[name] <= high:
+            raise _impossible(record, f"{name}={values[name]} is outside {low}..{high}")
+
+
+def _checked(record: Record, cls: type, state: MonitorResult) -> dict[str, Any]:
+    """The fields of `cls` from `record`, with values no harness can print rejected."""
+    values = _fields(record, cls)
+    if cls is BootInfo:
+        _check_range(record, values, "arena", 0)
+        _check_range(record, values, "input_bytes output_bytes tick_hz units_per_tick", 1)
+        empty = [name for name in ("board", "runtime", "model", "timer", "unit") if not values[name]]
+        if empty:
+            raise _impossible(record, f"{', '.join(empty)} empty")
+    elif cls is BenchResult:
+        _check_range(record, values, "runs", 1)
+        _check_range(record, values, "median min max", 0)
+        _check_range(record, values, "checksum", 0, MAX_U32)
+        if not values["min"] <= values["median"] <= values["max"]:
+            raise _impossible(record, f"median {values['median']} is outside min..max "
+                                      f"({values['min']}..{values['max']})")
+        if state.boot is not None and values["unit"] != state.boot.unit:
+            raise _impossible(record, f"unit {values['unit']!r}, but `TP BOOT` said {state.boot.unit!r}")
+    else:  # Run, Layer
+        _check_range(record, values, "i ticks units", 0)
+    return values
+
+
 def apply_record(state: MonitorResult, record: Record) -> None:
-    """Fold one record into `state`; a new BOOT starts over (the board was reset)."""
+    """Fold one record into `state`; a new BOOT starts over (the board was reset).
+
+    Impossible values (a negative arena, no runs, a median outside min..max, ...) raise.
+    """
     if record.kind == "BOOT":
+        boot = BootInfo(**_checked(record, BootInfo, state))
         port = state.port
         state.__dict__.update(MonitorResult(port=port).__dict__)
-        state.boot = BootInfo(**_fields(record, BootInfo))
+        state.boot = boot
     elif record.kind == "RUN":
-        state.runs.append(Run(**_fields(record, Run)))
+        run = Run(**_checked(record, Run, state))
+        if len(state.runs) < MAX_RUNS:
+            state.runs.append(run)
+        else:
+            state.dropped_records += 1
     elif record.kind == "RESULT":
-        state.result = BenchResult(**_fields(record, BenchResult))
+        state.result = BenchResult(**_checked(record, BenchResult, state))
     elif record.kind == "LAYER":
-        state.layers.append(Layer(**_fields(record, Layer)))
+        layer = Layer(**_checked(record, Layer, state))
+        if len(state.layers) < MAX_LAYERS:
+            state.layers.append(layer)
+        else:
+            state.dropped_records += 1
     elif record.kind == "READY":
         state.ready = True
     elif record.kind == "DONE":
@@ -127,16 +186,55 @@ def apply_record(state: MonitorResult, record: Record) -> None:
         )
 
 
-def read_results(device: Device, timeout_s: float = DEFAULT_TIMEOUT_S) -> MonitorResult:
-    """Collect records from an open device until `TP READY` or `TP DONE`.
+def _ended_without_result(state: MonitorResult) -> TinypipeError:
+    said = "TP READY" if state.ready else f"TP DONE reason={state.done}"
+    return TinypipeError(
+        f"{state.port}: the board said `{said}` without a `TP RESULT`: the benchmark is incomplete",
+        "the harness did not finish its timed runs, or the line lost the record; reset the board "
+        "(or re-run) and watch for `TP ERROR` records",
+    )
 
-    Raises MonitorError (with the partial result) on timeout, a lost port or a board error.
+
+def read_results(device: Device, timeout_s: float = DEFAULT_TIMEOUT_S,
+                 session_timeout_s: float | None = None) -> MonitorResult:
+    """Collect records from an open device until `TP READY` or `TP DONE`, with a `TP RESULT`.
+
+    `timeout_s` bounds the silence between two records and `session_timeout_s` (default
+    SESSION_TIMEOUT_FACTOR silences) the whole session, both in host monotonic time, however
+    many records keep arriving. Raises MonitorError (with the partial result) on timeout, a lost
+    port, a board error, an impossible record or a session that ends without a result.
     """
+    timeout_s = check_timeout(timeout_s)
+    session_s = check_timeout(SESSION_TIMEOUT_FACTOR * timeout_s if session_timeout_s is None
+                              else session_timeout_s, "the session timeout")
+    session_end = time.monotonic() + session_s
     state = MonitorResult(port=device.port)
+
+    def session_over() -> TinypipeError:
+        return TinypipeError(
+            f"{device.port}: no complete results within {session_s:g} s (host wall clock)",
+            "the board kept sending without `TP READY`/`TP DONE` (other firmware, a reset loop, or "
+            "noise), or its benchmark takes longer: raise --timeout",
+        )
+
+    last_record = time.monotonic()
     try:
         while not (state.ready or state.done is not None):
-            apply_record(state, device.read_record(timeout_s))
+            left = session_end - time.monotonic()
+            if left <= 0:
+                raise session_over()
+            try:
+                record = device.read_record(min(timeout_s, left))
+            except ReadTimeout:
+                # Records were still coming when the session ran out: say so, not "silence".
+                if time.monotonic() - last_record < timeout_s / 2:
+                    raise session_over() from None
+                raise
+            last_record = time.monotonic()
+            apply_record(state, record)
             state.skipped_lines = device.skipped_lines
+        if state.result is None:
+            raise _ended_without_result(state)
     except TinypipeError as exc:
         state.skipped_lines = device.skipped_lines
         state.error = exc.what
@@ -156,10 +254,14 @@ def monitor(
     timeout_s: float = DEFAULT_TIMEOUT_S,
     json_out: Path | None = None,
 ) -> MonitorResult:
-    """Open `port`, read the benchmark records, write them to `json_out` (even if partial)."""
+    """Open `port`, read the benchmark records, write them to `json_out` (even if partial).
+
+    `timeout_s` bounds the whole session (host wall clock), not just the silence between records.
+    """
+    timeout_s = check_timeout(timeout_s, "--timeout")
     with Device(port, baud, timeout_s) as device:
         try:
-            result = read_results(device, timeout_s)
+            result = read_results(device, timeout_s, session_timeout_s=timeout_s)
         except MonitorError as exc:
             if json_out is not None:
                 write_json(exc.partial, json_out)

@@ -4,13 +4,17 @@ The firmware harness (firmware_templates/common/tp_harness.c) prints one-line re
 it boots and benchmarks, then answers validation frames (tp_protocol.h documents the wire
 format; the constants below must match it). `Device` talks to it over any pyserial URL: a
 real port (`/dev/ttyACM0`, `COM3`) or an emulator's TCP serial (`socket://127.0.0.1:4321`).
-It never blocks for longer than the timeout it was given, skips noise between records and
-frames, and turns a vanished port into a TinypipeError.
+It never blocks for longer than the timeout it was given (host monotonic time), reads in
+chunks, skips noise between records and frames, retries a request the board rejected as
+damaged (a frame that timed out or failed its CRC on the way), and turns a vanished port, a
+malformed reply or an exhausted retry into a TinypipeError.
 """
 
 from __future__ import annotations
 
 import contextlib
+import math
+import socket
 import struct
 import time
 import zlib
@@ -29,7 +33,15 @@ RECORD_PREFIX = "TP "
 MAX_LINE_BYTES = 1024  # longer "lines" are binary noise, not records
 MAX_PAYLOAD_BYTES = 16 * 1024 * 1024  # a larger length field is noise that happened to follow MAGIC
 READ_SLICE_S = 0.05  # pyserial read timeout; deadlines are enforced around it
+READ_CHUNK_BYTES = 4096  # what one read takes of the bytes already there
 OPEN_RETRY_S = 0.1
+FRAME_TRIES = 3  # sends of one request the board rejected as damaged, before giving up
+# Before a retry the line must go quiet this long (host time), so that the board has answered
+# whatever it made of the rest of a damaged frame (its in-frame timeout is 500 ms on real boards)
+# and no stale reply is taken for the retry's; SETTLE_MAX_S bounds a line that never goes quiet.
+SETTLE_QUIET_S = 0.6
+SETTLE_MAX_S = 5.0
+MAX_MESSAGE_CHARS = 200  # of an error frame's text, as quoted to the user
 
 _HEADER = struct.Struct("<BI")  # type, payload length
 _CRC = struct.Struct("<I")
@@ -58,6 +70,38 @@ class ErrorCode(IntEnum):
     UNKNOWN_TYPE = 3
     TIMEOUT = 4
     INVOKE = 5
+
+
+# What the board means by each error, as the hint of the error after the last try.
+_RETRY_HINTS = {
+    ErrorCode.BAD_CRC: "the frames arrived corrupted: the serial link flips bytes (check the cable, the "
+                       "ground and the baud rate, and that no other program writes to the port)",
+    ErrorCode.BAD_LENGTH: "the board did not recognise the frames: its firmware speaks another protocol "
+                          "version, or the link corrupts bytes; re-export and re-flash",
+    ErrorCode.UNKNOWN_TYPE: "the board did not recognise the frames: its firmware speaks another protocol "
+                            "version, or the link corrupts bytes; re-export and re-flash",
+    ErrorCode.TIMEOUT: "the board's in-frame timeout expired before the whole frame arrived: bytes were "
+                       "lost on the link, or the host stalled mid-frame for longer than the board waits "
+                       "(check the cable and the baud rate, and what else loads this machine)",
+}
+
+
+class ReadTimeout(TinypipeError):
+    """Nothing (or not enough) arrived before a host-time deadline."""
+
+
+def check_timeout(value: float, what: str = "the timeout") -> float:
+    """`value` if it is a usable number of seconds: finite and positive (nan would wait forever)."""
+    if not isinstance(value, int | float) or not math.isfinite(value) or value <= 0:
+        raise TinypipeError(f"{what} must be a positive, finite number of seconds, got {value!r}",
+                            "pass e.g. --timeout 60")
+    return float(value)
+
+
+def printable(text: str, limit: int = MAX_MESSAGE_CHARS) -> str:
+    """Device-supplied text made safe to show: printable ASCII only, at most `limit` characters."""
+    clean = "".join(c if " " <= c <= "~" else "?" for c in text[:limit])
+    return clean + ("..." if len(text) > limit else "")
 
 
 def crc32(data: bytes, crc: int = 0) -> int:
@@ -146,18 +190,27 @@ class Record:
             ) from None
 
 
+def _is_record_text(token: str) -> bool:
+    """Printable ASCII only: a control character (ESC, a decoding error's U+FFFD) means noise."""
+    return all("!" <= c <= "~" for c in token)
+
+
 def parse_record(line: str) -> Record | None:
-    """Parse one line; None for anything that is not a well-formed record (noise)."""
+    """Parse one line; None for anything that is not a well-formed record (noise).
+
+    A record is printable ASCII, at most MAX_LINE_BYTES long, so nothing a device sends can put
+    terminal control sequences into what tinypipe prints.
+    """
     line = line.strip()
-    if not line.startswith(RECORD_PREFIX):
+    if not line.startswith(RECORD_PREFIX) or len(line) > MAX_LINE_BYTES:
         return None
-    kind, *tokens = line[len(RECORD_PREFIX):].split()
-    if not kind.isalpha() or not kind.isupper():
+    kind, *tokens = line[len(RECORD_PREFIX):].split() or [""]
+    if not kind.isascii() or not kind.isalpha() or not kind.isupper():
         return None
     fields = {}
     for token in tokens:
         key, sep, value = token.partition("=")
-        if not sep or not key:
+        if not sep or not key or not _is_record_text(token) or key in fields:
             return None
         fields[key] = value
     return Record(kind, fields)
@@ -176,6 +229,9 @@ def open_port(port: str, baud: int = 115200, timeout: float = READ_SLICE_S) -> s
         port_obj.open()
     finally:
         del port_obj.reset_input_buffer
+    # socket:// leaves Nagle's algorithm on: the tail of a large frame would wait for an ACK.
+    with contextlib.suppress(AttributeError, OSError):
+        port_obj._socket.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     return port_obj
 
 
@@ -192,10 +248,13 @@ class Device:
                  open_timeout_s: float = 0.0) -> None:
         """Open `port`; retry for up to `open_timeout_s` while it refuses (an emulator starting)."""
         self.port = port
-        self.timeout_s = timeout_s
+        self.timeout_s = check_timeout(timeout_s)
         self.skipped_lines = 0  # noise lines seen between records
         self.last_units = 0  # units of the last `infer`
+        self.retries = 0  # requests sent again after the board rejected them as damaged
         self._buffer = bytearray()
+        self._skip_line = False  # inside an overlong line: drop bytes up to its end
+        self._read_timeout: float | None = None
         self._info: DeviceInfo | None = None
         deadline = time.monotonic() + open_timeout_s
         while True:
@@ -231,21 +290,39 @@ class Device:
             "the board was reset or unplugged, or the emulator exited; check its output",
         )
 
-    def _read_more(self, deadline: float, waiting_for: str) -> None:
+    def _set_read_timeout(self, timeout_s: float) -> None:
+        if timeout_s != self._read_timeout:  # on a real port every change is a tcsetattr()
+            self._serial.timeout = timeout_s
+            self._read_timeout = timeout_s
+
+    def _read_chunk(self, wait_s: float) -> bytes:
+        """Whatever has arrived, waiting up to `wait_s` for the first byte; b"" if nothing came.
+
+        One read waits for a byte and returns as soon as it is there; a second, non-blocking one
+        takes the rest of what is buffered (pyserial's socket:// reports in_waiting as 0 or 1, so
+        sizing a read by it would mean a system call per byte).
+        """
+        try:
+            self._set_read_timeout(wait_s)
+            chunk = self._serial.read(1)
+            if chunk:
+                self._set_read_timeout(0)
+                chunk += self._serial.read(READ_CHUNK_BYTES)
+        except (serial.SerialException, OSError) as exc:
+            raise self._lost(exc) from None
+        return bytes(chunk)
+
+    def _read_more(self, deadline: float, waiting_for: str, hint: str | None = None) -> None:
         """Append at least one byte to the buffer, or raise when the deadline passes."""
         while True:
             left = deadline - time.monotonic()
             if left <= 0:
-                raise TinypipeError(
+                raise ReadTimeout(
                     f"{self.port}: timed out waiting for {waiting_for}",
-                    "check the baud rate and that the board runs tinypipe firmware "
+                    hint or "check the baud rate and that the board runs tinypipe firmware "
                     "(reset it to restart the records), or raise --timeout",
                 )
-            try:
-                self._serial.timeout = min(READ_SLICE_S, left)
-                chunk = self._serial.read(max(1, self._serial.in_waiting))
-            except (serial.SerialException, OSError) as exc:
-                raise self._lost(exc) from None
+            chunk = self._read_chunk(min(READ_SLICE_S, left))
             if chunk:
                 self._buffer += chunk
                 return
@@ -259,7 +336,17 @@ class Device:
             raise self._lost(exc) from None
 
     def _deadline(self, timeout_s: float | None) -> float:
-        return time.monotonic() + (self.timeout_s if timeout_s is None else timeout_s)
+        return time.monotonic() + (self.timeout_s if timeout_s is None else check_timeout(timeout_s))
+
+    def _settle(self) -> None:
+        """Drop what is buffered and what arrives until the line has been quiet for SETTLE_QUIET_S
+        (at most SETTLE_MAX_S): the board's answers to the rest of a damaged frame."""
+        self._buffer.clear()
+        end = time.monotonic() + SETTLE_MAX_S
+        quiet_until = time.monotonic() + SETTLE_QUIET_S
+        while (now := time.monotonic()) < min(quiet_until, end):
+            if self._read_chunk(min(READ_SLICE_S, quiet_until - now)):
+                quiet_until = time.monotonic() + SETTLE_QUIET_S
 
     # --- records --------------------------------------------------------------------------
 
@@ -269,10 +356,18 @@ class Device:
         while True:
             newline = self._buffer.find(b"\n")
             if newline < 0:
-                if len(self._buffer) > MAX_LINE_BYTES:
+                if len(self._buffer) > MAX_LINE_BYTES:  # binary noise: drop it up to the next newline
                     self._buffer.clear()
-                    self.skipped_lines += 1
+                    if not self._skip_line:
+                        self.skipped_lines += 1
+                    self._skip_line = True
                 self._read_more(deadline, "a `TP` record")
+                continue
+            if self._skip_line or newline > MAX_LINE_BYTES:  # the end of an overlong line
+                del self._buffer[: newline + 1]
+                if not self._skip_line:
+                    self.skipped_lines += 1
+                self._skip_line = False
                 continue
             line = self._buffer[:newline].decode("ascii", errors="replace")
             del self._buffer[: newline + 1]
@@ -284,26 +379,55 @@ class Device:
 
     # --- frames ---------------------------------------------------------------------------
 
-    def read_frame(self, timeout_s: float | None = None) -> Frame:
+    def read_frame(self, timeout_s: float | None = None, waiting_for: str = "a reply frame",
+                   hint: str | None = None) -> Frame:
         """The next valid frame; noise and corrupt frames are skipped."""
         deadline = self._deadline(timeout_s)
         while True:
             frame = decode_frame(self._buffer)
             if frame is not None:
                 return frame
-            self._read_more(deadline, "a reply frame")
+            self._read_more(deadline, waiting_for, hint)
 
-    def request(self, frame_type: FrameType, payload: bytes = b"", timeout_s: float | None = None) -> bytes:
-        """Send one request and return its reply's payload; an error frame raises."""
-        self.write(encode_frame(frame_type, payload))
-        reply = self.read_frame(timeout_s)
-        if reply.type == FrameType.ERROR:
+    def request(self, frame_type: FrameType, payload: bytes = b"", timeout_s: float | None = None,
+                tries: int = FRAME_TRIES) -> bytes:
+        """Send one request and return its reply's payload.
+
+        A request the board rejects as damaged on the way (TIMEOUT, BAD_CRC, BAD_LENGTH,
+        UNKNOWN_TYPE) is sent again, up to `tries` times in all, once the line has gone quiet;
+        the last rejection, an INVOKE error, or no reply within `timeout_s` (host time) raises.
+        No reply is not retried: the board may still be working, and its late reply would be
+        taken for the answer to the next request.
+        """
+        timeout = self.timeout_s if timeout_s is None else check_timeout(timeout_s)
+        frame = encode_frame(frame_type, payload)
+        for attempt in range(1, tries + 1):
+            if attempt > 1:
+                self.retries += 1
+                self._settle()
+            self.write(frame)
+            reply = self.read_frame(
+                timeout, f"a reply to {frame_type.name} ({len(frame)} bytes sent): none came within "
+                f"{timeout:g} s of host time",
+                "the board stopped answering: it crashed, was reset, or is still busy; for an emulator "
+                "see its log (tinypipe emulate), for a real board reset it, or raise the timeout")
+            if reply.type != FrameType.ERROR:
+                break
             code = reply.payload[0] if reply.payload else 0
-            name = ErrorCode(code).name if code in ErrorCode._value2member_map_ else str(code)
-            message = reply.payload[1:].decode("ascii", errors="replace")
+            known = code in ErrorCode._value2member_map_
+            name = ErrorCode(code).name if known else str(code)
+            message = printable(reply.payload[1:].decode("ascii", errors="replace"))
+            if known and ErrorCode(code) in _RETRY_HINTS and attempt < tries:
+                continue
+            if known and ErrorCode(code) in _RETRY_HINTS:
+                raise TinypipeError(
+                    f"{self.port}: the board rejected a {frame_type.name} request {tries} times: "
+                    f"{name} ({message})", _RETRY_HINTS[ErrorCode(code)])
             raise TinypipeError(
                 f"{self.port}: the board rejected a {frame_type.name} request: {name} ({message})",
-                "line noise or a firmware/host version mismatch; re-export and re-flash",
+                "the runtime on the board could not run the model; check the board's arena and that it "
+                "was built for this model" if name == "INVOKE" else
+                "the firmware speaks another protocol version than this tinypipe; re-export and re-flash",
             )
         if reply.type != frame_type | FrameType.REPLY:
             raise TinypipeError(
@@ -312,13 +436,21 @@ class Device:
             )
         return reply.payload
 
+    def _malformed(self, what: str, payload: bytes) -> TinypipeError:
+        return TinypipeError(
+            f"{self.port}: malformed {what} reply ({len(payload)} bytes)",
+            "the firmware and this tinypipe version disagree; re-export and re-flash",
+        )
+
     def info(self) -> DeviceInfo:
         if self._info is None:
             payload = self.request(FrameType.INFO)
+            if len(payload) < 8 or len(payload) % _U32.size:
+                raise self._malformed("INFO", payload)
             n_in, n_out = struct.unpack_from("<II", payload)
             sizes = [v for (v,) in _U32.iter_unpack(payload[8:])]
-            if len(sizes) != n_in + n_out:
-                raise TinypipeError(f"{self.port}: malformed INFO reply ({len(payload)} bytes)")
+            if n_in < 1 or n_out < 1 or len(sizes) != n_in + n_out or min(sizes) < 1:
+                raise self._malformed("INFO", payload)
             self._info = DeviceInfo(sizes[:n_in], sizes[n_in:])
         return self._info
 
@@ -338,10 +470,11 @@ class Device:
                     "the board runs a different model than the one you validate against; re-flash",
                 )
         payload = self.request(FrameType.INFER, b"".join(blobs), timeout_s)
-        ticks, self.last_units = _TIMING.unpack_from(payload)
         if len(payload) != _TIMING.size + sum(info.output_bytes):
             raise TinypipeError(f"{self.port}: INFER reply has {len(payload)} bytes, expected "
-                                f"{_TIMING.size + sum(info.output_bytes)}")
+                                f"{_TIMING.size + sum(info.output_bytes)}",
+                                "the board runs another model or firmware version; re-export and re-flash")
+        ticks, self.last_units = _TIMING.unpack_from(payload)
         outputs, offset = [], _TIMING.size
         for size in info.output_bytes:
             outputs.append(np.frombuffer(payload, dtype=np.int8, count=size, offset=offset).copy())

@@ -86,15 +86,23 @@ def run_on_target(project: Path, board: Board, inputs: list[np.ndarray] | None =
     return run
 
 
-def board_device(board_id: str, port: str | None = None) -> Callable[[Path, Path], Run]:
-    """A `tinypipe validate` device for a board: export + build, then run_on_target."""
+def board_device(board_id: str, port: str | None = None, runtime: str = "aot",
+                 tflm_dir: str | Path | None = None) -> Callable[[Path, Path], Run]:
+    """A `tinypipe validate` device for a board: export + build, then run_on_target.
+
+    A real board's serial port is checked here, before anything is built."""
+    if not load_board(board_id).emulated:
+        from tinypipe.build import check_serial_port
+
+        check_serial_port(board_id, port, what="validate")
 
     def factory(model_path: Path, work_dir: Path) -> Run:
         from tinypipe.build import build
         from tinypipe.export import export
 
         board = load_board(board_id)
-        project = export(model_path, board.id, work_dir / "firmware", runs=1)
+        project = export(model_path, board.id, work_dir / "firmware", runtime=runtime, runs=1,
+                         tflm_dir=tflm_dir)
         build(project.dir)
 
         return lambda inputs: run_on_target(project.dir, board, inputs, port).outputs

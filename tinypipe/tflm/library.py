@@ -5,8 +5,9 @@ each operator of the model the kernel file that defines the registration its
 MicroMutableOpResolver method uses (read from `micro_mutable_op_resolver.h`), in its CMSIS-NN
 version when the core has DSP or MVE instructions and CMSIS-NN has one. Nothing else is compiled.
 
-`write_library()` writes `lib/tflite-micro/library.json` pointing at the tree (nothing is copied)
-and returns the [env] options that give the TFLM flags to *every* translation unit: the library's
+`write_library()` writes the library manifests pointing at the tree (nothing is copied) into a
+shared folder (so that PlatformIO's build cache serves every project after the first) and
+returns the [env] options that give the TFLM flags to *every* translation unit: the library's
 and the project's own sources. That matters: `-DTF_LITE_STATIC_MEMORY` changes the layout of
 `TfLiteTensor`, and a glue file compiled without it reads `tensor->data` from the wrong field.
 The tree's include directories are `-isystem`, so TFLM's headers (which fail `-Wextra -Werror`)
@@ -15,7 +16,9 @@ do not fail tinypipe's strict build of its own sources.
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
 import re
 from dataclasses import dataclass, field
 from functools import cache
@@ -43,6 +46,8 @@ KERNEL_SETS = ("cmsis-nn", "reference")
 _METHOD = re.compile(r"TfLiteStatus (Add\w+)\(\s*const TFLMRegistration& registration\s*=\s*"
                      r"(?:[\w:]*::)?(Register_\w+)\(\)\)\s*\{\s*return AddBuiltin\(BuiltinOperator_(\w+),")
 _REGISTRATION = re.compile(r"TFLMRegistration\s+(Register_\w+)\s*\(\s*\)\s*\{")
+_CUSTOM_OP = re.compile(r"TFLMRegistration\*\s*Register_\w+\s*\(")
+_DECLARATION = re.compile(r"^TFLMRegistration\s+(Register_\w+_INT8)\s*\(\s*\)\s*;", re.M)
 
 
 @dataclass(frozen=True)
@@ -51,6 +56,7 @@ class Resolver:
 
     methods: dict[str, tuple[str, str]]
     kernel_files: dict[str, list[str]]  # registration -> files defining it (reference, cmsis_nn)
+    int8_headers: dict[str, str]  # Register_X_INT8 -> the kernels/*.h declaring it
 
 
 @cache
@@ -61,7 +67,9 @@ def resolver(tree: Path) -> Resolver:
     for path in sorted((tree / KERNELS).rglob("*.cc")):
         for reg in set(_REGISTRATION.findall(path.read_text(encoding="utf-8", errors="replace"))):
             files.setdefault(reg, []).append(path.relative_to(tree).as_posix())
-    return Resolver(methods, files)
+    int8 = {reg: path.relative_to(tree).as_posix() for path in sorted((tree / KERNELS).glob("*.h"))
+            for reg in _DECLARATION.findall(path.read_text(encoding="utf-8", errors="replace"))}
+    return Resolver(methods, files, int8)
 
 
 def supported_ops(tree: Path) -> set[str]:
@@ -82,8 +90,10 @@ class TflmLibrary:
     tree: Path
     kernels: str  # cmsis-nn | reference
     ops: list[str]  # builtin operators, in the order they are registered
-    resolver_methods: list[str]
+    resolver_calls: list[str]  # MicroMutableOpResolver calls, e.g. AddConv2D(tflite::Register_CONV_2D_INT8())
+    headers: list[str]  # what the calls need beyond micro_mutable_op_resolver.h
     sources: list[str] = field(default_factory=list)  # relative to the tree
+    kernel_sources: list[str] = field(default_factory=list)  # the operators' own kernel files
     defines: list[str] = field(default_factory=list)
     include_dirs: list[str] = field(default_factory=list)  # relative to the tree
 
@@ -102,14 +112,17 @@ def _glob(tree: Path, patterns: tuple[str, ...]) -> list[str]:
     return sorted(f for f in found if not f.endswith("_test.cc"))
 
 
-def plan_library(tree: Path, opcodes: list[str], kernels: str) -> TflmLibrary:
+def plan_library(tree: Path, opcodes: list[str], kernels: str,
+                 int8_only: frozenset[str] | set[str] = frozenset()) -> TflmLibrary:
     """The sources and flags for a TFLM build running `opcodes` with `kernels`; a TinypipeError for
-    an operator this tree cannot register."""
+    an operator this tree cannot register. Operators in `int8_only` (every instance has int8
+    activations and weights) register their int8-only kernel where TFLM has one
+    (Register_CONV_2D_INT8...), so the int4/int16 code paths are not linked."""
     if kernels not in KERNEL_SETS:
         raise TinypipeError(f"unknown TFLite Micro kernel set {kernels!r}",
                             f"use one of {', '.join(KERNEL_SETS)}")
     r = resolver(tree)
-    methods, op_files = [], set()
+    calls, headers, op_files = [], set(), set()
     for op in opcodes:
         if op not in r.methods or r.methods[op][1] not in r.kernel_files:
             raise TinypipeError(
@@ -117,7 +130,12 @@ def plan_library(tree: Path, opcodes: list[str], kernels: str) -> TflmLibrary:
                 "use --runtime aot if it supports the operator (tinypipe inspect lists both), "
                 "or rebuild the model with builtin operators TFLite Micro has")
         method, reg = r.methods[op]
-        methods.append(method)
+        int8_reg = f"{reg}_INT8"
+        if op in int8_only and int8_reg in r.int8_headers:
+            calls.append(f"{method}(tflite::{int8_reg}())")
+            headers.add(r.int8_headers[int8_reg])
+        else:
+            calls.append(f"{method}()")
         candidates = r.kernel_files[reg]
         optimized = [f for f in candidates if "/cmsis_nn/" in f]
         reference = [f for f in candidates if "/cmsis_nn/" not in f]
@@ -126,45 +144,75 @@ def plan_library(tree: Path, opcodes: list[str], kernels: str) -> TflmLibrary:
     # and the generic ones (kernel_util.cc, micro_tensor_utils.cc, lstm_eval.cc...) always.
     op_stems = {Path(f).stem for files in r.kernel_files.values() for f in files}
     used_stems = {Path(f).stem for f in op_files}
-    helpers = []
+    # Custom operators' kernels (circular buffer, detection postprocess) and their helpers: never.
+    custom = {p.stem for p in (tree / KERNELS).glob("*.cc")
+              if _CUSTOM_OP.search(p.read_text(encoding="utf-8", errors="replace"))}
+    generic = []
     for path in sorted((tree / KERNELS).glob("*.cc")):
-        stem = path.stem
-        if stem in op_stems:
+        stem, rel = path.stem, path.relative_to(tree).as_posix()
+        if stem in op_stems or stem in custom:
             continue
-        owner = next((s for s in op_stems if stem.startswith(s + "_")), None)
-        if owner is None or owner in used_stems:
-            helpers.append(path.relative_to(tree).as_posix())
-    sources = [*_glob(tree, FRAMEWORK_GLOBS), *helpers, *sorted(op_files)]
+        owner = next((s for s in op_stems | custom if stem.startswith(s + "_")), None)
+        if owner is None:
+            generic.append(rel)
+        elif owner in used_stems:
+            op_files.add(rel)
+    sources = [*_glob(tree, FRAMEWORK_GLOBS), *generic, *sorted(op_files)]
     defines, includes = list(COMMON_DEFINES), list(INCLUDE_DIRS)
     if kernels == "cmsis-nn":
         defines += CMSIS_NN_DEFINES
         includes += CMSIS_NN_INCLUDE_DIRS
         sources += _glob(tree, ("third_party/cmsis_nn/Source/**/*.c",))
-    return TflmLibrary(tree, kernels, list(opcodes), methods, sources, defines, includes)
+    return TflmLibrary(tree, kernels, list(opcodes), calls, sorted(headers), sources, sorted(op_files),
+                       defines, includes)
 
 
-def write_library(project_dir: Path, lib: TflmLibrary) -> dict[str, str]:
-    """Write lib/tflite-micro/library.json (sources stay in the tree); return the [env] options
-    that build it and give its flags to every translation unit."""
-    manifest = {
-        "name": LIBRARY_NAME,
+def _manifest(name: str, lib: TflmLibrary, sources: list[str], what: str) -> dict[str, object]:
+    return {
+        "name": name,
         "version": lib.version,
-        "description": f"TensorFlow Lite Micro {TFLM_COMMIT[:7]} from {lib.tree}, {lib.kernels} kernels, "
-                       f"operators: {', '.join(lib.ops)}. Generated by tinypipe.",
+        "description": f"TensorFlow Lite Micro {TFLM_COMMIT[:7]} from {lib.tree}: {what} (tinypipe).",
         "license": "Apache-2.0",
         "frameworks": "*",
         "platforms": "*",
         "build": {
             "srcDir": str(lib.tree),
             "includeDir": str(lib.tree),
-            "srcFilter": ["-<*>", *(f"+<{s}>" for s in lib.sources)],
+            "srcFilter": ["-<*>", *(f"+<{s}>" for s in sources)],
             # Third-party code: its warnings are not tinypipe's to fix; no debug info (build time).
             "flags": ["-w", "-g0"],
             "libArchive": True,
             "libLDFMode": "off",
         },
     }
-    lib_dir = Path(project_dir) / "lib" / LIBRARY_NAME
-    lib_dir.mkdir(parents=True, exist_ok=True)
-    (lib_dir / "library.json").write_text(json.dumps(manifest, indent=2) + "\n")
-    return {"lib_deps": LIBRARY_NAME, "build_flags": "\n".join(lib.flags())}
+
+
+def _write_manifest(libs_dir: Path, manifest: dict[str, object]) -> Path:
+    """The manifest in a folder named by its content, written once: every project that builds the
+    same sources points at the same folder, so PlatformIO builds them into the same object paths
+    and its build_cache_dir serves them to every project after the first."""
+    text = json.dumps(manifest, indent=2) + "\n"
+    folder = libs_dir / f"{manifest['name']}-{hashlib.sha256(text.encode()).hexdigest()[:12]}"
+    if not (folder / "library.json").is_file():
+        folder.mkdir(parents=True, exist_ok=True)
+        tmp = folder / f"library.json.{os.getpid()}"
+        tmp.write_text(text)
+        tmp.replace(folder / "library.json")
+    return folder
+
+
+def write_library(libs_dir: Path, lib: TflmLibrary) -> dict[str, str]:
+    """Write the library manifests (sources stay in the tree) under `libs_dir`; return the [env]
+    options that build them and give their flags to every translation unit.
+
+    Two libraries: the framework (interpreter, allocator, shared kernel helpers and, for
+    CMSIS-NN, its sources), the same for every model built with this kernel set, and the
+    kernels of the model's operators."""
+    kernel_files = set(lib.kernel_sources)
+    framework = [s for s in lib.sources if s not in kernel_files]
+    base = f"{LIBRARY_NAME}-{lib.kernels}"
+    folders = [_write_manifest(libs_dir, _manifest(f"{base}-framework", lib, framework,
+                                                   f"the framework, {lib.kernels} kernel set")),
+               _write_manifest(libs_dir, _manifest(f"{base}-kernels", lib, sorted(kernel_files),
+                                                   f"the kernels of {', '.join(lib.ops)}"))]
+    return {"lib_deps": "\n".join(f"symlink://{f}" for f in folders), "build_flags": "\n".join(lib.flags())}

@@ -3,7 +3,9 @@
 A TFLM tree is laid out as TFLite Micro's `create_tflm_tree.py` lays it out, with the reference
 kernels and `kernels/cmsis_nn/` side by side and the third-party code it pins under
 `third_party/`. tinypipe looks for one, in order: `--tflm-dir`, the TINYPIPE_TFLM_DIR environment
-variable, then the user cache (`$XDG_CACHE_HOME/tinypipe/tflm-<commit>`). Nothing is downloaded.
+variable, then the user cache (`$XDG_CACHE_HOME/tinypipe/tflm-<commit>`). Nothing is downloaded:
+where no tree exists, the error names the one command that makes one on a machine with internet
+access (make_tree_command; it cannot be exercised on the offline machines tinypipe is tested on).
 """
 
 from __future__ import annotations
@@ -32,8 +34,7 @@ def make_tree_command(dest: Path) -> str:
     return (f"git clone https://github.com/tensorflow/tflite-micro /tmp/tflm && "
             f"git -C /tmp/tflm checkout {TFLM_COMMIT[:7]} && "
             f"python3 /tmp/tflm/tensorflow/lite/micro/tools/project_generation/create_tflm_tree.py "
-            f"--makefile_options='TARGET=cortex_m_generic OPTIMIZED_KERNEL_DIR=cmsis_nn' "
-            f"--rename_cc_to_cpp=false {dest}")
+            f"--makefile_options='TARGET=cortex_m_generic OPTIMIZED_KERNEL_DIR=cmsis_nn' {dest}")
 
 
 def check_tree(path: Path, origin: str) -> Path:

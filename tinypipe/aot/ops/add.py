@@ -11,9 +11,10 @@ from __future__ import annotations
 import numpy as np
 
 from tinypipe.aot.lowering import Const, Layer, expect_int8, register, unsupported
+from tinypipe.aot.ops.layout import collapse_broadcast, dims4, row_major_strides
 from tinypipe.aot.quant import (
     activation_range,
-    doubling_high_mul,
+    multiply_by_quantized_multiplier,
     quantize_multiplier,
     scale_of,
     zero_point_of,
@@ -23,15 +24,6 @@ from tinypipe.graph import Graph, Operator, Tensor
 LEFT_SHIFT = 20  # int8/uint8 (TFLite uses 15 for int16)
 
 
-def multiply_by_quantized_multiplier(x: int, multiplier: int, shift: int) -> int:
-    """TFLite's MultiplyByQuantizedMultiplier on Python ints (tp_multiply_by_quantized_multiplier)."""
-    high = doubling_high_mul(x, multiplier, shift)
-    exponent = max(-shift, 0)
-    mask = (1 << exponent) - 1
-    threshold = (mask >> 1) + (1 if high < 0 else 0)
-    return (high >> exponent) + (1 if (high & mask) > threshold else 0)
-
-
 def input_table(zero_point: int, multiplier: int, shift: int) -> np.ndarray:
     """Twice the rescaled value of every int8 input, at index (uint8_t)value."""
     values = [v - 256 if v > 127 else v for v in range(256)]
@@ -39,28 +31,23 @@ def input_table(zero_point: int, multiplier: int, shift: int) -> np.ndarray:
                      for v in values], np.int32)
 
 
-def broadcast_strides(graph: Graph, op: Operator, t: Tensor, out_shape: tuple[int, ...]) -> list[int]:
-    """Element strides of `t` over the 4-D output shape; 0 along broadcast dimensions."""
-    if len(out_shape) > 4 or len(t.shape) > len(out_shape):
-        raise unsupported(graph, op, f"shapes {t.shape} -> {out_shape}: at most 4-D broadcasting")
-    shape = (1,) * (4 - len(t.shape)) + tuple(t.shape)
-    out4 = (1,) * (4 - len(out_shape)) + tuple(out_shape)
-    strides, step = [0] * 4, 1
-    for d in range(3, -1, -1):
-        if shape[d] == out4[d]:
-            strides[d] = step if out4[d] > 1 else 0
-        elif shape[d] != 1:
-            raise unsupported(graph, op, f"shape {t.shape} does not broadcast to {out_shape}")
-        step *= shape[d]
-    return strides
-
-
 def broadcast_params(graph: Graph, op: Operator, a: Tensor, b: Tensor, out: Tensor) -> dict[str, list[int]]:
-    """The 4-D output shape and both inputs' strides over it: the broadcast fields that the
-    element-wise kernels' params share (tp_add_params_t, tp_mul_params_t)."""
-    return {"dims": [*(1,) * (4 - len(out.shape)), *out.shape],
-            "input1_strides": broadcast_strides(graph, op, a, out.shape),
-            "input2_strides": broadcast_strides(graph, op, b, out.shape)}
+    """The 4-D output shape and both inputs' element strides over it (0 along broadcast axes): the
+    broadcast fields that the element-wise kernels' params share (tp_add_params_t, tp_mul_params_t,
+    ...). Any rank: axes along which both operands broadcast alike are merged first."""
+    for t in (a, b):
+        aligned = (1,) * (len(out.shape) - len(t.shape)) + tuple(t.shape)
+        pairs = zip(aligned, out.shape, strict=False)
+        if len(aligned) != len(out.shape) or any(d not in (1, n) for d, n in pairs):
+            raise unsupported(graph, op, f"shape {t.shape} does not broadcast to {out.shape}")
+    out_dims, (a_dims, b_dims) = collapse_broadcast(out.shape, a.shape, b.shape)
+    dims = dims4(graph, op, out_dims)
+
+    def strides(operand: list[int]) -> list[int]:
+        full = dims4(graph, op, operand)
+        return [s if d > 1 else 0 for s, d in zip(row_major_strides(full), full, strict=True)]
+
+    return {"dims": dims, "input1_strides": strides(a_dims), "input2_strides": strides(b_dims)}
 
 
 @register("ADD", prefix="add")

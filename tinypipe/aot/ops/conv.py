@@ -58,6 +58,7 @@ def _common(graph: Graph, op: Operator, inp: Tensor, out: Tensor, filter_hw: tup
 
 
 INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
+INT16_MAX = 2**15 - 1
 DSP_PIXELS = 4  # TP_CONV_DSP_PIXELS in conv_s8.h
 
 
@@ -135,6 +136,9 @@ def lower_conv(graph: Graph, op: Operator, name: str) -> Layer:
     params["live_c"] = len(live)
     params["doubled"] = int(doubled_requant_ok(folded[live], rows[live], shift[live]))
     elided = len(live) < oc
+    if elided and oc > INT16_MAX + 1:  # the live channel list is int16_t
+        raise unsupported(graph, op, f"{oc} output channels with all-zero ones elided: "
+                                     f"at most {INT16_MAX + 1}")
     return Layer(op, name, kernel="tp_conv_s8", inputs=[inp.index], outputs=[out.index],
                  params_type="tp_conv_params_t", params=params,
                  consts=[Const("weights", "int8_t", np.append(rows[live].reshape(-1), np.zeros(4, np.int8))),

@@ -1,10 +1,18 @@
-"""QUANTIZE (float->int8, int8->int8) and DEQUANTIZE (int8->float) -> kernels/quantize."""
+"""QUANTIZE (float->int8, int8->int8) and DEQUANTIZE (int8->float) -> kernels/quantize.
+
+int8 -> int8 (a requantization, e.g. inserted by the converter before a CONCATENATION whose inputs
+differ in scale): LiteRT's optimized Requantize rounds blocks of 16 elements with NEON (ties upward
+at both roundings) and only the size % 16 last ones with the scalar rule (ties away from zero at
+the final shift), so the kernel gets the length of the vector part.
+"""
 
 from __future__ import annotations
 
 from tinypipe.aot.lowering import Layer, expect_int8, register, unsupported
 from tinypipe.aot.quant import quantize_multiplier, scale_of, zero_point_of
 from tinypipe.graph import Graph, Operator
+
+REQUANTIZE_VECTOR = 16  # elements per NEON iteration of LiteRT's Requantize<int8_t, int8_t>
 
 
 @register("QUANTIZE", prefix="quantize")
@@ -21,7 +29,8 @@ def lower_quantize(graph: Graph, op: Operator, name: str) -> Layer:
     mult, shift = quantize_multiplier(scale_of(inp) / scale_of(out))
     return Layer(op, name, kernel="tp_requantize_s8", params_type="tp_requantize_params_t",
                  params={"size": out.size, "input_offset": -zero_point_of(inp),
-                         "output_offset": zero_point_of(out), "multiplier": mult, "shift": shift},
+                         "output_offset": zero_point_of(out), "multiplier": mult, "shift": shift,
+                         "vector_size": out.size - out.size % REQUANTIZE_VECTOR},
                  inplace=[(0, 0)], **io)  # type: ignore[arg-type]
 
 

@@ -1,4 +1,4 @@
-"""STRIDED_SLICE and SLICE (int8) -> kernels/strided_slice_s8.
+"""STRIDED_SLICE and SLICE (int8, any rank) -> kernels/strided_slice_s8.
 
 The slice is resolved completely here: each axis's (start, count, step) follows TFLite's
 StartForAxis/StopForAxis (masks, negative indices, clamping - the same rules as Python's
@@ -11,8 +11,10 @@ from __future__ import annotations
 import numpy as np
 
 from tinypipe.aot.lowering import Layer, const_input, expect_int8, register, unsupported
-from tinypipe.aot.ops.layout import MAX_RANK, dims4, row_major_strides, same_quantization
+from tinypipe.aot.ops.layout import collapse_gather, dims4, row_major_strides, same_quantization
 from tinypipe.graph import Graph, Operator, Tensor
+
+GATHER_MAX_RANK = 5  # TP_GATHER_MAX_RANK in strided_slice_s8.h
 
 
 def _bit(mask: int, axis: int) -> bool:
@@ -57,6 +59,15 @@ def _slice_ranges(graph: Graph, op: Operator) -> list[range]:
     return [range(b, dim if s < 0 else b + s) for b, s, dim in zip(begin, size, inp.shape, strict=True)]
 
 
+def gather_params(graph: Graph, op: Operator, start: int, counts: list[int], strides: list[int]
+                  ) -> dict[str, int | list[int]]:
+    """tp_strided_slice_params_t for a gather of any rank: output axis k takes counts[k] input elements
+    strides[k] apart, from element `start` (axes merged where possible, then padded to 5-D)."""
+    merged_counts, merged_strides = collapse_gather(counts, strides)
+    return {"start": start, "counts": dims4(graph, op, merged_counts, rank=GATHER_MAX_RANK),
+            "strides": dims4(graph, op, merged_strides, fill=0, rank=GATHER_MAX_RANK)}
+
+
 def _gather_layer(graph: Graph, op: Operator, name: str, ranges: list[range]) -> Layer:
     inp, out = graph.op_inputs(op)[0], graph.op_outputs(op)[0]
     assert isinstance(inp, Tensor)
@@ -64,13 +75,11 @@ def _gather_layer(graph: Graph, op: Operator, name: str, ranges: list[range]) ->
     if int(np.prod(counts)) != out.size:
         raise unsupported(graph, op, f"resolved slice {counts} does not match output shape {out.shape}")
     axis_strides = row_major_strides(inp.shape)
-    pad = MAX_RANK - len(ranges)
     return Layer(
         op, name, kernel="tp_strided_slice_s8", inputs=[inp.index], outputs=[out.index],
         params_type="tp_strided_slice_params_t",
-        params={"start": sum(r.start * s for r, s in zip(ranges, axis_strides, strict=True)),
-                "counts": dims4(graph, op, counts),
-                "strides": [0] * pad + [r.step * s for r, s in zip(ranges, axis_strides, strict=True)]},
+        params=gather_params(graph, op, sum(r.start * s for r, s in zip(ranges, axis_strides, strict=True)),
+                             counts, [r.step * s for r, s in zip(ranges, axis_strides, strict=True)]),
     )
 
 

@@ -24,8 +24,9 @@ void tp_mean_s8(const tp_mean_params_t *p, const int8_t *input, int8_t *output) 
             for (int32_t o2 = 0; o2 < n[2]; ++o2) {
                 for (int32_t o3 = 0; o3 < n[3]; ++o3) {
                     const int8_t *base = input + o0 * s[0] + o1 * s[1] + o2 * s[2] + o3 * s[3];
-                    *output++ = tp_requantize(window_sum(p, base) + p->sum_offset, p->multiplier,
-                                              p->shift, p->output_offset, TP_INT8_MIN, TP_INT8_MAX);
+                    *output++ = tp_requantize_either(window_sum(p, base) + p->sum_offset, p->multiplier,
+                                                     p->shift, p->output_offset, TP_INT8_MIN, TP_INT8_MAX,
+                                                     o3 < p->upward_channels);
                 }
             }
         }

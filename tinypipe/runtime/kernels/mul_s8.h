@@ -15,9 +15,15 @@ typedef struct {
     int32_t input1_offset, input2_offset; /* minus the inputs' zero points */
     int32_t output_offset, output_multiplier, output_shift; /* input1 * input2 scale / output scale */
     int32_t act_min, act_max;
+    int32_t vector_size; /* leading elements computed as LiteRT's 16-wide NEON loop does (below) */
 } tp_mul_params_t;
 
-/* output = requantize((input1 - zp1) * (input2 - zp2)); same-shape inputs may alias the output. */
+/* output = requantize((input1 - zp1) * (input2 - zp2)); same-shape inputs may alias the output.
+ * LiteRT's optimized same-shape MulElementwise does blocks of 16 with NEON: the scaled product
+ * (same rounding as the scalar path) is saturated to int16, the output offset added with a
+ * WRAPPING int16 add, then saturated to int8 and clamped; the size % 16 tail adds the offset in
+ * int32. They differ only for products beyond the int16 range (an output scale far finer than
+ * the inputs'); the generator passes vector_size = size - size % 16 for same-shape inputs. */
 void tp_mul_s8(const tp_mul_params_t *p, const int8_t *input1, const int8_t *input2, int8_t *output);
 
 #ifdef __cplusplus

@@ -3,7 +3,12 @@
 #include <math.h>
 
 void tp_requantize_s8(const tp_requantize_params_t *p, const int8_t *input, int8_t *output) {
-    for (int32_t i = 0; i < p->size; ++i) {
+    int32_t i = 0;
+    for (; i < p->vector_size; ++i) {
+        output[i] = tp_requantize_upward((int32_t)input[i] + p->input_offset, p->multiplier, p->shift,
+                                         p->output_offset, TP_INT8_MIN, TP_INT8_MAX);
+    }
+    for (; i < p->size; ++i) {
         output[i] = tp_requantize((int32_t)input[i] + p->input_offset, p->multiplier, p->shift,
                                   p->output_offset, TP_INT8_MIN, TP_INT8_MAX);
     }

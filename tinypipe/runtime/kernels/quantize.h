@@ -13,6 +13,7 @@ typedef struct {
     int32_t input_offset; /* -input zero point */
     int32_t output_offset;
     int32_t multiplier, shift; /* input_scale / output_scale */
+    int32_t vector_size;       /* leading elements rounded as LiteRT's 16-wide NEON loop does */
 } tp_requantize_params_t;
 
 typedef struct {
@@ -21,7 +22,12 @@ typedef struct {
     int32_t zero_point;
 } tp_float_quant_params_t;
 
-/* int8 -> int8 with a new scale/zero point; may run in place. */
+/* int8 -> int8 with a new scale/zero point; may run in place. LiteRT's optimized Requantize
+ * (our oracle) converts whole blocks of 16 elements with NEON (VQRDMULH + VRSHL: both roundings
+ * ties upward, tp_requantize_upward) and the size % 16 elements after them with scalar
+ * MultiplyByQuantizedMultiplier (final shift ties away from zero, tp_requantize); the generator
+ * passes vector_size = size - size % 16. TFLite Micro rounds every element the scalar way:
+ * -DTP_TFLM_ROUNDING makes tp_requantize_upward tie away too. */
 void tp_requantize_s8(const tp_requantize_params_t *p, const int8_t *input, int8_t *output);
 
 /* float -> int8: round(x / scale) + zero_point, saturated (model inputs of float models). */

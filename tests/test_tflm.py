@@ -1,0 +1,137 @@
+"""The tflm runtime for real: TensorFlow Lite Micro built from ../shared/tflm/tree through the
+project's own library manifests, run under QEMU, and validated over the serial protocol bit for
+bit against TensorFlow Lite Micro's own interpreter (the `tflite_micro` package)."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import MLPERF_MODELS, ROOT, mlperf_model, tflm_tree
+from tinypipe import graph
+from tinypipe.bench import bench
+from tinypipe.compare import compare
+from tinypipe.errors import TinypipeError
+from tinypipe.export import resolve_runtime
+from tinypipe.tflm.arena import arena_reserve
+from tinypipe.tflm.library import plan_library, supported_ops
+from tinypipe.tflm.tree import ENV_VAR, find_tree
+from tinypipe.validate import validate
+
+DIGITS = ROOT / "tests" / "data" / "digits_int8.tflite"
+KWS_OPS = ["CONV_2D", "DEPTHWISE_CONV_2D", "AVERAGE_POOL_2D", "RESHAPE", "FULLY_CONNECTED", "SOFTMAX"]
+TFLM_LABEL = "tflite_micro"
+
+
+# --- finding the tree, planning the library ------------------------------------------------------
+
+
+def test_find_tree_order_and_the_message_when_there_is_none(tmp_path: Path,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    tree = tflm_tree()
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.setenv(ENV_VAR, str(tree))
+    assert find_tree() == tree.resolve()
+    with pytest.raises(TinypipeError, match=r"from --tflm-dir\) is not a TensorFlow Lite Micro tree"):
+        find_tree(tmp_path)  # --tflm-dir wins over the environment
+    monkeypatch.delenv(ENV_VAR)
+    with pytest.raises(TinypipeError, match="no TensorFlow Lite Micro source tree") as exc:
+        find_tree()
+    assert "create_tflm_tree.py" in exc.value.hint and "90b983c" in exc.value.hint
+    assert str(tmp_path / "cache" / "tinypipe") in exc.value.hint
+    (tmp_path / "cache" / "tinypipe").mkdir(parents=True)
+    os.symlink(tree, tmp_path / "cache" / "tinypipe" / "tflm-90b983c")
+    assert find_tree() == tree.resolve()  # the user cache comes last
+
+
+def test_library_plan_compiles_exactly_the_models_kernels() -> None:
+    tree = tflm_tree()
+    cmsis = plan_library(tree, KWS_OPS, "cmsis-nn", set(KWS_OPS))
+    ref = plan_library(tree, KWS_OPS, "reference")
+    kernels = "tensorflow/lite/micro/kernels/"
+    assert f"{kernels}cmsis_nn/conv.cc" in cmsis.kernel_sources and f"{kernels}conv.cc" not in cmsis.sources
+    assert f"{kernels}conv.cc" in ref.kernel_sources and not any("cmsis_nn" in s for s in ref.sources)
+    assert f"{kernels}reshape.cc" in cmsis.kernel_sources  # CMSIS-NN has no reshape: the reference one
+    assert f"{kernels}transpose_conv.cc" not in ref.sources  # an operator the model does not use
+    assert any(s.startswith("third_party/cmsis_nn/Source/") for s in cmsis.sources)
+    assert "-DTF_LITE_STATIC_MEMORY" in cmsis.flags() and "-DCMSIS_NN" in cmsis.flags()
+    assert "-DCMSIS_NN" not in ref.flags()
+    assert "AddConv2D(tflite::Register_CONV_2D_INT8())" in cmsis.resolver_calls
+    assert "AddConv2D()" in ref.resolver_calls and "AddReshape()" in cmsis.resolver_calls
+    assert {"CONV_2D", "SOFTMAX", "UNIDIRECTIONAL_SEQUENCE_LSTM"} <= supported_ops(tree)
+    with pytest.raises(TinypipeError, match="operator NOT_AN_OP has no TensorFlow Lite Micro kernel"):
+        plan_library(tree, ["NOT_AN_OP"], "reference")
+
+
+def test_arena_reserve_covers_the_host_measurement_and_cmsis_nn_scratch() -> None:
+    g = graph.load(mlperf_model("kws_ref_model"))
+    measured = 24_272  # TFLite Micro's recorder on the host
+    ref, dsp, mve = (arena_reserve(g, measured, k, m) for k, m in
+                     (("reference", False), ("cmsis-nn", False), ("cmsis-nn", True)))
+    assert measured < ref < dsp < mve and all(x % 16 == 0 for x in (ref, dsp, mve))
+
+
+def test_runtime_auto_picks_aot_and_says_which_operator_decides(monkeypatch: pytest.MonkeyPatch) -> None:
+    model = mlperf_model("kws_ref_model")
+    assert resolve_runtime(model, "qemu-m4", "auto")[0] == "aot"
+    assert resolve_runtime(model, "qemu-m4", "tflm") == ("tflm", "tflm (as asked)")
+    import tinypipe.aot.lowering as lowering
+
+    everything = lowering.supported_ops()
+    monkeypatch.setattr(lowering, "supported_ops", lambda: [op for op in everything if op != "SOFTMAX"])
+    assert resolve_runtime(model, "qemu-m4", "auto") == ("tflm", "tflm: aot does not run SOFTMAX")
+    with pytest.raises(TinypipeError, match="SOFTMAX, and qemu-microbit does not offer tflm"):
+        resolve_runtime(model, "qemu-microbit", "auto")
+
+
+# --- built, run and validated on the emulator ------------------------------------------------------
+
+
+@pytest.mark.slow
+@pytest.mark.qemu
+@pytest.mark.parametrize("name", MLPERF_MODELS)
+def test_mlperf_model_with_cmsis_nn_on_qemu_m4(name: str, tmp_path: Path) -> None:
+    """Every MLPerf Tiny model with TFLite Micro + CMSIS-NN, over the serial protocol, bit-exact
+    with the tflite_micro interpreter; the arena the device used fits the reserve."""
+    tflm_tree()
+    result = bench(mlperf_model(name), "qemu-m4", tmp_path, runtime="tflm", runs=2, validate=3)
+    val, mem = result["validation"], result["memory"]
+    assert val["bit_exact"] == val["samples"] == 3, val
+    assert TFLM_LABEL in val["reference"]
+    assert 0 < mem["arena_used_bytes"] <= mem["arena_bytes"], mem
+    assert result["latency"]["unit"] == "instructions" and result["runtime"] == "tflm"
+    assert mem["code_bytes"] > 0 and mem["weights_bytes"] >= graph.load(mlperf_model(name)).size_bytes
+
+
+@pytest.mark.slow
+@pytest.mark.qemu
+@pytest.mark.parametrize(("board", "name"), [("qemu-m3", "ad01_int8"), ("qemu-m55", "kws_ref_model")])
+def test_reference_kernels_on_m3_and_helium_on_m55(board: str, name: str, tmp_path: Path) -> None:
+    tflm_tree()
+    result = validate(mlperf_model(name), board=board, samples=3, runtime="tflm", work_dir=tmp_path)
+    assert result.bit_exact == result.samples == 3, result.summary()
+    assert TFLM_LABEL in result.reference and result.runtime == "tflm"
+    ini = (tmp_path / "firmware" / "platformio.ini").read_text()
+    assert ("-DCMSIS_NN" in ini) == (board == "qemu-m55")
+
+
+@pytest.mark.slow
+@pytest.mark.qemu
+def test_compare_kws_aot_and_tflm_on_qemu_m4(tmp_path: Path) -> None:
+    tflm_tree()
+    result = compare(mlperf_model("kws_ref_model"), "qemu-m4", tmp_path, ["aot", "tflm"], runs=2, validate=2)
+    assert result.ok, result.to_json()
+    aot, tflm = result.rows
+    assert (aot.runtime, tflm.runtime) == ("aot", "tflm")
+    assert aot.unit == tflm.unit == "instructions" and aot.latency and tflm.latency
+    assert aot.weights_bytes and tflm.weights_bytes and aot.code_bytes and tflm.code_bytes
+    assert aot.arena_used_bytes == aot.arena_bytes  # aot's arena is its static plan
+    assert tflm.arena_used_bytes is not None and tflm.arena_bytes is not None
+    assert tflm.arena_used_bytes <= tflm.arena_bytes
+    saved = json.loads((tmp_path / "compare.json").read_text())
+    assert [r["runtime"] for r in saved["rows"]] == ["aot", "tflm"]
+    table = (tmp_path / "compare.md").read_text()
+    assert "| aot |" in table and "| tflm |" in table and "tflite_micro" in table
