@@ -21,7 +21,7 @@ BAUD    ?= 115200
 RUNS    ?= 10
 PORT_ARG := $(if $(PORT),--port $(PORT),)
 
-.PHONY: setup qat demo test lint export flash monitor emulate bench compare mlperf fuzz clean
+.PHONY: setup qat onnx demo test lint export flash monitor emulate bench compare mlperf fuzz clean
 
 setup:
 	@./scripts/setup.sh
@@ -29,10 +29,13 @@ setup:
 qat:
 	@./scripts/setup.sh --qat
 
+onnx:    # onnx2tf for `tinypipe quantize model.onnx` (see README: ONNX models)
+	@./scripts/setup.sh --onnx
+
 demo: setup
 	$(TP) run digits --board qemu-m4 --out out/demo
 
-test: qat
+test: qat onnx
 	$(VENV)/ruff check .
 	$(VENV)/pytest -n 2 --dist loadfile -q --durations=25
 

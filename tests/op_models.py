@@ -30,6 +30,8 @@ _RANGES = [
     (-128.0, 0.5), (0.0, 0.004), (-4.0, 4.0), (-30.0, 10.0),
 ]
 _WEIGHT_SCALES = [0.003, 0.1, 0.5, 2.0, 40.0]
+# DIV divisors: LiteRT refuses a zero divisor, and tinypipe.reference probes every model with zeros
+_DIVISOR_RANGES = [(3.0, 7.0), (-9.0, -2.0), (0.5, 40.0), (-0.2, -0.01), (0.002, 0.03)]
 _ACTIVATIONS = [None, None, "relu", "relu6"]
 _CALIBRATION_SAMPLES = 6
 
@@ -200,6 +202,9 @@ def sample_configs(op: str, n: int, seed: int) -> list[Config]:
         config = {"op": op, "id": f"{op.lower()}-{seed}-{i}", "seed": config_seed, **sampled}
         n_inputs = len(config.get("shapes") or config.get("full_shapes") or [None])
         config["ranges"] = [_range(rng) for _ in range(n_inputs)]
+        if op == "DIV":  # a divisor range without 0: its zero point is then +-128, never a real 0
+            lo, hi = _pick(rng, _DIVISOR_RANGES)
+            config["ranges"][1] = [lo, hi]
         configs.append(config)
     return configs
 
@@ -649,6 +654,7 @@ class Branch:
     """One config inside a batched model: its positions among the model's inputs and outputs."""
 
     config: Config
+    index: int  # j in its model's input names b<j>_<k>
     inputs: list[int] = field(default_factory=list)
     outputs: list[int] = field(default_factory=list)
 
@@ -722,7 +728,7 @@ def split_branches(model: bytes, configs: list[Config]) -> tuple[list[Branch], l
     branch_of_input = {t: int(re.search(r"b(\d+)_\d+", graph.tensor(t).name).group(1))  # type: ignore[union-attr]
                        for t in graph.inputs}
     producer = {t: op for op in graph.operators for t in op.outputs}
-    branches = [Branch(c) for c in configs]
+    branches = [Branch(c, j) for j, c in enumerate(configs)]
     ops_of: dict[int, set[int]] = {j: set() for j in range(len(configs))}
     for pos, t in enumerate(graph.inputs):
         branches[branch_of_input[t]].inputs.append(pos)

@@ -89,7 +89,7 @@ def _inputs(reference: Reference, batch: Batch, n: int, seed: int) -> list[np.nd
     or floats around the branch's calibrated range. A DIV divisor never equals its zero point
     (LiteRT divides by zero there, with undefined results)."""
     rng = np.random.default_rng(seed)
-    branch = {b.config["_j"]: b.config for b in batch.branches}
+    branch = {b.index: b.config for b in batch.branches}
     xs = []
     for detail in reference.input_details:
         j, k = (int(v) for v in re.search(r"b(\d+)_(\d+)", detail["name"]).groups())  # type: ignore[union-attr]
@@ -123,9 +123,6 @@ def results(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Result]:
     configs = [c for op in MORE_OPS for c in sample_configs(op, CONFIGS_PER_OP + SPARE_CONFIGS, SEED)]
     configs += rank_configs(SEED)
     batches, rejected = build_batches(configs)
-    for batch in batches:  # each branch remembers its index in the batch (its inputs' b<j> names)
-        for j, b in enumerate(batch.branches):
-            b.config["_j"] = j
     found = {c["id"]: Result(c, "the converter failed or rewrote it") for c in rejected}
     generated, errors = _generate_all(batches, work)
     found |= {r.config["id"]: r for r in errors}
@@ -149,14 +146,23 @@ def results(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Result]:
 
 
 def _report(results: list[Result]) -> str:
-    return "\n".join(f"{describe({k: v for k, v in r.config.items() if k != '_j'})}\n  {r.error}"
-                     for r in results if r.error)
+    return "\n".join(f"{describe(r.config)}\n  {r.error}" for r in results if r.error)
+
+
+# Refusals the generator documents: configurations where LiteRT's own arithmetic is undefined C++
+# (e.g. SUB with an output scale 2^20 times finer than its inputs' shifts by a negative amount;
+# LiteRT's vectorized loop and its scalar tail then disagree). They are reported, not compared.
+DOCUMENTED_REFUSALS = ("which is undefined there",)
+
+
+def _refused(r: Result) -> bool:
+    return r.error.startswith("aot generation failed") and any(t in r.error for t in DOCUMENTED_REFUSALS)
 
 
 @pytest.mark.parametrize("op", MORE_OPS)
 def test_more_ops_bit_exact(op: str, results: dict[str, Result]) -> None:
     mine = [r for r in results.values() if r.config.get("op") == op and "rank" not in r.config
-            and r.error != "the converter failed or rewrote it"]
+            and r.error != "the converter failed or rewrote it" and not _refused(r)]
     failures = _report(mine)
     assert not failures, f"{op}: not bit exact with LiteRT:\n{failures}"
     assert len(mine) >= CONFIGS_PER_OP, f"{op}: the converter failed on too many configs ({len(mine)} ok)"

@@ -20,12 +20,13 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import tflm_tree, ROOT, mlperf_model
+from tests.conftest import ROOT, mlperf_model, tflm_tree
 from tinypipe import TEMPLATES_DIR
 from tinypipe.bench import memory_breakdown
 from tinypipe.boards import Board, check_fit, load_board
 from tinypipe.build import LDSCRIPT
 from tinypipe.export import FirmwareProject, export
+from tinypipe.tflm.library import CODE_BYTES_ALLOWANCE as TFLM_CODE_BYTES
 
 SHARED_PIO_CORE = ROOT.parent / "shared" / "pio" / "core"
 NUCLEOS = ["nucleo-l4r5zi", "nucleo-h7a3zi-q"]

@@ -4,6 +4,7 @@ bit against TensorFlow Lite Micro's own interpreter (the `tflite_micro` package)
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 from pathlib import Path
@@ -13,6 +14,7 @@ import pytest
 from tests.conftest import MLPERF_MODELS, ROOT, mlperf_model, tflm_tree
 from tinypipe import graph
 from tinypipe.bench import bench
+from tinypipe.boards import load_board
 from tinypipe.compare import compare
 from tinypipe.errors import TinypipeError
 from tinypipe.export import resolve_runtime
@@ -83,8 +85,9 @@ def test_runtime_auto_picks_aot_and_says_which_operator_decides(monkeypatch: pyt
     everything = lowering.supported_ops()
     monkeypatch.setattr(lowering, "supported_ops", lambda: [op for op in everything if op != "SOFTMAX"])
     assert resolve_runtime(model, "qemu-m4", "auto") == ("tflm", "tflm: aot does not run SOFTMAX")
-    with pytest.raises(TinypipeError, match="SOFTMAX, and qemu-microbit does not offer tflm"):
-        resolve_runtime(model, "qemu-microbit", "auto")
+    aot_only = dataclasses.replace(load_board("qemu-m4"), runtimes=("aot",), unsupported={"tflm": "no"})
+    with pytest.raises(TinypipeError, match="SOFTMAX, and qemu-m4 does not offer tflm"):
+        resolve_runtime(model, aot_only, "auto")
 
 
 # --- built, run and validated on the emulator ------------------------------------------------------
@@ -120,6 +123,15 @@ def test_reference_kernels_on_m3_and_helium_on_m55(board: str, name: str, tmp_pa
 
 @pytest.mark.slow
 @pytest.mark.qemu
+def test_recipe_model_on_the_cortex_m0_microbit(tmp_path: Path) -> None:
+    """TFLite Micro's reference kernels fit the micro:bit's 16 KB of RAM for the digits CNN."""
+    tflm_tree()
+    result = validate(DIGITS, board="qemu-microbit", samples=5, runtime="tflm", work_dir=tmp_path)
+    assert result.bit_exact == result.samples == 5, result.summary()
+
+
+@pytest.mark.slow
+@pytest.mark.qemu
 def test_compare_kws_aot_and_tflm_on_qemu_m4(tmp_path: Path) -> None:
     tflm_tree()
     result = compare(mlperf_model("kws_ref_model"), "qemu-m4", tmp_path, ["aot", "tflm"], runs=2, validate=2)
@@ -135,3 +147,18 @@ def test_compare_kws_aot_and_tflm_on_qemu_m4(tmp_path: Path) -> None:
     assert [r["runtime"] for r in saved["rows"]] == ["aot", "tflm"]
     table = (tmp_path / "compare.md").read_text()
     assert "| aot |" in table and "| tflm |" in table and "tflite_micro" in table
+
+
+def test_ops_table_lists_both_runtimes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from tinypipe.ops import operator_table
+
+    tflm_tree()
+    rows, source = operator_table()
+    by_op = {r.op: r for r in rows}
+    assert by_op["CONV_2D"].aot and by_op["CONV_2D"].tflm and "90b983c" in source
+    assert by_op["UNIDIRECTIONAL_SEQUENCE_LSTM"].tflm and not by_op["UNIDIRECTIONAL_SEQUENCE_LSTM"].aot
+    assert all(r.tflm is not None for r in rows) and len(rows) >= 90
+    monkeypatch.delenv(ENV_VAR)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    rows, source = operator_table()
+    assert all(r.tflm is None for r in rows) and "tflm column unknown" in source

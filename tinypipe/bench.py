@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import platform
-import re
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -30,40 +29,12 @@ Echo = Callable[[str], None]
 
 # --- memory, from the linker map ---------------------------------------------------------------
 
-_MAP_LINE = re.compile(r"^\s*(\S+)?\s+0x([0-9a-fA-F]+)\s+0x([0-9a-fA-F]+)\s+(\S.*)$")
-_SKIP = (".debug", ".comment", ".ARM.attributes", ".group", "*fill*", ".stab")
 
+def memory_breakdown(map_file: Path, weights_bytes: int | None = None) -> dict[str, int]:
+    """Flash bytes by owner from a GNU ld map: weights, code, harness (tinypipe.figures)."""
+    from tinypipe.figures import flash_breakdown
 
-def memory_breakdown(map_file: Path) -> dict[str, int]:
-    """Flash bytes by owner from a GNU ld map: model weights, kernel/runtime code, harness+libc."""
-    parts = {"weights_bytes": 0, "code_bytes": 0, "harness_bytes": 0}
-    in_map, pending = False, ""
-    for line in map_file.read_text(errors="replace").splitlines():
-        if line.startswith("Linker script and memory map"):
-            in_map = True
-            continue
-        if not in_map:
-            continue
-        m = _MAP_LINE.match(line)
-        if m is None:
-            stripped = line.strip()
-            pending = stripped if stripped.startswith(".") and " " not in stripped else ""
-            continue
-        section = m.group(1) or pending
-        pending = ""
-        size, owner = int(m.group(3), 16), m.group(4)
-        if not section or section.startswith(_SKIP) or size == 0 or not owner.endswith((".o", ")")):
-            continue
-        if not section.startswith((".text", ".rodata", ".data", ".vectors", ".ARM.ex", ".init_array")):
-            continue  # RAM-only (.bss, heap, stack)
-        stem = Path(owner.split("(")[0]).name
-        if stem.startswith(("model", "tp_model_data")) and section.startswith(".rodata"):
-            parts["weights_bytes"] += size
-        elif "/kernels/" in owner or stem.startswith("model") or "tensorflow" in owner or "tflite" in owner:
-            parts["code_bytes"] += size
-        else:
-            parts["harness_bytes"] += size
-    return parts
+    return flash_breakdown(map_file, weights_bytes)
 
 
 # --- the bench ---------------------------------------------------------------------------------
@@ -99,8 +70,14 @@ def bench(model: str | Path, board_id: str, out: str | Path, runtime: str = "aot
           inputs: list[np.ndarray] | None = None, timeout_s: float = DEFAULT_TIMEOUT_S,
           extra: dict[str, Any] | None = None, echo: Echo | None = None,
           build_flags: Sequence[str] = (), estimate_for: str | None = None,
-          tflm_dir: str | Path | None = None, tflm_kernels: str | None = None) -> dict[str, Any]:
+          tflm_dir: str | Path | None = None, tflm_kernels: str | None = None,
+          test: str | Path | None = None, preprocess: str | Path | None = None,
+          float_model: str | Path | None = None) -> dict[str, Any]:
     """Measure `model` on `board_id`; returns the bench.json dict (also written to out/bench.json).
+
+    `test` (data `tinypipe.dataset` reads, `preprocess` hook) replaces the random inputs and adds
+    the `accuracy` block: float (`float_model`, default beside the model), int8 on the host
+    (LiteRT) and int8 on the device (`tinypipe.metrics.model_accuracy`).
 
     `build_flags` are appended to the firmware's build flags (tinypipe.export.export).
 
@@ -111,9 +88,9 @@ def bench(model: str | Path, board_id: str, out: str | Path, runtime: str = "aot
     `inputs` (stacked on axis 0, one array per model input) replaces the `validate` random
     inputs, e.g. a recipe's test set; the outputs that came back are in result["device_outputs"].
     """
+    from tinypipe import figures
     from tinypipe.build import build
     from tinypipe.export import export
-    from tinypipe.inspect import op_macs
     from tinypipe.reference import random_inputs
 
     say = echo or (lambda _msg: None)
@@ -139,14 +116,22 @@ def bench(model: str | Path, board_id: str, out: str | Path, runtime: str = "aot
             raise TinypipeError(f"--estimate-for traces the aot runtime, not {runtime}", "use --runtime aot")
         check_pair(load_board(estimate_for), board)
     g = graph_mod.load(model)
+    test_data = None
+    if test is not None:  # accuracy hook: read the test data before any build
+        from tinypipe.dataset import load_for_model
+
+        test_data = load_for_model(test, model, preprocess, float_model)
+        inputs = [test_data.model_input()]
     result: dict[str, Any] = {
-        "model": {"path": str(model), "sha256": g.sha256, "macs": sum(op_macs(g, op) for op in g.operators),
-                  "params": sum(g.tensors[i].size for op in g.operators for i in op.inputs
-                                if i >= 0 and g.tensors[i].is_const and op.opcode != "RESHAPE")},
+        "model": {"path": str(model), "sha256": g.sha256, "macs": figures.model_macs(g),
+                  "params": figures.model_params(g)},
         "board": {"id": board.id, "core": board.core, "clock_hz": board.clock_hz, "emulated": board.emulated,
-                  "flash_bytes": board.memory.flash.size, "ram_bytes": board.memory.ram.size},
+                  "flash_bytes": board.memory.flash.size, "ram_bytes": board.memory.ram.size,
+                  "unit": board.timer.unit, "timer": board.timer.kind},
         "runtime": runtime, "runtime_choice": runtime_why,
-        "latency": None, "memory": None, "validation": None, "efficiency": None, "layers": [],
+        "latency": None, "memory": None, "validation": None, "efficiency": None,
+        # one row per TFLite operator (tinypipe.figures), timed once the firmware ran
+        "layers": [{**row.to_json(), "layer": "", "units": None} for row in figures.layer_rows(g)],
         "host": {"machine": platform.machine(), "python": platform.python_version()},
         **(extra or {}),
     }
@@ -159,11 +144,11 @@ def bench(model: str | Path, board_id: str, out: str | Path, runtime: str = "aot
         stage = "build"
         say("build (pio run)")
         built = build(project.dir)
-        memory = {"flash_bytes": built.flash_used, "ram_bytes": built.ram_used,
-                  "arena_bytes": project.arena_bytes}
+        # tinypipe.figures: weights are the offline figure, code and harness from the link map
+        memory = {"flash_bytes": built.flash_used, "weights_bytes": project.model_flash_bytes}
         if built.map_file is not None:
-            memory.update(memory_breakdown(built.map_file))
-        memory.setdefault("weights_bytes", project.model_flash_bytes)
+            memory.update(memory_breakdown(built.map_file, project.model_flash_bytes))
+        memory.update({"ram_bytes": built.ram_used, "arena_bytes": project.arena_bytes})
         result["memory"] = memory
         stage = "run"
         ref = validate_mod.reference_for(model, runtime)
@@ -175,13 +160,12 @@ def bench(model: str | Path, board_id: str, out: str | Path, runtime: str = "aot
         result["latency"] = _latency(mon, board)
         if mon.boot is not None:  # what the runtime really used of the arena it was given
             memory["arena_used_bytes"] = mon.boot.arena
+        if mon.result.stack is not None:  # the high-water mark the firmware measured
+            memory["stack_bytes"] = mon.result.stack
         result["efficiency"] = {"macs_per_unit": result["model"]["macs"] / max(mon.result.median, 1),
                                 "unit": mon.result.unit}
+        result["layers"] = _layers(g, project.dir, runtime, mon.layers)
         if mon.layers:
-            layer_macs = _layer_macs(project.dir, runtime)
-            result["layers"] = [
-                {"index": la.i, "name": la.name, "opcode": layer_macs.get(la.name, ("?", 0))[0],
-                 "macs": layer_macs.get(la.name, ("?", 0))[1], "units": la.units} for la in mon.layers]
             result["profile_total_units"] = sum(la.units for la in mon.layers)
         device_outputs = target.outputs
         if len(xs[0]):
@@ -205,6 +189,12 @@ def bench(model: str | Path, board_id: str, out: str | Path, runtime: str = "aot
         raise TinypipeError(f"bench stopped at {stage}: {exc.what}",
                             f"{exc.hint + '; ' if exc.hint else ''}partial results in {out / 'bench.json'}") \
             from None
+    if test_data is not None:  # accuracy hook: float, host int8 and the outputs that came back
+        from tinypipe.metrics import model_accuracy
+
+        say(f"accuracy on {len(test_data)} test samples (float, int8 host, device)")
+        result["accuracy"] = model_accuracy(model, test_data, device_outputs=device_outputs,
+                                            float_model=float_model, device_board=board.id)
     report = write_results(result, out)
     result["report"] = str(report)
     result["device_outputs"] = device_outputs
@@ -220,11 +210,26 @@ def _estimate(model: Path, board: Board, target: str, runtime: str,
     return est.to_json()
 
 
-def _layer_macs(project: Path, runtime: str) -> dict[str, tuple[str, int]]:
+def _layers(g: graph_mod.Graph, project: Path, runtime: str, timed: Sequence[Any]) -> list[dict[str, Any]]:
+    """One row per TFLite operator (tinypipe.figures.layer_rows), numbered by operator index, with
+    the firmware's layer name and per-layer time (`units`, None when the layer was not timed)."""
+    from tinypipe.figures import layer_index, layer_rows
+
+    names: dict[int, str] = {}
     sidecar = project / "src" / "model.json"
-    if runtime != "aot" or not sidecar.is_file():
-        return {}
-    return {la["name"]: (la["opcode"], la["macs"]) for la in json.loads(sidecar.read_text())["layers"]}
+    if runtime == "aot" and sidecar.is_file():
+        names = {la["op_index"]: la["name"] for la in json.loads(sidecar.read_text())["layers"]
+                 if la.get("op_index", -1) >= 0}
+    units: dict[int, int] = {}
+    for la in timed:
+        index = next((i for i, n in names.items() if n == la.name), None)
+        index = layer_index(la.name) if index is None else index
+        if index is not None:
+            units[index] = units.get(index, 0) + la.units
+            names.setdefault(index, la.name)
+    # An operator the profile does not list took no time (an aot alias: RESHAPE emits no code).
+    return [{**row.to_json(), "layer": names.get(row.index, ""),
+             "units": units.get(row.index, 0) if units else None} for row in layer_rows(g)]
 
 
 def write_results(result: dict[str, Any], out: Path) -> Path:
@@ -257,9 +262,9 @@ def summary_rows(result: dict[str, Any]) -> list[tuple[str, str]]:
         rows.append(("efficiency", f"{per:.3f} MACs per {lat['unit'][:-1]}"))
     if mem:
         rows.append(("flash", f"{mem['flash_bytes']:,} B (weights {mem.get('weights_bytes', 0):,}, "
-                              f"kernels {mem.get('code_bytes', 0):,}, "
-                              f"harness+libc {mem.get('harness_bytes', 0):,})"))
-        rows.append(("RAM", f"{mem['ram_bytes']:,} B (arena {mem['arena_bytes']:,})"))
+                              f"code {mem.get('code_bytes', 0):,}, harness {mem.get('harness_bytes', 0):,})"))
+        stack = f"; stack high-water mark {mem['stack_bytes']:,} B" if mem.get("stack_bytes") else ""
+        rows.append(("RAM", f"{mem['ram_bytes']:,} B (arena {mem['arena_bytes']:,}){stack}"))
     if val:
         rows.append(("validation", f"{val['bit_exact']}/{val['samples']} bit-exact on the device"))
     est = result.get("estimate")

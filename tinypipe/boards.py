@@ -1,6 +1,8 @@
 """Boards are data: one YAML file per board in `boards/`, loaded into typed dataclasses.
 
-Adding a board means adding a YAML file; no Python changes. A board file names the core and
+Adding a board means adding a YAML file; no Python changes. Your own boards live in your own
+directories: $TINYPIPE_BOARDS (os.pathsep-separated) or the CLI's --boards-dir, searched first.
+A board file names the core and
 its features, clock, flash/RAM (with base addresses for the bare-metal QEMU targets), the
 serial port, the timer used for measurements, the PlatformIO environment (real boards), the
 runtimes it supports and, for emulated boards, the QEMU machine.
@@ -29,6 +31,7 @@ for platformio.ini (see that module's docstring). Then `build()`, `flash()`, `em
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass, field
 from functools import cache
@@ -571,8 +574,29 @@ def _clock_tree_section(f: _Fields, clock_hz: int) -> ClockTree | None:
     return tree
 
 
-def _board_files(boards_dir: Path) -> dict[str, Path]:
-    return {p.stem: p for p in sorted(boards_dir.glob("*.yaml"))}
+BOARDS_ENV = "TINYPIPE_BOARDS"  # the user's board directories, os.pathsep-separated, before boards/
+
+
+def check_boards_dir(path: Path, what: str = "--boards-dir") -> Path:
+    if not path.is_dir():
+        raise TinypipeError(f"{what} {path}: not a directory",
+                            "point it at a directory of BOARD.yaml files (one board each, like boards/)")
+    return path
+
+
+def boards_dirs() -> list[Path]:
+    """Where board files are looked up, first match wins: the directories in $TINYPIPE_BOARDS (the
+    CLI's --boards-dir adds to it), then tinypipe's own boards/."""
+    extra = [Path(p).expanduser() for p in os.environ.get(BOARDS_ENV, "").split(os.pathsep) if p]
+    return [*(check_boards_dir(d, f"${BOARDS_ENV} entry") for d in extra), BOARDS_DIR]
+
+
+def _board_files(boards_dir: Path | None = None) -> dict[str, Path]:
+    """{board id: file}; a user's board replaces a built-in one of the same id."""
+    files: dict[str, Path] = {}
+    for d in reversed([boards_dir] if boards_dir is not None else boards_dirs()):
+        files.update({p.stem: p for p in sorted(d.glob("*.yaml"))})
+    return dict(sorted(files.items()))
 
 
 @cache
@@ -580,19 +604,20 @@ def _load_cached(path: Path, mtime: float) -> Board:
     return parse_board(path)
 
 
-def load_board(board_id: str, boards_dir: Path = BOARDS_DIR) -> Board:
-    """The board named `board_id` (a file boards/<id>.yaml)."""
+def load_board(board_id: str, boards_dir: Path | None = None) -> Board:
+    """The board named `board_id`: a file <id>.yaml in `boards_dir`, else in boards_dirs()."""
     files = _board_files(boards_dir)
     if board_id not in files:
         raise TinypipeError(
             f"unknown board {board_id!r}; known boards: {', '.join(files) or '(none)'}",
-            f"add {boards_dir}/{board_id}.yaml or pick one from `tinypipe boards`",
+            f"pick one from `tinypipe boards`, or write {board_id}.yaml (like boards/qemu-m4.yaml) into a "
+            f"directory given with --boards-dir or ${BOARDS_ENV}",
         )
     path = files[board_id]
     return _load_cached(path, path.stat().st_mtime)
 
 
-def list_boards(boards_dir: Path = BOARDS_DIR) -> list[Board]:
+def list_boards(boards_dir: Path | None = None) -> list[Board]:
     """All boards, emulated ones first, each group sorted by id."""
     boards = [load_board(b, boards_dir) for b in _board_files(boards_dir)]
     return sorted(boards, key=lambda b: (not b.emulated, b.id))

@@ -6,9 +6,11 @@ function and prints the result. A TinypipeError becomes one line on stderr and e
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sys
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -19,12 +21,76 @@ from rich.text import Text
 from tinypipe.errors import TinypipeError
 
 app = typer.Typer(
-    help="TinyML deployment pipeline: train -> quantize -> inspect -> export -> build -> flash -> measure.",
+    help="TinyML deployment pipeline: train -> quantize -> inspect -> export -> build -> flash -> measure."
+    "\n\nThe examples' model, out/digits/model.tflite, comes from "
+    "`tinypipe train digits --out out/digits` and `tinypipe quantize out/digits/model.keras "
+    "--calib out/digits/calib.npz --out out/digits/model.tflite`.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-console = Console()
+# Piped into a log (CI), rich would cut tables at 80 columns: there, lines are as long as they need.
+LOG_WIDTH = 1000
+
+
+def make_console() -> Console:
+    """rich's global console (the one progress bars of the stages use too, so that a bar nests in the
+    command's status line instead of leaving a stale line), wide when not a terminal."""
+    import rich
+
+    if not rich.get_console().is_terminal:
+        rich.reconfigure(width=LOG_WIDTH)
+    return rich.get_console()
+
+
+console = make_console()
+
+
+def _version(value: bool) -> None:
+    if value:
+        from tinypipe import __version__
+
+        print(f"tinypipe {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _global_options(
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
+                                 help="Print the version and exit."),
+    boards_dir: list[Path] = typer.Option(
+        [], "--boards-dir", help="A directory of your own board files (BOARD.yaml), searched before the "
+        "built-in boards; repeatable. Also: $TINYPIPE_BOARDS (directories separated by ':')."),
+) -> None:
+    if boards_dir:
+        from tinypipe.boards import BOARDS_ENV, check_boards_dir
+
+        for d in boards_dir:
+            check_boards_dir(d)
+        extra = os.environ.get(BOARDS_ENV, "")
+        os.environ[BOARDS_ENV] = os.pathsep.join([*map(str, boards_dir), *filter(None, [extra])])
+
+
+@contextlib.contextmanager
+def progress_display(title: str) -> Iterator[Callable[[str], None]]:
+    """Progress of a long command: in a terminal one live status line (the stage, live counts of
+    epochs and samples); in a log one timestamped line per stage and a few per counted step.
+    Yields the stage callback (the `echo` of bench, run, compare)."""
+    import time
+
+    from tinypipe import progress
+
+    if console.is_terminal:
+        with console.status(title) as status:
+            reporter: progress.Reporter = progress.StatusReporter(lambda text: status.update(text))
+            with progress.reporting(reporter):
+                yield reporter.stage
+        return
+    reporter = progress.LineReporter(
+        lambda text: console.print(text, highlight=False, markup=False, emoji=False), time.monotonic)
+    with progress.reporting(reporter):
+        reporter.stage(title)
+        yield reporter.stage
 
 
 def _runtime_option(variants: str = "auto, aot or tflm") -> Any:
@@ -35,6 +101,37 @@ def _runtime_option(variants: str = "auto, aot or tflm") -> Any:
 def _tflm_dir_option() -> Any:
     return typer.Option(None, "--tflm-dir", help="TensorFlow Lite Micro source tree for the tflm runtime "
                         "(default: $TINYPIPE_TFLM_DIR, then the user cache).")
+
+
+def _test_option(what: str) -> Any:
+    return typer.Option(None, "--test", help=f"Test data ({what}): an .npz with x (float, or already int8) "
+                        "and y, a folder of images or WAV files (one subfolder per class), or a CSV.")
+
+
+def _preprocess_option() -> Any:
+    return typer.Option(None, "--preprocess", help="A .py file defining preprocess(x) -> np.ndarray: one raw "
+                        "--test sample (image, WAV samples, CSV row) to the model input.")
+
+
+def _float_option() -> Any:
+    return typer.Option(None, "--float", help="The float model (.keras, .h5, SavedModel, .onnx) for float "
+                        "figures (default: STEM.keras or model.keras beside the .tflite).")
+
+
+def print_accuracy(acc: dict[str, Any]) -> None:
+    """The accuracy block (tinypipe.metrics.accuracy_block) as a few lines."""
+    def fmt(v: float | None) -> str:
+        return "-" if v is None else f"{v:.4f}"
+
+    what = acc["metric"] + (f" vs {acc['reference']}" if acc.get("reference") else "")
+    console.print(f"{what} on {acc['samples']} samples of {acc['data']}: " + "  ".join(
+        f"{k.replace('_', ' ')} {fmt(acc[k])}" for k in ("float", "int8_host", "device")
+        if acc.get(k) is not None or k in acc.get("details", {})), highlight=False, markup=False)
+    for run, details in acc.get("details", {}).items():
+        extra = {k: v for k, v in details.items() if k != acc["metric"] and isinstance(v, float)}
+        if extra:
+            console.print(f"  {run}: " + ", ".join(f"{k} {v:.4f}" for k, v in extra.items()),
+                          highlight=False, markup=False)
 
 
 def check_output(path: Path | None, kind: str, option: str = "--out") -> None:
@@ -69,18 +166,69 @@ def check_output(path: Path | None, kind: str, option: str = "--out") -> None:
 def inspect_cmd(
     model: Path = typer.Argument(..., help="A .tflite model."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of tables."),
+    quant_error: bool = typer.Option(False, "--quant-error", help="Per layer: SQNR and relative error of the "
+                                     "int8 tensors against the float model's on --test data."),
+    test: Path | None = _test_option("for --quant-error"),
+    float_model: Path | None = _float_option(),
+    preprocess: Path | None = _preprocess_option(),
+    samples: int = typer.Option(100, "--samples", help="--quant-error: test samples to run (the first N)."),
 ) -> None:
     """Show every operator, its MACs and parameters, and the RAM/flash the model needs.
 
-    Example: tinypipe inspect ../shared/models/mlperf-tiny/kws_ref_model.tflite
+    Example: tinypipe inspect out/digits/model.tflite
+
+    Where the accuracy went: tinypipe inspect model.tflite --quant-error --test test.npz [--float model.keras]
     """
     from tinypipe import inspect as inspect_stage
 
+    if quant_error or test is not None:
+        from tinypipe import quant_error as quant_error_stage
+
+        if not quant_error or test is None:
+            raise TinypipeError("--quant-error and --test go together: the per-layer error is measured "
+                                "on data", "tinypipe inspect MODEL.tflite --quant-error --test DATA "
+                                "[--float MODEL.keras]")
+        with console.status("float and int8 side by side"):
+            qe = quant_error_stage.quant_error(model, test, float_model, preprocess, samples)
+        if as_json:
+            print(json.dumps(qe.to_json(), indent=2))
+        else:
+            quant_error_stage.print_report(qe, console)
+        return
     report = inspect_stage.inspect_model(model)
     if as_json:
         print(json.dumps(report.to_json(), indent=2))
     else:
         inspect_stage.print_report(report, console)
+
+
+@app.command("ops")
+def ops_cmd(
+    as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
+    tflm_dir: Path | None = _tflm_dir_option(),
+) -> None:
+    """List every operator aot or TensorFlow Lite Micro runs, and which runtime runs it (int8).
+
+    Example: tinypipe ops
+    """
+    from tinypipe.ops import operator_table
+
+    rows, source = operator_table(tflm_dir)
+    if as_json:
+        print(json.dumps({"source": source, "operators": [vars(r) for r in rows]}, indent=2))
+        return
+    from rich.table import Table
+
+    def mark(v: bool | None) -> str:
+        return "?" if v is None else ("yes" if v else "-")
+
+    table = Table("operator", "aot", "tflm", "aot kernel family", title="Operators by runtime (int8)")
+    for r in rows:
+        table.add_row(r.op, mark(r.aot), mark(r.tflm), r.family)
+    console.print(table)
+    both = sum(1 for r in rows if r.aot and r.tflm)
+    console.print(f"{len(rows)} operators: aot runs {sum(r.aot for r in rows)}, tflm runs "
+                  f"{sum(bool(r.tflm) for r in rows)}, both {both}; {source}", highlight=False, markup=False)
 
 
 @app.command("export-c")
@@ -91,7 +239,7 @@ def export_c_cmd(
 ) -> None:
     """Write the model as an aligned const C array (.h/.c), byte-for-byte deterministic.
 
-    Example: tinypipe export-c model.tflite --out firmware/src --name kws_model
+    Example: tinypipe export-c out/digits/model.tflite --out out/digits/c --name digits_model
     """
     from tinypipe import export_c
 
@@ -107,17 +255,48 @@ def export_c_cmd(
 @app.command("export")
 def export_cmd(
     model: Path = typer.Argument(..., help="An int8 .tflite model."),
-    board: str = typer.Option(..., "--board", help="Board id, e.g. qemu-m4 or nano33ble (tinypipe boards)."),
-    out: Path = typer.Option(..., "--out", help="Directory for the PlatformIO project."),
+    board: str | None = typer.Option(None, "--board", help="Board id, e.g. qemu-m4 or nano33ble "
+                                     "(tinypipe boards); not with --library."),
+    out: Path = typer.Option(..., "--out", help="Directory for the PlatformIO project (or the library)."),
     runtime: str = _runtime_option(),
     runs: int = typer.Option(10, "--runs", help="Timed inferences in the on-board benchmark."),
     profile: bool = typer.Option(False, "--profile", help="Also time every layer (aot runtime)."),
     tflm_dir: Path | None = _tflm_dir_option(),
+    library: bool = typer.Option(False, "--library", help="Write the model as a C library for your own "
+                                 "firmware (PlatformIO/Arduino library, CMake target), no harness."),
+    name: str | None = typer.Option(None, "--name", help="With --library: the prefix of every public "
+                                    "symbol and macro (default: from the model's file name)."),
 ) -> None:
-    """Write a PlatformIO project that benchmarks the model on a board and validates it over serial.
+    """Write a PlatformIO project benchmarking the model on a board, or (--library) a C library of it.
 
-    Example: tinypipe export kws_ref_model.tflite --board qemu-m4 --runtime aot --out out/kws
+    The project benchmarks the model and validates it over serial; the library is the model alone,
+    for your application (a PlatformIO/Arduino library and a CMake target).
+
+    Example: tinypipe export out/digits/model.tflite --board qemu-m4 --out out/fw
+
+    Library: tinypipe export out/digits/model.tflite --library --name digits --out out/lib/digits
     """
+    if library:
+        from tinypipe.library import write_library
+
+        if board is not None:
+            raise TinypipeError("--library writes a board-independent library; --board does not apply",
+                                "drop --board (the library builds for any board)")
+        check_output(out, "dir")
+        lib = write_library(model, out, name)
+        m = lib.model
+        console.print(f"wrote {lib.dir} ({len(lib.files)} files): library {lib.name}, "
+                      f"{len(lib.kernels)} kernels, weights {m.weights_bytes:,} B, arena {m.arena_bytes:,} B",
+                      highlight=False, markup=False)
+        console.print(f"API: {lib.header} ({lib.name}_init, {lib.name}_input, {lib.name}_invoke, "
+                      f"{lib.name}_output); see {lib.dir / 'README.md'}", highlight=False, markup=False,
+                      soft_wrap=True)
+        return
+    if board is None:
+        raise TinypipeError("export needs --board (or --library for a board-independent library)",
+                            "e.g. --board qemu-m4; `tinypipe boards` lists them")
+    if name is not None:
+        raise TinypipeError("--name applies to --library only", "add --library, or drop --name")
     from tinypipe.export import export, resolve_runtime
 
     check_output(out, "dir")
@@ -125,7 +304,7 @@ def export_cmd(
     console.print(f"runtime {why}", highlight=False, markup=False)
     project = export(model, board, out, runtime=runtime, runs=runs, profile=profile, tflm_dir=tflm_dir)
     console.print(f"wrote {project.dir} ({len(project.files)} files): {project.runtime} runtime, "
-                  f"arena {project.arena_bytes:,} B, model {project.model_flash_bytes:,} B of flash")
+                  f"arena {project.arena_bytes:,} B, weights {project.model_flash_bytes:,} B")
     console.print(f"build with: pio run -d {project.dir}")
 
 
@@ -175,22 +354,28 @@ def validate_cmd(
     runtime: str = typer.Option("aot", "--runtime", help="aot (against LiteRT's kernels) or tflm "
                                 "(against TensorFlow Lite Micro's interpreter; needs a board)."),
     tflm_dir: Path | None = _tflm_dir_option(),
+    test: Path | None = _test_option("its samples are the inputs; adds float, host and device accuracy"),
+    preprocess: Path | None = _preprocess_option(),
+    float_model: Path | None = _float_option(),
 ) -> None:
     """Compile the model, run it, and compare every output with the runtime's reference bit for bit.
 
     --board host compiles for this machine (ASan/UBSan); an emulated board runs the firmware under
     QEMU, a real board is flashed and talked to over --port. Exits 1 if any sample differs.
-    Example: tinypipe validate kws_ref_model.tflite --board qemu-m4 --samples 20
+    Example: tinypipe validate out/digits/model.tflite --board qemu-m4 --samples 20
     """
     from tinypipe.validate import validate
 
     check_output(json_out, "file", "--json")
-    with console.status(f"compiling {model.name} for {board} and running {samples} samples"):
+    with progress_display(f"compiling {model.name} for {board} and running {samples} samples"):
         result = validate(model, board=board, samples=samples, inputs=inputs, json_out=json_out, seed=seed,
-                          port=port, runtime=runtime, tflm_dir=tflm_dir)
+                          port=port, runtime=runtime, tflm_dir=tflm_dir, test=test, preprocess=preprocess,
+                          float_model=float_model)
     for out in result.outputs:  # names come from the model: printed without markup
         console.print(f"  output '{out.name}': {out.bit_exact}/{result.samples} bit-exact, "
                       f"max |diff| {out.max_abs_diff:g}", highlight=False, markup=False)
+    if result.accuracy is not None:
+        print_accuracy(result.accuracy)
     console.print(result.summary(), style="green" if result.ok else "bold red", highlight=False)
     if not result.ok:
         raise typer.Exit(1)
@@ -247,7 +432,7 @@ def build_cmd(
 ) -> None:
     """Compile the firmware (`pio run`) and print its flash and RAM use.
 
-    Example: tinypipe build out/kws
+    Example: tinypipe build out/fw
     """
     from tinypipe.build import build
 
@@ -264,7 +449,7 @@ def flash_cmd(
     """Build and upload the firmware to a connected board (`pio run -t upload`).
 
     A --port that does not exist, or a pinned PlatformIO package that is neither installed nor
-    downloadable, fails before anything is built. Example: tinypipe flash out/kws --port /dev/ttyACM0
+    downloadable, fails before anything is built. Example: tinypipe flash out/fw --port /dev/ttyACM0
     """
     from tinypipe.build import flash
 
@@ -279,7 +464,7 @@ def emulate_cmd(
     """Run the firmware under QEMU, stream its serial output, exit with the firmware's exit code.
 
     A tinypipe harness waits for validation requests after `TP READY`; emulate answers with the
-    protocol's BYE, so the benchmark ends on its own. Example: tinypipe emulate out/kws --timeout 60
+    protocol's BYE, so the benchmark ends on its own. Example: tinypipe emulate out/fw --timeout 60
     """
     from tinypipe.build import emulate
     from tinypipe.device.protocol import FrameType, encode_frame
@@ -338,21 +523,28 @@ def bench_cmd(
         None, "--estimate-for", help="A real board (e.g. nucleo-l4r5zi): estimate the cycles and ms of one "
         "inference on it from the instruction stream QEMU executes (--board: a QEMU board with its core)."),
     tflm_dir: Path | None = _tflm_dir_option(),
+    test: Path | None = _test_option("sent to the device instead of random inputs; adds float, host and "
+                                     "device accuracy to bench.json"),
+    preprocess: Path | None = _preprocess_option(),
+    float_model: Path | None = _float_option(),
 ) -> None:
     """Export, build, flash or emulate, read the results over serial, validate, and report.
 
-    Example: tinypipe bench ../shared/models/mlperf-tiny/kws_ref_model.tflite --board qemu-m4 --profile
+    Example: tinypipe bench out/digits/model.tflite --board qemu-m4 --out out/bench
 
     Cycle estimate: tinypipe bench MODEL --board qemu-m4 --estimate-for nucleo-l4r5zi
     """
     from tinypipe.bench import bench, summary_rows
 
     check_output(out, "dir")
-    with console.status("bench") as status:
+    with progress_display(f"bench {model.name} on {board}") as stage:
         result = bench(model, board, out, runtime=runtime, runs=runs, validate=validate, profile=profile,
-                       port=port, timeout_s=timeout, echo=lambda msg: status.update(msg),
-                       estimate_for=estimate_for, tflm_dir=tflm_dir)
+                       port=port, timeout_s=timeout, echo=stage,
+                       estimate_for=estimate_for, tflm_dir=tflm_dir, test=test, preprocess=preprocess,
+                       float_model=float_model)
     _print_summary(f"{model.name} on {board} ({result['runtime']})", summary_rows(result))
+    if result.get("accuracy"):
+        print_accuracy(result["accuracy"])
     console.print(f"report: {result['report']}", soft_wrap=True)
 
 
@@ -373,16 +565,16 @@ def compare_cmd(
 
     Latency, MACs per unit, code and weights flash, arena reserved and used, other RAM, and
     exactness against each runtime's own reference. Exits 1 if a runtime fails or is not exact.
-    Example: tinypipe compare kws_ref_model.tflite --board qemu-m4 --runtime aot,tflm,tflm-ref
+    Example: tinypipe compare out/digits/model.tflite --board qemu-m4 --runtime aot,tflm,tflm-ref
     """
     from rich.table import Table
 
     from tinypipe.compare import compare, table_rows
 
     check_output(out, "dir")
-    with console.status("compare") as status:
+    with progress_display(f"compare {model.name} on {board}") as stage:
         result = compare(model, board, out, runtimes.split(","), runs=runs, validate=validate, port=port,
-                         tflm_dir=tflm_dir, echo=lambda msg: status.update(msg))
+                         tflm_dir=tflm_dir, echo=stage)
     rows = table_rows(result)
     table = Table(*rows[0], title=f"{model.name} on {result.board}")
     for row in rows[1:]:
@@ -410,7 +602,8 @@ def train_cmd(
     from tinypipe.train import train
 
     check_output(out, "dir")
-    r = train(recipe, out, epochs=epochs, seed=seed)
+    with progress_display(f"train {recipe}"):
+        r = train(recipe, out, epochs=epochs, seed=seed)
     console.print(f"{r.recipe}: float {r.metric} {r.float_metric:.4f}, {r.epochs} epochs, {r.seconds:.0f} s")
     for path in (r.model, r.test, r.calib, r.info):
         console.print(f"wrote {path}")
@@ -418,10 +611,12 @@ def train_cmd(
 
 @app.command("quantize")
 def quantize_cmd(
-    model: Path = typer.Argument(..., help="A .keras file or a SavedModel directory."),
+    model: Path = typer.Argument(..., help="A .keras file, a SavedModel directory or an .onnx model "
+                                 "(needs `make onnx`)."),
     calib: Path = typer.Option(..., "--calib", help="Calibration .npz with array x (N, *input shape)."),
     out: Path = typer.Option(..., "--out", help="The int8 .tflite to write (report: NAME.quant.json)."),
-    test: Path | None = typer.Option(None, "--test", help="Test .npz (x, y) to compare float vs int8."),
+    test: Path | None = _test_option("compare float vs int8 on it"),
+    preprocess: Path | None = _preprocess_option(),
     qat: bool = typer.Option(False, "--qat", help="Quantization-aware fine-tuning (needs `make qat`)."),
     prune: float | None = typer.Option(None, "--prune", help="Prune to this sparsity first, e.g. 0.5."),
     train: Path | None = typer.Option(
@@ -440,10 +635,9 @@ def quantize_cmd(
 
     check_output(out, "file")
     r = quantize(model, calib, out, test=test, qat=qat, prune=prune, train=train,
-                 finetune_epochs=finetune_epochs)
-    if r.metric is not None:
-        console.print(f"{r.metric} on {r.test_samples} test samples: float {r.float_metric:.4f}  "
-                      f"int8 {r.int8_metric:.4f}")
+                 finetune_epochs=finetune_epochs, preprocess=preprocess)
+    if r.accuracy is not None:
+        print_accuracy(r.accuracy)
     if r.finetune is not None and r.finetune.get("float_metric") is not None:
         console.print(f"after fine-tuning ({r.finetune['epochs']} epochs): float "
                       f"{r.finetune['float_metric']:.4f}" + (" (with fake quantization)" if r.qat else ""))
@@ -478,10 +672,10 @@ def run_cmd(
     from tinypipe.run import run
 
     check_output(out, "dir")
-    with console.status("run") as status:
+    with progress_display(f"run {recipe} on {board}") as stage:
         result = run(recipe, board, out, runtime=runtime, epochs=epochs, seed=seed, runs=runs,
                      device_samples=samples, profile=profile, port=port, tflm_dir=tflm_dir,
-                     echo=lambda msg: status.update(msg))
+                     echo=stage)
     acc = result["accuracy"]
 
     def fmt(v: float | None) -> str:

@@ -46,7 +46,7 @@ from tinypipe import graph as graph_mod
 from tinypipe.boards import Board, check_fit, load_board
 from tinypipe.errors import TinypipeError
 from tinypipe.tflm.arena import ARENA_ALIGNMENT
-from tinypipe.tflm.library import TflmLibrary
+from tinypipe.tflm.library import CODE_BYTES_ALLOWANCE, TflmLibrary
 
 RUNTIMES = ("aot", "tflm")
 AUTO = "auto"  # aot when it runs every operator of the model, else tflm
@@ -105,7 +105,7 @@ class FirmwareProject:
     runs: int
     profile: bool
     arena_bytes: int  # RAM the runtime's arena takes
-    model_flash_bytes: int  # weights (aot) or the flatbuffer (tflm)
+    model_flash_bytes: int  # the weights (tinypipe.figures): const arrays (aot) or the flatbuffer (tflm)
     input_bytes: list[int]
     output_bytes: list[int]
     files: list[Path] = field(default_factory=list)  # what export wrote (not the platform's files)
@@ -216,8 +216,9 @@ def _plan(g: graph_mod.Graph, model: Path, runtime: str, board: Board | None,
 
         layers = lower_graph(g)
         plan = plan_buffers(g, layers)
-        return _Plan(plan.arena_bytes, sum(la.weights_bytes for la in layers),
-                     sum(1 for la in layers if not la.alias))
+        from tinypipe.figures import aot_weights_bytes
+
+        return _Plan(plan.arena_bytes, aot_weights_bytes(g, layers), sum(1 for la in layers if not la.alias))
     from tinypipe.inspect import tflm_arena_bytes
     from tinypipe.tflm.arena import arena_reserve
     from tinypipe.tflm.library import kernel_set, plan_library
@@ -358,7 +359,9 @@ def _board_options(board: Board, project_dir: Path, runtime: str, profile: bool,
         # Arduino cores' headers are outside tinypipe's control: warn, but do not fail the build.
         src_flags = [*WARNING_FLAGS, "-Werror"] if board.platformio.framework == "stm32cube" \
             else list(WARNING_FLAGS)
-    extra = [*(PROFILE_FLAGS if profile else ()), *build_flags]
+    # aot: always one profiled inference after the timed runs (per-layer time by default); the
+    # timed runs themselves have no per-layer hooks.
+    extra = [*(PROFILE_FLAGS if profile or runtime == "aot" else ()), *build_flags]
     if extra:
         options["build_flags"] = "\n".join(filter(None, [options.get("build_flags", ""), *extra]))
     options["build_src_flags"] = "\n".join(src_flags)
@@ -386,7 +389,8 @@ def export(model: str | Path, board: str, out: str | Path, runtime: str = "aot",
     g = graph_mod.load(model)
     _check_io(g)
     plan = _plan(g, model, runtime, b, tflm_dir, tflm_kernels)
-    check_fit(b, plan.flash_bytes, plan.arena_bytes, f"{model.name} ({runtime} runtime)")
+    code_allowance = CODE_BYTES_ALLOWANCE if runtime == "tflm" else 0  # the interpreter and its kernels
+    check_fit(b, plan.flash_bytes + code_allowance, plan.arena_bytes, f"{model.name} ({runtime} runtime)")
     if out.exists() and any(out.iterdir()) and not (out / "platformio.ini").is_file():
         raise TinypipeError(f"{out} exists and is not a tinypipe firmware project",
                             "choose an empty or new --out directory")

@@ -153,23 +153,34 @@ def _options(op: Any, where: str) -> tuple[str, dict[str, Any]]:
     options = cls()
     options.Init(table.Bytes, table.Pos)
     out: dict[str, Any] = {}
-    for attr in dir(cls):
-        if attr.startswith("_") or attr in ("Init",) or attr.startswith("GetRootAs"):
-            continue
-        if attr.endswith(("AsNumpy", "IsNone", "Length", "BufferHasIdentifier")):
-            continue
-        method = getattr(options, attr)
-        key = _snake(attr)
+    for attr, key, vector in _option_fields(cls):
         try:
-            if hasattr(options, attr + "Length"):
+            if vector:
                 value: Any = [int(v) for v in getattr(options, attr + "AsNumpy")()] \
                     if getattr(options, attr + "Length")() else []
             else:
-                value = method()
+                value = getattr(options, attr)()
         except TypeError:
             continue
         out[key] = _ENUMS.get(key, {}).get(value, value) if isinstance(value, int) else value
     return kind_name, out
+
+
+_FIELDS: dict[type, list[tuple[str, str, bool]]] = {}
+
+
+def _option_fields(cls: type) -> list[tuple[str, str, bool]]:
+    """(accessor, snake_case key, is a vector) of an options class's fields, computed once per class."""
+    if cls not in _FIELDS:
+        fields = []
+        for attr in dir(cls):
+            if attr.startswith("_") or attr in ("Init",) or attr.startswith("GetRootAs"):
+                continue
+            if attr.endswith(("AsNumpy", "IsNone", "Length", "BufferHasIdentifier")):
+                continue
+            fields.append((attr, _snake(attr), hasattr(cls, attr + "Length")))
+        _FIELDS[cls] = fields
+    return _FIELDS[cls]
 
 
 def _quant(t: Any) -> Quant | None:
@@ -184,7 +195,7 @@ def _quant(t: Any) -> Quant | None:
 def _text(raw: bytes | None) -> str:
     """A model string as one printable line (names may hold anything, including invalid UTF-8)."""
     text = (raw or b"").decode(errors="replace")
-    return "".join(c if c.isprintable() else "?" for c in text)
+    return text if text.isprintable() else "".join(c if c.isprintable() else "?" for c in text)
 
 
 def _length(n: int, what: str, data: bytes) -> int:

@@ -18,7 +18,10 @@ import numpy as np
 
 from tinypipe import graph as graph_mod
 from tinypipe.errors import TinypipeError
+from tinypipe.figures import op_macs, op_params
 from tinypipe.verify import run_isolated
+
+__all__ = ["Inspection", "inspect_model", "op_macs", "print_report", "tflm_arena_bytes"]
 
 TFLM_TIMEOUT_S = 120.0
 
@@ -52,13 +55,14 @@ class Inspection:
     opcodes: list[str]
     params: int
     macs: int
-    weight_bytes: int
-    tflm_arena_bytes: int | None
+    weight_bytes: int  # tinypipe.figures.weights_bytes under `weights_runtime`
+    tflm_arena_bytes: int | None  # TFLite Micro's arena used, measured by its host recorder
     tflm_error: str = ""
     aot_arena_bytes: int | None = None
     aot_plan: list[dict[str, Any]] = field(default_factory=list)
     aot_unsupported: list[str] = field(default_factory=list)
     aot_error: str = ""
+    weights_runtime: str = "aot"  # aot when it compiles the model, else tflm (the flatbuffer)
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -72,28 +76,6 @@ def _tensor_info(t: graph_mod.Tensor) -> TensorInfo:
         else:
             quant = f"scale={float(t.quant.scale[0]):.6g} zp={int(t.quant.zero_point[0])}"
     return TensorInfo(t.name, list(t.shape), t.dtype, quant)
-
-
-def op_macs(g: graph_mod.Graph, op: graph_mod.Operator) -> int:
-    """Multiply-accumulates of one operator (convolutions and matrix products; 0 otherwise)."""
-    ins = g.op_inputs(op)
-    outs = g.op_outputs(op)
-    w = ins[1] if len(ins) > 1 else None
-    if not outs or w is None:
-        return 0
-    out = outs[0]
-    if op.opcode == "CONV_2D" and len(w.shape) == 4:
-        _, kh, kw, cin = w.shape
-        return out.size * kh * kw * cin
-    if op.opcode == "DEPTHWISE_CONV_2D" and len(w.shape) == 4:
-        _, kh, kw, _ = w.shape
-        return out.size * kh * kw
-    if op.opcode == "FULLY_CONNECTED" and w.shape:
-        return out.size * w.shape[-1]
-    if op.opcode == "TRANSPOSE_CONV" and len(w.shape) == 4 and len(ins) > 2 and ins[2] is not None:
-        _, kh, kw, _ = w.shape
-        return ins[2].size * kh * kw * w.shape[0]
-    return 0
 
 
 def _tflm_arena_in_child(model: str) -> int:
@@ -136,34 +118,35 @@ def tflm_arena_bytes(model: str | Path) -> int:
     return int(result)
 
 
-def _aot_details(g: graph_mod.Graph) -> tuple[set[str], int | None, list[dict[str, Any]], str]:
-    """Ops the aot runtime supports and, when it can compile the whole model, its memory plan."""
+def _aot_details(g: graph_mod.Graph) -> tuple[set[str], int | None, list[dict[str, Any]], str, int | None]:
+    """Ops the aot runtime supports and, when it can compile the whole model, its memory plan
+    and weights (tinypipe.figures)."""
     from tinypipe.aot.codegen import lower_graph
     from tinypipe.aot.lowering import supported_ops
     from tinypipe.aot.planner import plan_buffers
+    from tinypipe.figures import aot_weights_bytes
 
     supported = set(supported_ops())
     try:
-        plan = plan_buffers(g, lower_graph(g))
+        layers = lower_graph(g)
+        plan = plan_buffers(g, layers)
     except TinypipeError as exc:
-        return supported, None, [], exc.what
-    return supported, plan.arena_bytes, [asdict(p) for p in plan.placements], ""
+        return supported, None, [], exc.what, None
+    return supported, plan.arena_bytes, [asdict(p) for p in plan.placements], "", aot_weights_bytes(g, layers)
 
 
 def inspect_model(model: str | Path) -> Inspection:
     path = Path(model)
     g = graph_mod.load(path)
-    supported, aot_arena, aot_plan, aot_error = _aot_details(g)
-    consumed_consts = {i for op in g.operators for i in op.inputs if i >= 0 and g.tensors[i].is_const}
+    supported, aot_arena, aot_plan, aot_error, aot_weights = _aot_details(g)
     ops = []
     for op in g.operators:
-        const_inputs = [t for t in g.op_inputs(op) if t is not None and t.is_const]
         ops.append(OpInfo(
             index=op.index, opcode=op.opcode,
             inputs=[_tensor_info(t) for t in g.op_inputs(op) if t is not None and not t.is_const],
             outputs=[_tensor_info(t) for t in g.op_outputs(op)],
             options={k: v for k, v in op.options.items() if not isinstance(v, np.ndarray)},
-            params=sum(t.size for t in const_inputs if op.opcode != "RESHAPE"),
+            params=op_params(g, op),
             macs=op_macs(g, op),
             aot_supported=op.opcode in supported,
         ))
@@ -174,7 +157,8 @@ def inspect_model(model: str | Path) -> Inspection:
     return Inspection(
         path=str(path), sha256=g.sha256, size_bytes=g.size_bytes, ops=ops, opcodes=g.opcodes,
         params=sum(o.params for o in ops), macs=sum(o.macs for o in ops),
-        weight_bytes=sum(g.tensors[i].nbytes for i in consumed_consts),
+        weight_bytes=aot_weights if aot_weights is not None else g.size_bytes,
+        weights_runtime="aot" if aot_weights is not None else "tflm",
         tflm_arena_bytes=tflm, tflm_error=tflm_error,
         aot_arena_bytes=aot_arena, aot_plan=aot_plan,
         aot_unsupported=sorted(set(g.opcodes) - supported), aot_error=aot_error,
@@ -200,15 +184,16 @@ def print_report(r: Inspection, console: Any) -> None:
         )
     console.print(table)
     console.print(f"operators: {escape(', '.join(r.opcodes))}")
-    console.print(f"parameters: {r.params:,}   MACs: {r.macs:,}   weights: {r.weight_bytes:,} B")
+    console.print(f"parameters: {r.params:,}   MACs: {r.macs:,}   weights: {r.weight_bytes:,} B "
+                  f"({r.weights_runtime} runtime)")
     if r.tflm_arena_bytes is not None:
-        console.print(f"TFLite Micro tensor arena: {r.tflm_arena_bytes:,} B (measured, host build); "
-                      f"flash for the model: {r.size_bytes:,} B")
+        console.print(f"TFLite Micro tensor arena used: {r.tflm_arena_bytes:,} B (measured, host build); "
+                      f"weights (tflm, the flatbuffer): {r.size_bytes:,} B")
     else:
         console.print(f"TFLite Micro: [red]{escape(r.tflm_error)}[/red]")
     if r.aot_arena_bytes is not None:
-        console.print(f"aot static arena: {r.aot_arena_bytes:,} B (offline plan below); "
-                      f"flash for weights: {r.weight_bytes:,} B")
+        console.print(f"aot arena: {r.aot_arena_bytes:,} B (offline plan below); "
+                      f"weights (aot): {r.weight_bytes:,} B")
         plan = Table(title="aot memory plan")
         for col in ("offset", "bytes", "live (ops)", "tensor"):
             plan.add_column(col, justify="left" if col == "tensor" else "right")

@@ -116,7 +116,7 @@ def accuracy_block(data: TestData, outputs: Mapping[str, np.ndarray | None], tas
     task = infer_task(data.x, data.y, shape, task or data.task)
     block: dict[str, Any] = {
         "data": str(data.source), "kind": data.kind, "preprocess": data.preprocess,
-        "samples": len(data.x), "labelled": data.y is not None, "task": task,
+        "samples": len(data.x), "labelled": data.y is not None, "task": task, "metric": None,
         **{k: None for k in RUNS}, "details": {},
     }
     if data.class_names:
@@ -184,10 +184,10 @@ def dequantize_output(values: np.ndarray, detail: Mapping[str, Any]) -> np.ndarr
 
 def model_accuracy(model: str | Path, data: TestData, device_outputs: list[np.ndarray] | None = None,
                    host_outputs: list[np.ndarray] | None = None, float_model: str | Path | None = None,
-                   device: str | None = None) -> dict[str, Any]:
+                   device_board: str | None = None) -> dict[str, Any]:
     """Float, int8-host and device accuracy of `model` (.tflite) on `data` (`tinypipe.dataset`).
 
-    `device_outputs` are the raw outputs that came back from the device (bench's
+    `device_outputs` are the raw outputs that came back from the device `device_board` (bench's
     `device_outputs`, validate's outputs), stacked on axis 0; `host_outputs` the LiteRT outputs
     when the caller has them already (else LiteRT runs here). `float_model` (.keras, .h5, a
     SavedModel or .onnx) defaults to `find_float_model(model)`; without one there is no float run.
@@ -200,12 +200,13 @@ def model_accuracy(model: str | Path, data: TestData, device_outputs: list[np.nd
     n = len(data.x)
     if host_outputs is None:
         host_outputs = ref.run_batch([data.model_input(ref.input_details[0])])
-    runs: dict[str, np.ndarray | None] = {"float": None,
-                                          "int8_host": dequantize_output(host_outputs[0], detail).reshape(n, -1)}
+    host = dequantize_output(host_outputs[0], detail).reshape(n, -1)
+    runs: dict[str, np.ndarray | None] = {"float": None, "int8_host": host}
     float_path = Path(float_model) if float_model is not None else find_float_model(model)
     if float_path is not None:
         runs["float"] = run_float(float_reference(float_path), data.x)
     if device_outputs is not None:
         runs["device"] = dequantize_output(device_outputs[0], detail).reshape(n, -1)
     return accuracy_block(data, runs, out_shape=tuple(int(s) for s in detail["shape"]),
-                          float_model=None if float_path is None else str(float_path), device=device)
+                          float_model=None if float_path is None else str(float_path),
+                          device_board=device_board if device_outputs is not None else None)

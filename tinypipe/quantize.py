@@ -7,7 +7,13 @@ size and reference metric) and once with int8 inputs, outputs and kernels only
 between DEQUANTIZE/QUANTIZE pairs; those models are rejected here, naming the op.
 
 The int8 metric comes from `tinypipe.reference.Reference` (bit-identical to TFLite Micro)
-with inputs quantized by the model's own input scale/zero point.
+with inputs quantized by the model's own input scale/zero point. The test data (`--test`) is
+any format `tinypipe.dataset` reads, scored by `tinypipe.metrics` (the `accuracy` block of the
+report); without labels the int8 outputs are compared with the float ones (cosine similarity,
+relative L2, top-1 agreement).
+
+An `.onnx` model is first converted to a SavedModel by onnx2tf (`tinypipe.onnx_in`, the optional
+onnx extra); PyTorch files get a pointer to `torch.onnx.export`.
 
 With `prune` and/or `qat` the model is first fine-tuned on the training set (`train.npz` from
 `tinypipe train`) by `tinypipe.qat` in a subprocess (tfmot needs legacy Keras), and the
@@ -30,15 +36,18 @@ from typing import Any
 
 import numpy as np
 
+from tinypipe import dataset as dataset_mod
 from tinypipe import graph as graph_mod
 from tinypipe.errors import TinypipeError
-from tinypipe.recipes.base import TASKS, score
+from tinypipe.metrics import infer_task
 from tinypipe.train import import_tensorflow, quiet_native
+
+__all__ = ["QuantizeResult", "float_tflite", "infer_task", "load_npz", "quantize", "run_int8"]
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 MAX_CALIB = 500  # representative samples fed to the calibrator
-NO_LABELS_METRIC = "top1_agreement"  # classifier-shaped model, test set without y
+NO_LABELS_METRIC = "cosine_similarity"  # test set without y: int8 outputs against the float ones
 
 
 @dataclass
@@ -61,6 +70,8 @@ class QuantizeResult:
     qat: bool = False
     prune: dict[str, Any] | None = None  # target, achieved, per_layer, note
     finetune: dict[str, Any] | None = None  # epochs, samples, learning rates, fine-tuned float metric
+    accuracy: dict[str, Any] | None = None  # tinypipe.metrics.accuracy_block on the test data
+    source: dict[str, Any] | None = None  # for a converted model (ONNX): format, converter, input
 
     def to_json(self) -> dict[str, Any]:
         return {k: str(v) if isinstance(v, Path) else v for k, v in asdict(self).items()}
@@ -107,6 +118,8 @@ def _check_shape(x: np.ndarray, shape: tuple[int, ...], path: Path, role: str) -
     want = tuple(shape[1:])
     if x.ndim == len(want) + 1 and tuple(x.shape[1:]) == want and len(x) > 0:
         return x
+    if len(want) == 3 and x.ndim == 4 and len(x) > 0 and tuple(x.shape[1:]) == (want[2], want[0], want[1]):
+        return np.ascontiguousarray(np.transpose(x, (0, 2, 3, 1)))  # NCHW data (ONNX) for an NHWC input
     raise TinypipeError(
         f"{path}: {role} set 'x' has shape {tuple(x.shape)}, the model input is {tuple(shape)}; "
         f"expected (N, {', '.join(map(str, want))})",
@@ -147,9 +160,12 @@ def _export_batch1(model: Path, workdir: Path) -> tuple[Path, tuple[int, ...]]:
         tf.saved_model.save(module, str(out), signatures={"serving_default": module.f})
         return out, shape
     if model.suffix not in (".keras", ".h5"):
+        from tinypipe.onnx_in import FORMATS, check_model_format
+
+        check_model_format(model)
         raise TinypipeError(
             f"{model}: not a .keras/.h5 file or a SavedModel directory",
-            "pass DIR/model.keras from `tinypipe train`, or a directory with saved_model.pb",
+            f"tinypipe quantize reads {FORMATS}; pass DIR/model.keras from `tinypipe train`",
         )
     if not model.is_file():
         raise TinypipeError(f"{model}: no such file", "check the path to the Keras model")
@@ -167,6 +183,28 @@ def _export_batch1(model: Path, workdir: Path) -> tuple[Path, tuple[int, ...]]:
     shape = spec_of(m.inputs[0].shape)
     m.export(str(out), input_signature=[tf.TensorSpec(shape, tf.float32)], verbose=False)
     return out, shape
+
+
+def _load_source(model: Path, workdir: Path) -> tuple[Path, tuple[int, ...], dict[str, Any] | None]:
+    """(batch-1 SavedModel, input shape, conversion info) for a Keras, SavedModel or ONNX model."""
+    from tinypipe.onnx_in import check_model_format, to_saved_model
+
+    check_model_format(model)
+    info = None
+    if model.suffix.lower() == ".onnx":
+        model, info = to_saved_model(model, workdir)
+    saved, shape = _export_batch1(model, workdir)
+    if info is not None:
+        info["tflite_input"] = list(shape)
+    return saved, shape, info
+
+
+def float_tflite(model: Path) -> bytes:
+    """The float (unquantized) .tflite of a Keras, SavedModel or ONNX model, batch 1."""
+    import_tensorflow()
+    with tempfile.TemporaryDirectory(prefix="tinypipe-float-") as tmp:
+        saved, _, _ = _load_source(Path(model), Path(tmp))
+        return _convert(saved, None, Path(model))
 
 
 def _convert(saved_model: Path, calib: np.ndarray | None, source: Path) -> bytes:
@@ -240,25 +278,6 @@ def _train_info(model: Path) -> dict[str, Any]:
     return {}
 
 
-def infer_task(
-    x: np.ndarray, y: np.ndarray | None, out_shape: tuple[int, ...], known: str | None
-) -> str | None:
-    """The task for scoring: the one train.json names, else a guess from shapes and labels.
-
-    None when there are no labels: the report then compares int8 against float instead.
-    """
-    if y is None:
-        return None
-    if known in TASKS:
-        return known
-    integral = y.dtype.kind in "iub" or bool(np.all(np.mod(y, 1) == 0))
-    if tuple(out_shape[1:]) == tuple(x.shape[1:]) and integral and set(np.unique(y)) <= {0, 1}:
-        return "anomaly"
-    if integral and out_shape[-1] > 1 and y.size == len(x) and y.min() >= 0 and y.max() < out_shape[-1]:
-        return "classification"
-    return "regression"
-
-
 def run_int8(ref: Any, x: np.ndarray, progress_label: str = "") -> np.ndarray:
     """Quantize float inputs with the model's input scale/zero point, run, dequantize outputs."""
     from rich.progress import track
@@ -274,10 +293,6 @@ def run_int8(ref: Any, x: np.ndarray, progress_label: str = "") -> np.ndarray:
     return (np.stack(rows).astype(np.float32) - out_zp) * out_scale
 
 
-def _run_float(ref: Any, x: np.ndarray) -> np.ndarray:
-    return np.stack([ref([x[i : i + 1]])[0] for i in range(len(x))])
-
-
 # --- the stage --------------------------------------------------------------------------------
 
 
@@ -290,8 +305,13 @@ def quantize(
     prune: float | None = None,
     train: Path | None = None,
     finetune_epochs: int | None = None,
+    preprocess: Path | None = None,
 ) -> QuantizeResult:
     """Write `out` (.tflite, int8 in/out/kernels) and `out`.quant.json; evaluate on `test` if given.
+
+    `test` is any test data `tinypipe.dataset` reads (an .npz, a folder of images or WAV files, a
+    CSV), turned into inputs by the recipe's preprocessing (train.json beside the model) or by
+    the `preprocess` hook (a .py file defining preprocess(x)).
 
     `prune` (target sparsity in (0, 1)) and `qat` fine-tune on `train` (default: train.npz beside
     the model) for `finetune_epochs` (default `tinypipe.qat.DEFAULT_EPOCHS`) before conversion.
@@ -304,23 +324,27 @@ def quantize(
     finetuning = qat or prune is not None
     if finetuning:
         train = _check_finetune_args(model, prune, train, finetune_epochs)
+    from tinypipe.onnx_in import check_model_format
+
+    check_model_format(model)  # PyTorch and unknown formats: one line, before TensorFlow loads
     import_tensorflow()
     if not model.exists():
         raise TinypipeError(
             f"{model}: no such model", "pass DIR/model.keras from `tinypipe train` or a SavedModel"
         )
     x_calib, _ = load_npz(calib, "calibration")
-    x_test, y_test = load_npz(test, "test") if test is not None else (None, None)
+    if test is not None:  # fail before the conversion on data that cannot be read
+        dataset_mod.check_source(test)
+        if Path(test).suffix.lower() == ".npz":
+            dataset_mod._read_npz(Path(test))
+        dataset_mod.load_hook(preprocess)
     x_train, y_train = load_npz(train, "training", need_y=True) if train is not None else (None, None)
     console = Console(stderr=True)
     finetune_info: dict[str, Any] | None = None
     with tempfile.TemporaryDirectory(prefix="tinypipe-quant-") as tmp:
-        with console.status(f"loading {model.name}"):
-            saved, shape = _export_batch1(model, Path(tmp))
+        with console.status(f"loading {model.name}" + (" (onnx2tf)" if model.suffix == ".onnx" else "")):
+            saved, shape, source = _load_source(model, Path(tmp))
         x_calib = _check_shape(x_calib, shape, calib, "calibration")
-        if x_test is not None:
-            assert test is not None
-            x_test = _check_shape(x_test, shape, test, "test")
         with console.status("converting to float .tflite"):
             float_bytes = _convert(saved, None, model)
         if finetuning:
@@ -373,41 +397,36 @@ def quantize(
         qat=qat,
         prune=prune_report,
         finetune=finetune_info,
+        source=source,
     )
-    if x_test is not None:
-        _evaluate(result, Reference(float_bytes), Reference(int8_bytes), x_test, y_test, g)
+    if test is not None:
+        spec = dataset_mod.InputSpec.from_detail(Reference(int8_bytes).input_details[0])
+        data = dataset_mod.load_test(test, spec, preprocess, _train_info(model))
+        _evaluate(result, Reference(float_bytes), Reference(int8_bytes), data, g)
     result.report.write_text(json.dumps(result.to_json(), indent=2) + "\n")
     return result
 
 
 def _evaluate(
-    result: QuantizeResult,
-    ref_float: Any,
-    ref_int8: Any,
-    x: np.ndarray,
-    y: np.ndarray | None,
-    g: graph_mod.Graph,
+    result: QuantizeResult, ref_float: Any, ref_int8: Any, data: dataset_mod.TestData, g: graph_mod.Graph
 ) -> None:
+    """Float and int8 (LiteRT) outputs on the test data, scored by tinypipe.metrics."""
+    from tinypipe.metrics import accuracy_block, dequantize_output, run_float
+
     out_shape = tuple(g.tensor(g.outputs[0]).shape)
-    task = infer_task(x, y, out_shape, _train_info(result.model).get("task"))
-    y_float = _run_float(ref_float, x)
-    y_int8 = run_int8(ref_int8, x, f"evaluating int8 on {len(x)} samples")
-    result.test_samples = len(x)
-    if task is None:  # no labels: how often int8 agrees with float
-        result.metric = NO_LABELS_METRIC if out_shape[-1] > 1 else "mae_vs_float"
-        if out_shape[-1] > 1:
-            result.float_metric = 1.0
-            result.int8_metric = float(
-                np.mean(np.argmax(y_float.reshape(len(x), -1), 1) == np.argmax(y_int8.reshape(len(x), -1), 1))
-            )
-        else:
-            result.float_metric = 0.0
-            result.int8_metric = float(np.mean(np.abs(y_float - y_int8)))
-        return
-    assert y is not None
-    result.task, result.metric = task, TASKS[task][0]
-    result.float_metric = score(task, x, y, y_float)
-    result.int8_metric = score(task, x, y, y_int8)
+    y_float = run_float(ref_float, data.x)
+    xq = data.model_input(ref_int8.input_details[0])
+    from rich.progress import track
+
+    rows = [ref_int8([xq[i]])[0] for i in track(range(len(xq)), description=f"evaluating int8 on {len(xq)} "
+                                                "samples", transient=True)]
+    y_int8 = dequantize_output(np.stack(rows), ref_int8.output_details[0]).reshape(len(xq), -1)
+    block = accuracy_block(data, {"float": y_float, "int8_host": y_int8}, out_shape=out_shape,
+                           float_model=str(result.model))
+    result.test_samples = len(data.x)
+    result.accuracy = block
+    result.task, result.metric = block["task"], block["metric"]
+    result.float_metric, result.int8_metric = block["float"], block["int8_host"]
 
 
 WEIGHTED_OPS = ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED")

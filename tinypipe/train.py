@@ -77,6 +77,8 @@ def _epoch_progress(total: int, label: str) -> tuple[Any, Any]:
     import keras
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+    from tinypipe import progress as steps
+
     progress = Progress(
         TextColumn("{task.description}"),
         BarColumn(),
@@ -84,12 +86,15 @@ def _epoch_progress(total: int, label: str) -> tuple[Any, Any]:
         TextColumn("loss {task.fields[loss]}"),
         TimeElapsedColumn(),
         transient=True,
+        disable=steps.active(),  # the CLI shows the epochs itself (tinypipe.progress)
     )
     task = progress.add_task(label, total=total, loss="-")
 
     class _Callback(keras.callbacks.Callback):
         def on_epoch_end(self, epoch: int, logs: dict[str, float] | None = None) -> None:
-            progress.update(task, advance=1, loss=f"{(logs or {}).get('loss', float('nan')):.4f}")
+            loss = f"{(logs or {}).get('loss', float('nan')):.4f}"
+            progress.update(task, advance=1, loss=loss)
+            steps.step(label, epoch + 1, total, f"loss {loss}")  # the CLI's status line or log
 
     return progress, _Callback()
 

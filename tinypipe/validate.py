@@ -59,6 +59,7 @@ class ValidationResult:
     outputs: list[OutputStats] = field(default_factory=list)
     runtime: str = "aot"
     reference: str = ""  # the interpreter the outputs were compared with
+    accuracy: dict | None = None  # with --test: tinypipe.metrics.model_accuracy (float, host, device)
 
     @property
     def ok(self) -> bool:
@@ -161,10 +162,15 @@ def reference_for(model: str | Path, runtime: str) -> Any:
 def validate(model: str | Path, board: str = "host", samples: int = 100, inputs: str | Path | None = None,
              json_out: str | Path | None = None, seed: int = 0,
              work_dir: str | Path | None = None, port: str | None = None, runtime: str = "aot",
-             tflm_dir: str | Path | None = None) -> ValidationResult:
+             tflm_dir: str | Path | None = None, test: str | Path | None = None,
+             preprocess: str | Path | None = None, float_model: str | Path | None = None) -> ValidationResult:
     """Run `samples` random inputs (uniform over the input range) or the given .npz through the
     compiled model on `board` and through the runtime's reference interpreter (reference_for);
-    count bit-exact samples."""
+    count bit-exact samples.
+
+    With `test` (data `tinypipe.dataset` reads, `preprocess` hook) its samples are the inputs and
+    the result's `accuracy` holds the float (`float_model`, default: beside the model), LiteRT
+    int8 and on-board figures (`tinypipe.metrics`)."""
     from tinypipe.reference import random_inputs
 
     model = Path(model)
@@ -183,7 +189,13 @@ def validate(model: str | Path, board: str = "host", samples: int = 100, inputs:
     if not model.is_file():
         raise TinypipeError(f"{model}: no such file", "check the path to the .tflite model")
     ref = reference_for(model, runtime)
-    if inputs:
+    test_data = None
+    if test is not None:  # accuracy hook: the test set is the input
+        from tinypipe.dataset import load_for_model
+
+        test_data = load_for_model(test, model, preprocess, float_model)
+        xs = [test_data.model_input(ref.input_details[0])]
+    elif inputs:
         xs = load_inputs(Path(inputs), ref.input_details)
     else:
         xs = random_inputs(ref.input_details, samples, seed)
@@ -199,6 +211,12 @@ def validate(model: str | Path, board: str = "host", samples: int = 100, inputs:
     result = ValidationResult(str(model), board, n, int(all_same.sum()),
                               max((o.max_abs_diff for o in outputs), default=0.0), outputs, runtime,
                               reference_label(ref))
+    if test_data is not None:
+        from tinypipe.metrics import model_accuracy
+
+        result.accuracy = model_accuracy(model, test_data, device_outputs=got, float_model=float_model,
+                                         host_outputs=expected if runtime == "aot" else None,
+                                         device_board=board)
     if json_out:
         Path(json_out).write_text(json.dumps(result.to_json(), indent=2) + "\n")
     return result

@@ -201,12 +201,15 @@ def _tensor(t: Tensor) -> None:
         return
     if q.zero_point.size != q.scale.size:
         raise _fail(f"tensor {_tname(t)} has {q.zero_point.size} zero points for {q.scale.size} scales")
-    bad = [float(s) for s in q.scale if not (math.isfinite(float(s)) and 0 < float(s) <= MAX_SCALE)]
-    if bad:
-        raise _fail(f"tensor {_tname(t)} has quantization scale {bad[0]}; scales must be finite and positive")
+    scale = q.scale.astype(np.float64)
+    ok = np.isfinite(scale) & (scale > 0) & (scale <= MAX_SCALE)
+    if not ok.all():
+        bad = float(scale[~ok][0])
+        raise _fail(f"tensor {_tname(t)} has quantization scale {bad}; scales must be finite and positive")
     if t.dtype in INT_RANGES:
         lo, hi = INT_RANGES[t.dtype]
-        outside = [int(z) for z in q.zero_point if not lo <= int(z) <= hi]
+        zp = q.zero_point
+        outside = [int(z) for z in zp[(zp < lo) | (zp > hi)]] if zp.size else []
         if outside:
             raise _fail(f"tensor {_tname(t)} has zero point {outside[0]}, "
                         f"outside the {t.dtype} range {lo}..{hi}")

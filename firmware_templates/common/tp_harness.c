@@ -7,8 +7,13 @@
  *
  *   TP BOOT board=.. runtime=.. model=.. arena=.. timer=.. unit=.. tick_hz=.. units_per_tick=..
  *   TP RUN i=.. ticks=.. units=..                      one per timed inference
- *   TP RESULT runs=.. median=.. min=.. max=.. unit=.. checksum=0x..
- *   TP LAYER i=.. name=.. ticks=.. units=..            with TP_PROFILE, from the last run
+ *   TP RESULT runs=.. median=.. min=.. max=.. unit=.. checksum=0x.. [stack=..]
+ *                                                      stack: the stack high-water mark in
+ *                                                      bytes after the timed runs, when the
+ *                                                      HAL measures it (tp_hal_stack_used)
+ *   TP LAYER i=.. name=.. ticks=.. units=..            with TP_PROFILE: one profiled inference
+ *                                                      after the timed runs (which have no
+ *                                                      per-layer hooks)
  *   TP READY protocol=..                               validation frames are served now
  *   TP DONE reason=bye|idle
  *
@@ -128,6 +133,13 @@ static void fail(const char *stage)
 
 /* --- measurement --------------------------------------------------------------------- */
 
+/* Boards whose HAL does not measure the stack report none (the RESULT record then has no
+ * `stack=`): a weak default the HAL's own definition replaces. */
+__attribute__((weak)) uint32_t tp_hal_stack_used(void)
+{
+    return 0u;
+}
+
 int tp_timed_invoke(uint64_t *ticks)
 {
     const uint64_t start = tp_hal_ticks();
@@ -138,6 +150,14 @@ int tp_timed_invoke(uint64_t *ticks)
 
 static uint64_t layer_start;
 static uint64_t layer_ticks[TP_MODEL_LAYERS];
+
+#ifdef TP_PROFILE
+/* A glue without a separate profiled inference reports its layers from tp_glue_invoke(). */
+__attribute__((weak)) int tp_glue_invoke_profiled(void)
+{
+    return tp_glue_invoke();
+}
+#endif
 
 void tp_profile_begin(uint32_t layer)
 {
@@ -223,9 +243,6 @@ static void run_benchmark(void)
         }
     }
     for (uint32_t i = 0; i < TP_BENCH_RUNS; i++) {
-        for (uint32_t layer = 0; layer < TP_MODEL_LAYERS; layer++) {
-            layer_ticks[layer] = 0;
-        }
         fill_bench_input(); /* an invoke may reuse input memory for activations */
         if (tp_timed_invoke(&ticks[i]) != 0) {
             fail("bench");
@@ -248,12 +265,23 @@ static void run_benchmark(void)
     field_str("unit", tp_hal_unit());
     put_str(" checksum=");
     put_hex32(output_checksum());
+    const uint32_t stack = tp_hal_stack_used();
+    if (stack != 0u) {
+        field_u64("stack", stack);
+    }
     end_record();
 }
 
 static void print_profile(void)
 {
 #ifdef TP_PROFILE
+    for (uint32_t layer = 0; layer < TP_MODEL_LAYERS; layer++) {
+        layer_ticks[layer] = 0;
+    }
+    fill_bench_input();
+    if (tp_glue_invoke_profiled() != 0) {
+        fail("profile");
+    }
     const uint32_t layers = tp_glue_num_layers();
     for (uint32_t i = 0; i < layers && i < TP_MODEL_LAYERS; i++) {
         begin_record("LAYER");

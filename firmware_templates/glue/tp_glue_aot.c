@@ -22,3 +22,6 @@ uint32_t tp_glue_output_bytes(uint32_t i) { return tp_model_output_bytes((int)i)
 int tp_glue_invoke(void) { return tp_model_invoke(); }
 uint32_t tp_glue_num_layers(void) { return TP_MODEL_NUM_LAYERS; }
 const char *tp_glue_layer_name(uint32_t i) { return tp_model_layer_names[i]; }
+#ifdef TP_PROFILE
+int tp_glue_invoke_profiled(void) { return tp_model_invoke_profiled(); }
+#endif

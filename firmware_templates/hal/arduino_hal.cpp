@@ -112,7 +112,68 @@ static uint64_t timer_ticks(void)
 #error "arduino_hal.cpp: the board file's timer kind has no implementation for Arduino cores"
 #endif
 
+/* --- the stack high-water mark (tp_hal_stack_used) -------------------------------------------
+ * Where the core's stack is differs by core; where it cannot be known, no stack is reported (the
+ * harness's weak tp_hal_stack_used returns 0). Linker symbols are weak: a core whose linker
+ * script lacks them links all the same, and tp_stack_paint/scan do nothing unless the stack
+ * pointer lies inside the region. */
+#if defined(ARDUINO_ARCH_ESP32) && defined(INC_TASK_H) && defined(CONFIG_ARDUINO_LOOP_STACK_SIZE)
+/* setup() runs in FreeRTOS's loopTask, whose stack FreeRTOS filled at creation and whose
+ * high-water mark it keeps (in bytes on ESP-IDF). */
+#define TP_STACK_FREERTOS 1
+static void stack_paint(void) {}
+#elif defined(__IMXRT1062__) || defined(ARDUINO_ARCH_RP2040) || \
+    (defined(ARDUINO_ARCH_MBED) && defined(__has_include) && __has_include("rtx_os.h"))
+#define TP_STACK_REGION 1
+#if defined(__IMXRT1062__)
+/* Teensy 4: the stack grows down from _estack to the end of .bss (_ebss), in DTCM. */
+extern "C" uint32_t _ebss[] __attribute__((weak));
+extern "C" uint32_t _estack[] __attribute__((weak));
+static uint32_t *stack_bottom(void) { return _ebss; }
+static uint32_t *stack_top(void) { return _estack; }
+#elif defined(ARDUINO_ARCH_RP2040)
+/* The Pico SDK's linker script: core 0's stack is [__StackBottom, __StackTop) in SCRATCH_Y. */
+extern "C" uint32_t __StackBottom[] __attribute__((weak));
+extern "C" uint32_t __StackTop[] __attribute__((weak));
+static uint32_t *stack_bottom(void) { return __StackBottom; }
+static uint32_t *stack_top(void) { return __StackTop; }
+#else
+/* Mbed OS (RTX): setup() runs in the main thread; its stack's first word is RTX's overflow magic. */
+#include "rtx_os.h"
+static uint32_t *stack_bottom(void)
+{
+    const osRtxThread_t *thread = (const osRtxThread_t *)osThreadGetId();
+    return thread != NULL ? (uint32_t *)thread->stack_mem + 1 : NULL;
+}
+static uint32_t *stack_top(void)
+{
+    const osRtxThread_t *thread = (const osRtxThread_t *)osThreadGetId();
+    return thread != NULL ? (uint32_t *)((uintptr_t)thread->stack_mem + thread->stack_size) : NULL;
+}
+#endif
+static void stack_paint(void)
+{
+    if (stack_bottom() != NULL && stack_top() != NULL) {
+        tp_stack_paint(stack_bottom(), stack_top());
+    }
+}
+#else
+static void stack_paint(void) {}
+#endif
+
 extern "C" {
+
+#if defined(TP_STACK_FREERTOS)
+uint32_t tp_hal_stack_used(void)
+{
+    return (uint32_t)CONFIG_ARDUINO_LOOP_STACK_SIZE - (uint32_t)uxTaskGetStackHighWaterMark(NULL);
+}
+#elif defined(TP_STACK_REGION)
+uint32_t tp_hal_stack_used(void)
+{
+    return stack_bottom() != NULL && stack_top() != NULL ? tp_stack_scan(stack_bottom(), stack_top()) : 0u;
+}
+#endif
 
 void tp_hal_init(void)
 {
@@ -165,6 +226,7 @@ void tp_hal_exit(int code)
 
 void setup()
 {
+    stack_paint();
     tp_harness_main();
 }
 

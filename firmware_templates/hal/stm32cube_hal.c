@@ -17,6 +17,7 @@
  * If an oscillator or the PLL does not start (no ST-LINK MCO on the HSE pin, say), the core keeps
  * running on its reset clock: SystemCoreClock, which the boot record reports as tick_hz, then says
  * so and the host warns that it differs from the board file. The timer is the DWT cycle counter.
+ * main() paints the free stack for the stack high-water mark the RESULT record carries.
  */
 #include "tp_board.h"
 #include "tp_config.h"
@@ -234,8 +235,21 @@ void tp_hal_exit(int code)
 /* The Cube HAL's millisecond tick. */
 void SysTick_Handler(void) { HAL_IncTick(); }
 
+/* The stack (tinypipe.ld): from above the heap reserve, which starts at _end after .bss, up to
+ * _estack at the top of the RAM region. main() paints it; tp_hal_stack_used() scans it. */
+extern uint32_t _estack[];
+extern char _end[], _Min_Heap_Size[]; /* _Min_Heap_Size: an absolute symbol, its address is its value */
+
+static uint32_t *stack_bottom(void)
+{
+    return (uint32_t *)(((uintptr_t)_end + (uintptr_t)_Min_Heap_Size + 3u) & ~(uintptr_t)3u);
+}
+
+uint32_t tp_hal_stack_used(void) { return tp_stack_scan(stack_bottom(), _estack); }
+
 int main(void)
 {
+    tp_stack_paint(stack_bottom(), _estack);
     tp_harness_main();
     return 0;
 }

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import gc
 import json
 import multiprocessing
 import os
@@ -104,6 +105,20 @@ def _warm_up() -> None:
     with contextlib.suppress(ImportError):
         from ai_edge_litert import interpreter  # noqa: F401  (imported only: no model is loaded here)
     import rich.table  # noqa: F401
+    import typer.main
+
+    # Typer builds the click command on every call of the app; build it once per worker.
+    command = typer.main.get_command(tinypipe.cli.app)
+    typer.main.get_command = lambda app: command  # type: ignore[assignment]
+    # One warm-up run of each code path fills every lazy cache (click, rich, numpy) once per worker.
+    seed = str(MODELS_DIR / f"{SEED_MODELS[0]}.tflite")
+    for args in (["inspect", seed], ["inspect", seed, "--json"], ["inspect", "/nonexistent.tflite"]):
+        sys.argv = ["tinypipe", *args]
+        with open(os.devnull, "w") as sink, contextlib.redirect_stdout(sink), \
+                contextlib.redirect_stderr(sink), contextlib.suppress(SystemExit):
+            tinypipe.cli.main()
+    gc.collect()
+    gc.freeze()  # forked children then never walk (and copy) the worker's objects in a collection
 
 
 def run_forked(args: list[str], timeout: float, work: Path) -> Run:
@@ -358,6 +373,19 @@ def format_table(summary: dict[str, Any]) -> str:
                 lines.append(f"  {kind:<12}" + "".join(f"{kinds[kind].get(c, 0):>16}" for c in cols))
     lines.append(f"{summary['mutants']} mutants in {summary['seconds']} s, {summary['bad']} bad outcomes")
     return "\n".join(lines)
+
+
+def format_markdown(summary: dict[str, Any]) -> str:
+    """The counts as Markdown tables, one per stage (rows: mutation kind; columns: outcome)."""
+    out = []
+    for stage, kinds in summary["counts"].items():
+        cols = [o for o in OUTCOMES if any(o in c for c in kinds.values())] or ["ok"]
+        out += [f"**{stage}**", "", "| kind | " + " | ".join(cols) + " |", "|---" * (len(cols) + 1) + "|"]
+        for kind in [*KINDS, "all"]:
+            if kind in kinds:
+                out.append(f"| {kind} | " + " | ".join(str(kinds[kind].get(c, 0)) for c in cols) + " |")
+        out.append("")
+    return "\n".join(out)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -20,6 +20,7 @@ from tinypipe import RUNTIME_DIR, TEMPLATES_DIR, __version__
 from tinypipe.aot.lowering import Const, Layer, lower
 from tinypipe.aot.planner import MemoryPlan, plan_buffers
 from tinypipe.errors import TinypipeError
+from tinypipe.figures import aot_weights_bytes, op_macs
 from tinypipe.graph import Graph, Tensor, load
 
 VALUES_PER_LINE = {"int8_t": 16, "uint8_t": 16, "int16_t": 12, "int32_t": 8, "float": 6}
@@ -35,6 +36,7 @@ class LayerInfo:
     weights_bytes: int
     inputs: list[str]
     outputs: list[str]
+    op_index: int = -1  # the TFLite operator index: the layer's number in every table (tinypipe.figures)
 
 
 @dataclass
@@ -181,19 +183,29 @@ def lower_graph(graph: Graph) -> list[Layer]:
     return layers
 
 
-def generate(model_path: str | Path, out_dir: str | Path, name: str = "model") -> AotModel:
-    """Compile a `.tflite` into `<out_dir>/<name>.c|.h|.json`; raises TinypipeError if unsupported."""
+def check_name(name: str, what: str = "model name") -> None:
+    """`name` must be a lowercase C identifier (it becomes file names, symbols and macros)."""
     from tinypipe.export_c import c_identifier_problem
 
     problem = c_identifier_problem(name, r"[a-z_][a-z0-9_]*")
     if problem:
         problem = problem.replace("a C identifier", "a lowercase C identifier")
-        raise TinypipeError(f"model name '{name}' {problem}",
+        raise TinypipeError(f"{what} '{name}' {problem}",
                             "use letters, digits and underscores, e.g. --name kws")
+
+
+def generate(model_path: str | Path, out_dir: str | Path, name: str = "model",
+             prefix: str | None = None) -> AotModel:
+    """Compile a `.tflite` into `<out_dir>/<name>.c|.h|.json`; raises TinypipeError if unsupported.
+    Public symbols are `<prefix>_init`, ... and macros `<PREFIX>_ARENA_BYTES`, ... (default prefix:
+    tp_<name>)."""
+    check_name(name)
+    if prefix is not None:
+        check_name(prefix, "symbol prefix")
     graph = load(model_path)
     layers = lower_graph(graph)
     plan = plan_buffers(graph, layers)
-    return render(graph, layers, plan, Path(out_dir), name)
+    return render(graph, layers, plan, Path(out_dir), name, prefix)
 
 
 def _span(start: int, counts: list[int], strides: list[int]) -> tuple[int, int]:
@@ -292,15 +304,41 @@ def check_buffers(graph: Graph, layers: list[Layer], plan: MemoryPlan) -> None:
                         f"which has {size}", "the model's shapes do not match its operator's parameters")
 
 
-def render(graph: Graph, layers: list[Layer], plan: MemoryPlan, out_dir: Path, name: str) -> AotModel:
+def _io_bases(graph: Graph, layers: list[Layer]) -> dict[int, tuple[str, int]]:
+    """{tensor: ("INPUT" or "OUTPUT", k)} for the model's inputs and outputs and every tensor an
+    alias layer (RESHAPE, ...) makes share their memory: where the generated code finds them when
+    the application keeps its inputs and outputs outside the arena (<PREFIX>_EXTERNAL_IO)."""
+    group = {t: t for la in layers for t in (*la.inputs, *la.outputs)}
+
+    def root(t: int) -> int:
+        while group.get(t, t) != t:
+            t = group[t]
+        return t
+
+    for la in layers:
+        if la.alias and la.inputs and la.outputs:
+            group[root(la.outputs[0])] = root(la.inputs[0])
+    roots: dict[int, tuple[str, int]] = {}
+    for kind, ios in (("OUTPUT", graph.outputs), ("INPUT", graph.inputs)):  # an input wins a shared root
+        for k, t in enumerate(ios):
+            roots[root(t)] = (kind, k)
+    return {t: roots[root(t)] for t in {*group, *graph.inputs, *graph.outputs} if root(t) in roots}
+
+
+def render(graph: Graph, layers: list[Layer], plan: MemoryPlan, out_dir: Path, name: str,
+           prefix: str | None = None) -> AotModel:
+    """Render `<name>.c|.h|.json`; every public symbol starts with `prefix` (default tp_<name>) and
+    every macro with its upper case."""
+    prefix = prefix or f"tp_{name}"
     check_buffers(graph, layers, plan)
     if plan.arena_bytes > MAX_ARENA_BYTES:
         raise UnsafeCode(f"{graph.path}: the arena would be {plan.arena_bytes:,} bytes (at most "
                          f"{MAX_ARENA_BYTES:,})", "the model is far too large for a microcontroller")
+    macs_of = {layer.op.index: op_macs(graph, layer.op) for layer in layers}  # tinypipe.figures' MACs
     for layer in layers:
-        if layer.macs > UINT32_MAX:
+        if macs_of[layer.op.index] > UINT32_MAX:
             raise UnsafeCode(f"{graph.path}: operator #{layer.op.index} {layer.opcode} has "
-                             f"{layer.macs:,} MACs, "
+                             f"{macs_of[layer.op.index]:,} MACs, "
                              "more than the generated uint32_t tables hold",
                              "the model is far too large for a microcontroller")
     headers = kernel_headers()
@@ -336,9 +374,9 @@ def render(graph: Graph, layers: list[Layer], plan: MemoryPlan, out_dir: Path, n
         ins = [graph.tensor(t) for t in layer.inputs]
         outs = [graph.tensor(t) for t in layer.outputs]
         title = (f"{layer.name}: {layer.opcode} #{layer.op.index} " + ", ".join(map(_label, ins))
-                 + " -> " + ", ".join(map(_label, outs)) + f", {layer.macs} MACs")
+                 + " -> " + ", ".join(map(_label, outs)) + f", {macs_of[layer.op.index]} MACs")
         ctx_layers.append({
-            "layer": layer, "name": layer.name, "title": title, "macs": layer.macs,
+            "layer": layer, "name": layer.name, "title": title, "macs": macs_of[layer.op.index],
             "params_type": layer.params_type,
             "params": [(k, c_literal(v)) for k, v in layer.params.items()],
             "consts": [{"ctype": c.ctype, "var": f"{layer.name}_{c.suffix}", "length": c.values.size,
@@ -352,24 +390,29 @@ def render(graph: Graph, layers: list[Layer], plan: MemoryPlan, out_dir: Path, n
         used.setdefault(t, _c_name(graph.tensor(t).name, t))
 
     tensors = []
+    io_base = _io_bases(graph, layers)
+    offset_of = {p.tensor: p.offset for p in plan.placements if p.tensor >= 0}
     for t, var in sorted(used.items()):
         tensor = graph.tensor(t)
-        p = next(p for p in plan.placements if p.tensor == t)
         ctype = "float" if tensor.dtype == "float32" else "int8_t"
-        tensors.append({"var": var, "offset": p.offset, "ctype": ctype,
+        base = (f"TP_IO_{io_base[t][0]}({io_base[t][1]}, {offset_of[t]})" if t in io_base
+                else f"(arena + {offset_of[t]})")
+        tensors.append({"var": var, "offset": offset_of[t], "ctype": ctype, "base": base,
                         "comment": f"{_label(tensor)} {tensor.dtype}"})
     plan_rows = [f"{p.offset:6d} {p.size:8d}  {p.first:3d}..{p.last:<3d} "
                  + (f"t{p.tensor} '{comment_text(short_name(p.name), 48)}'" if p.tensor >= 0 else p.name)
                  + (f" (shares t{p.shares_with})" if p.shares_with is not None else "")
                  for p in plan.placements]
-    io_ctx = [{**vars(io), "name": comment_text(io.name), "var": used[t],
+    io_ctx = [{**vars(io), "name": comment_text(io.name), "var": used[t], "offset": offset_of[t],
+               "aliases_input": int(io_base[t][0] == "INPUT"),
                "scale_literal": c_literal(io.scale) if io.scale is not None else None,
                "size": int(np.prod(io.shape, dtype=np.int64)) if io.shape else 1}
               for io, t in zip([*inputs, *outputs], [*graph.inputs, *graph.outputs], strict=True)]
-    weights_bytes = sum(la.weights_bytes for la in layers)
-    macs = sum(la.macs for la in layers)
+    weights_bytes = aot_weights_bytes(graph, layers)
+    macs = sum(macs_of.values())
     ctx = {
-        "name": name, "NAME": name.upper(), "source": comment_text(Path(graph.path).name),
+        "name": name, "prefix": prefix, "PREFIX": prefix.upper(),
+        "source": comment_text(Path(graph.path).name),
         "version": __version__,
         "layers": ctx_layers, "plan": plan, "plan_rows": plan_rows, "tensors": tensors,
         "headers": sorted({la["header"] for la in ctx_layers}),
@@ -385,9 +428,9 @@ def render(graph: Graph, layers: list[Layer], plan: MemoryPlan, out_dir: Path, n
     infos = []
     for i, la in enumerate(ctx_layers):
         lay: Layer = la["layer"]
-        infos.append(LayerInfo(i, lay.name, lay.opcode, lay.kernel or "", lay.macs, lay.weights_bytes,
+        infos.append(LayerInfo(i, lay.name, lay.opcode, lay.kernel or "", la["macs"], lay.weights_bytes,
                                [graph.tensor(t).name for t in lay.inputs],
-                               [graph.tensor(t).name for t in lay.outputs]))
+                               [graph.tensor(t).name for t in lay.outputs], op_index=lay.op.index))
     model = AotModel(name=name, source=graph.path, files=files, arena_bytes=plan.arena_bytes,
                      weights_bytes=weights_bytes, macs=macs, plan=plan, layers=infos,
                      inputs=inputs, outputs=outputs)

@@ -14,6 +14,7 @@ most MAX_RUNS / MAX_LAYERS records are kept; more are counted in `dropped_record
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 from dataclasses import asdict, dataclass, field
@@ -62,6 +63,7 @@ class BenchResult:
     max: int
     unit: str
     checksum: int  # CRC-32 of the outputs for protocol.bench_input()
+    stack: int | None = None  # stack high-water mark in bytes, when the board measures it (`stack=`)
 
 
 @dataclass
@@ -106,8 +108,11 @@ class MonitorError(TinypipeError):
 
 
 def _fields(record: Record, cls: type) -> dict[str, Any]:
-    """The dataclass fields of `cls` from a record, integers converted."""
-    types = {name: f.type for name, f in cls.__dataclass_fields__.items()}
+    """The dataclass fields of `cls` from a record, integers converted; a field with a default
+    (e.g. RESULT's `stack`) may be absent."""
+    fields = cls.__dataclass_fields__
+    types = {name: "int" if f.type in ("int", "int | None") else f.type for name, f in fields.items()
+             if name in record.fields or f.default is dataclasses.MISSING}
     missing = [name for name in types if name not in record.fields]
     if missing:
         raise TinypipeError(
@@ -140,6 +145,8 @@ def _checked(record: Record, cls: type, state: MonitorResult) -> dict[str, Any]:
         _check_range(record, values, "runs", 1)
         _check_range(record, values, "median min max", 0)
         _check_range(record, values, "checksum", 0, MAX_U32)
+        if values.get("stack") is not None:
+            _check_range(record, values, "stack", 1, MAX_U32)
         if not values["min"] <= values["median"] <= values["max"]:
             raise _impossible(record, f"median {values['median']} is outside min..max "
                                       f"({values['min']}..{values['max']})")

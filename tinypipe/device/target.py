@@ -69,6 +69,7 @@ def run_on_target(project: Path, board: Board, inputs: list[np.ndarray] | None =
                   port: str | None = None, timeout_s: float = DEFAULT_TIMEOUT_S) -> TargetRun:
     """Start the firmware, read its benchmark records, then send each input (stacked on axis 0)
     through the validation protocol and collect the outputs."""
+    from tinypipe import progress
     from tinypipe.device.monitor import read_results
 
     with _device(project, board, port, timeout_s) as device:
@@ -81,6 +82,7 @@ def run_on_target(project: Path, board: Board, inputs: list[np.ndarray] | None =
                 for acc, o in zip(per_output, outs, strict=True):
                     acc.append(o)
                 run.ticks.append(ticks)
+                progress.step("validate on the device", k + 1, len(inputs[0]))
             run.outputs = [np.stack(acc) for acc in per_output]
         device.bye()
     return run

@@ -68,7 +68,8 @@ def lower_div(graph: Graph, op: Operator, name: str) -> Layer:
     assert a is not None and b is not None
     multiplier, shift = quantize_multiplier(float(F32(scale_of(a)) / (F32(scale_of(b)) * F32(scale_of(out)))))
     if shift > MIN_HEADROOM:  # the final shift would turn into a left shift (undefined in LiteRT)
-        raise unsupported(graph, op, "the output scale is too fine for the input scales")
+        raise unsupported(graph, op, "the output scale is too fine for the input scales (LiteRT's int8 DIV "
+                                     "then shifts by a negative amount, which is undefined there)")
     inverse, info = reciprocal_tables(zero_point_of(b))
     act_min, act_max = activation_range(op.options.get("fused_activation_function", "NONE"), out)
     return Layer(

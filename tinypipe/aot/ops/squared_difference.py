@@ -37,7 +37,8 @@ def lower_squared_difference(graph: Graph, op: Operator, name: str) -> Layer:
     mo, so = quantize_multiplier(twice_max * twice_max / ((1 << (2 * LEFT_SHIFT)) * scale_of(out)))
     if so > 0:  # LiteRT then calls RoundingDivideByPOT with a negative exponent (undefined)
         raise unsupported(graph, op, f"output scale {scale_of(out):g} is too fine for the input scales "
-                                     "(LiteRT's int8 SQUARED_DIFFERENCE is undefined there)")
+                                     "(LiteRT's int8 SQUARED_DIFFERENCE then shifts by a negative amount, "
+                                     "which is undefined there)")
     return Layer(
         op, name, kernel="tp_squared_difference_s8", inputs=[a.index, b.index], outputs=[out.index],
         params_type="tp_squared_difference_params_t",

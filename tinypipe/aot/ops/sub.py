@@ -27,8 +27,9 @@ def lower_sub(graph: Graph, op: Operator, name: str) -> Layer:
     m2, s2 = quantize_multiplier(scale_of(b) / twice_max)
     mo, so = quantize_multiplier(twice_max / ((1 << LEFT_SHIFT) * scale_of(out)))
     if so > 0:  # LiteRT then calls RoundingDivideByPOT with a negative exponent (undefined)
-        raise unsupported(graph, op, f"output scale {scale_of(out):g} is over 2^20 times finer than "
-                                     "the inputs' (LiteRT's int8 SUB is undefined there)")
+        raise unsupported(graph, op, f"output scale {scale_of(out):g} is over 2^20 times finer than the "
+                                     "inputs' (a degenerate calibration): LiteRT's int8 SUB then shifts by a "
+                                     "negative amount, which is undefined there")
     act_min, act_max = activation_range(op.options.get("fused_activation_function", "NONE"), out)
     return Layer(
         op, name, kernel="tp_add_s8", inputs=[a.index, b.index], outputs=[out.index],

@@ -113,6 +113,16 @@ void tp_hal_exit(int code)
     tp_semihost_exit(code);
 }
 
+/* The stack region is [__heap_end, __stack_top) (the platform's linker script); startup.c painted
+ * it at reset. */
+extern char __heap_end[];
+extern uint32_t __stack_top[];
+
+uint32_t tp_hal_stack_used(void)
+{
+    return tp_stack_scan((const uint32_t *)(const void *)__heap_end, __stack_top);
+}
+
 /* --- newlib system calls ------------------------------------------------------------------ */
 
 extern char __heap_start[], __heap_end[];

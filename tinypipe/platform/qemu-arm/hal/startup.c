@@ -3,8 +3,9 @@
  *
  * One file for all cores (Cortex-M0 to M55): the memory layout comes from the linker script
  * the platform generates from the board YAML. Reset copies .data, zeroes .bss, enables the
- * FPU/MVE when the core has one, runs C/C++ constructors and calls main(); main's return
- * value becomes QEMU's exit code. A fault prints the stacked PC/LR over the UART and exits
+ * FPU/MVE when the core has one, paints the free stack for the high-water mark (hal.c's
+ * tp_hal_stack_used), runs C/C++ constructors and calls main(); main's return value becomes
+ * QEMU's exit code. A fault prints the stacked PC/LR over the UART and exits
  * with TP_EXIT_FAULT.
  */
 #include <stdint.h>
@@ -14,6 +15,7 @@
 
 extern uint32_t __data_load[], __data_start[], __data_end[], __bss_start[], __bss_end[];
 extern uint32_t __stack_top[];
+extern uint32_t __heap_end[]; /* the bottom of the stack region: __stack_top - __stack_size */
 extern int main(void);
 extern void __libc_init_array(void);
 
@@ -52,6 +54,7 @@ void Reset_Handler(void)
     for (dst = __bss_start; dst < __bss_end; dst++) {
         *dst = 0;
     }
+    tp_stack_paint(__heap_end, __stack_top);
 #if defined(__ARM_FP) || defined(__ARM_FEATURE_MVE)
     TP_REG(0xE000ED88u, 0) |= 0xFu << 20; /* CPACR: full access to CP10/CP11 (FPU, MVE) */
     __asm__ volatile("dsb\n\tisb" ::: "memory");
