@@ -6,8 +6,15 @@ rebuild its model. Quantization parameters are steered through the representativ
 tiny and huge ranges give extreme scales, all-positive or all-negative ranges pin the zero point
 at -128 or +127.
 
-`build_models(configs)` converts in a pool of worker processes (TensorFlow is imported only
-there), so a test module pays for the TensorFlow start-up once per worker.
+* `sample_configs(op, n, seed)`: OPS use their original samplers (batch 1, NHWC-style shapes);
+  MORE_OPS and `rank_configs()` use rank-generic ones (`full_shapes` include the batch axis,
+  tensor ranks 1-5).
+* `build_batches(configs)`: the op suites' converter (tests/op_suite.py): one converter call per
+  ~30 configs, each an independent branch of one model; branches the converter rewrote are
+  dropped (the batch is converted again), failures are found by bisection.
+* `build_models(configs)`: one model per config (tests/test_kernels_optimized.py).
+
+Conversion runs in a pool of spawned worker processes (TensorFlow is imported only there).
 """
 
 from __future__ import annotations

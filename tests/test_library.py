@@ -140,6 +140,18 @@ def test_library_layout_names_and_kernels(libraries: tuple[Path, dict[str, Path]
     assert example_app("digits") in readme.replace("```c\n", "").replace("```", "")
 
 
+def test_readme_application_compiles_against_the_library(libraries: tuple[Path, dict[str, Path]],
+                                                         tmp_path: Path) -> None:
+    root, _ = libraries
+    app = tmp_path / "app.c"
+    app.write_text(example_app("digits"))
+    assert example_app("digits") in (ROOT / "README.md").read_text()  # the project README shows it
+    proc = subprocess.run(["gcc", "-std=c99", "-Wall", "-Wextra", "-Werror", "-c", str(app),
+                           f"-I{root / 'digits' / 'src'}", "-o", str(tmp_path / "app.o")],
+                          capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+
+
 def test_library_name_is_checked(tmp_path: Path) -> None:
     with pytest.raises(TinypipeError, match="runtime kernels' prefix"):
         write_library(DIGITS, tmp_path / "a", "tp_digits")

@@ -151,7 +151,7 @@ def test_requantize_ties_are_exercised() -> None:
     assert differing > 500
 
 
-def test_builder_models_are_single_ops(tmp_path: Path, models: Models) -> None:
+def test_builder_models_are_single_ops(models: Models) -> None:
     from tinypipe.graph import parse
 
     for name, (model, _) in models.items():

@@ -264,7 +264,11 @@ def summary_rows(result: dict[str, Any]) -> list[tuple[str, str]]:
         rows.append(("flash", f"{mem['flash_bytes']:,} B (weights {mem.get('weights_bytes', 0):,}, "
                               f"code {mem.get('code_bytes', 0):,}, harness {mem.get('harness_bytes', 0):,})"))
         stack = f"; stack high-water mark {mem['stack_bytes']:,} B" if mem.get("stack_bytes") else ""
-        rows.append(("RAM", f"{mem['ram_bytes']:,} B (arena {mem['arena_bytes']:,}){stack}"))
+        used = mem.get("arena_used_bytes")
+        arena = f"{mem['arena_bytes']:,}"
+        if used not in (None, mem["arena_bytes"]):
+            arena += f", {used:,} used"
+        rows.append(("RAM", f"{mem['ram_bytes']:,} B (arena {arena}){stack}"))
     if val:
         rows.append(("validation", f"{val['bit_exact']}/{val['samples']} bit-exact on the device"))
     est = result.get("estimate")

@@ -335,7 +335,7 @@ def monitor_cmd(
     if result.result is not None:
         r = result.result
         say(f"{r.runs} runs: median {r.median:,} {r.unit} (min {r.min:,}, max {r.max:,}), "
-            f"checksum 0x{r.checksum:08x}")
+            f"checksum 0x{r.checksum:08x}" + (f", stack high-water mark {r.stack:,} B" if r.stack else ""))
     for layer in result.layers:
         say(f"  layer {layer.i:3d} {layer.name:24s} {layer.units:>14,}")
     if json_out is not None:

@@ -39,6 +39,7 @@ class Row:
     arena_bytes: int | None = None  # reserved
     arena_used_bytes: int | None = None  # reported by the device
     other_ram_bytes: int | None = None  # .data + .bss beyond the arena (stack not included)
+    stack_bytes: int | None = None  # the painted stack's high-water mark, measured on the device
     bit_exact: int | None = None
     samples: int | None = None
     reference: str = ""
@@ -72,6 +73,7 @@ def _row(name: str, result: dict[str, Any]) -> Row:
         row.harness_bytes = mem.get("harness_bytes")
         row.arena_bytes, row.arena_used_bytes = mem.get("arena_bytes"), mem.get("arena_used_bytes")
         row.other_ram_bytes = max(int(mem.get("ram_bytes", 0)) - int(mem.get("arena_bytes", 0)), 0)
+        row.stack_bytes = mem.get("stack_bytes")
     if val:
         row.bit_exact, row.samples, row.reference = val["bit_exact"], val["samples"], val.get("reference", "")
     return row
@@ -125,13 +127,14 @@ def _n(v: int | float | None, fmt: str = ",") -> str:
 def table_rows(c: Comparison) -> list[list[str]]:
     """The comparison as rows of cells (header first), for the console and Markdown alike."""
     rows = [["runtime", "latency", "MACs/unit", "code B", "weights B", "arena B (used)", "other RAM B",
-             "bit-exact"]]
+             "stack B", "bit-exact"]]
     for r in c.rows:
         arena = f"{_n(r.arena_bytes)} ({_n(r.arena_used_bytes)})" if r.arena_bytes is not None else "-"
         exact = f"{r.bit_exact}/{r.samples}" if r.samples is not None else "-"
+        exact = f"error: {r.error}" if r.error else exact
         latency = f"{_n(r.latency)} {r.unit}" if r.latency is not None else "-"
         rows.append([r.runtime, latency, _n(r.macs_per_unit, ".3f"), _n(r.code_bytes), _n(r.weights_bytes),
-                     arena, _n(r.other_ram_bytes), exact if not r.error else f"error: {r.error}"])
+                     arena, _n(r.other_ram_bytes), _n(r.stack_bytes), exact])
     return rows
 
 
@@ -147,6 +150,7 @@ def markdown(c: Comparison) -> str:
     lines += ["", "Latency is the median of the timed runs, in the unit the board reports (QEMU: "
               "instructions, not cycles). Code is the runtime's own (kernels, interpreter, model "
               "code), weights the model's constant data, from the linker map; the arena is reserved "
-              "(used as the device reported it). Each runtime is validated against its own reference: "
+              "(used as the device reported it); the stack is the painted stack's high-water mark on the "
+              "device. Each runtime is validated against its own reference: "
               + "; ".join(refs) + "."]
     return "\n".join(lines) + "\n"

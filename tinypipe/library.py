@@ -188,23 +188,26 @@ endforeach()
 
 
 def example_app(name: str) -> str:
-    """The application README.md shows: one model, its input in, its output out."""
+    """The application the READMEs show: read an input, run the model, act on its best class."""
     n, N = name, name.upper()
     return f"""#include <string.h>
-#include "{n}.h"
+#include "{n}.h"  /* tinypipe export model.tflite --library --name {n} */
+
+int read_sensor(int8_t *input);  /* yours: one quantized input; 0 when there is none */
+void act_on(int best_class);     /* yours */
 
 int main(void) {{
-    static int8_t sample[{N}_INPUT0_BYTES];   /* e.g. from a sensor, quantized */
-    {n}_init();                                /* once: clears the arena */
-    for (;;) {{
-        /* ... fill sample ... */
-        memcpy({n}_input(0), sample, {N}_INPUT0_BYTES);
-        if ({n}_invoke() != 0) {{
-            return 1;
-        }}
-        const int8_t *scores = {n}_output(0);  /* {N}_OUTPUT0_BYTES int8 values */
-        (void)scores;                          /* dequantize: {N}_OUTPUT0_SCALE, _ZERO_POINT */
+    static int8_t input[{N}_INPUT0_BYTES];
+    {n}_init();  /* once: clears the model's arena */
+    while (read_sensor(input)) {{
+        memcpy({n}_input(0), input, sizeof input);
+        if ({n}_invoke() != 0) return 1;
+        const int8_t *score = {n}_output(0);  /* {N}_OUTPUT0_SIZE int8 scores */
+        int best = 0;
+        for (int i = 1; i < {N}_OUTPUT0_SIZE; i++) best = score[i] > score[best] ? i : best;
+        act_on(best);
     }}
+    return 0;
 }}
 """
 

@@ -89,7 +89,8 @@ def to_saved_model(model: Path, workdir: Path) -> tuple[Path, dict[str, Any]]:
     if len(inputs) != 1:
         raise TinypipeError(f"{model}: the ONNX graph takes {len(inputs)} inputs; tinypipe supports one")
     out = workdir / "onnx2tf"
-    cmd = [sys.executable, "-m", "onnx2tf", "-i", str(model), "-o", str(out), "-osd", "-b", "1", "-nuo", "-n"]
+    cmd = [sys.executable, "-m", "onnx2tf", "-i", str(model.resolve()), "-o", str(out.resolve()),
+           "-osd", "-b", "1", "-nuo", "-n"]  # signature, batch 1, no onnxsim, quiet
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "CUDA_VISIBLE_DEVICES": ""}
     try:
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=CONVERT_TIMEOUT_S, env=env,

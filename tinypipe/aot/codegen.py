@@ -2,7 +2,8 @@
 
 `generate()` is the stage's entry point: parse -> lower every operator -> plan memory ->
 render. The output is deterministic (byte-identical on reruns) and everything non-static is
-prefixed with the model name, so many models link into one binary next to one kernel library.
+prefixed (`prefix`, default tp_<name>; macros in upper case), so many models link into one binary
+next to one kernel library (tinypipe.library writes one as a library for an application).
 """
 
 from __future__ import annotations

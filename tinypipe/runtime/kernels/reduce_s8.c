@@ -23,7 +23,7 @@ static int32_t window_reduce(const int32_t reduce_dims[4], const int32_t strides
     return acc;
 }
 
-/* Visit every output position in row-major order; `emit` turns a window's reduction into a byte. */
+/* Run STATEMENT for every output position in row-major order, with `base` at its window's first element. */
 #define TP_FOR_EACH_WINDOW(P, INPUT, STATEMENT)                                                        \
     for (int32_t o0 = 0; o0 < (P)->output_dims[0]; ++o0) {                                            \
         for (int32_t o1 = 0; o1 < (P)->output_dims[1]; ++o1) {                                        \
