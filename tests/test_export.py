@@ -208,7 +208,7 @@ def test_aot_project_for_an_emulated_board(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(("args", "message"), [
     (["--board", "no-such-board"], "unknown board 'no-such-board'"),
-    (["--board", "qemu-microbit", "--runtime", "tflm"], "does not offer the tflm runtime"),
+    (["--board", "qemu-m4", "--runtime", "tvm"], "unknown runtime 'tvm'"),
     (["--board", "qemu-m4", "--runtime", "tflm", "--profile"], "available with the aot runtime only"),
     (["--board", "qemu-m4", "--runs", "0"], "--runs 0 is out of range"),
 ])

@@ -135,6 +135,9 @@ def run_forked(args: list[str], timeout: float, work: Path) -> Run:
                 f = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
                 os.dup2(f, fd)
                 os.close(f)
+            # sys.stdout/stderr may be someone else's objects (pytest's capture): write to fds 1 and 2
+            sys.stdout = open(1, "w", closefd=False)  # noqa: SIM115
+            sys.stderr = open(2, "w", closefd=False)  # noqa: SIM115
             sys.argv = ["tinypipe", *args]
             from tinypipe.cli import main
 
