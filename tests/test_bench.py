@@ -42,7 +42,9 @@ def test_bench_cli_schema_profile_and_report(tmp_path: Path) -> None:
     lat = result["latency"]
     assert lat["unit"] == "instructions" and lat["runs"] == 5 and lat["us_is_estimate"] is True
     assert lat["min"] <= lat["median"] <= lat["max"] and lat["median"] > result["model"]["macs"] / 4
-    assert result["validation"] == {"samples": 8, "bit_exact": 8, "max_abs_diff": 0.0}
+    assert result["validation"] == {"samples": 8, "bit_exact": 8, "max_abs_diff": 0.0,
+                                    "reference": "LiteRT's built-in kernels (no delegates)"}
+    assert result["memory"]["arena_used_bytes"] == result["memory"]["arena_bytes"]  # aot: the plan
     mem = result["memory"]
     assert mem["weights_bytes"] + mem["code_bytes"] + mem["harness_bytes"] <= mem["flash_bytes"]
     assert mem["weights_bytes"] >= 6000 and mem["arena_bytes"] <= mem["ram_bytes"]

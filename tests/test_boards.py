@@ -60,9 +60,14 @@ def test_check_fit_says_need_limit_and_overshoot() -> None:
     check_fit(board, flash_bytes=200_000, ram_bytes=10_000, what="small")  # fits: no error
 
 
-def test_runtime_not_offered_says_why() -> None:
-    with pytest.raises(TinypipeError, match="qemu-microbit does not offer the tflm runtime: TFLite Micro"):
-        load_board("qemu-microbit").require_runtime("tflm")
+def test_runtime_not_offered_says_why(tmp_path: Path) -> None:
+    text = (BOARDS_DIR / "qemu-m4.yaml").read_text().replace("id: qemu-m4", "id: aot-only").replace(
+        "runtimes: [aot, tflm]", 'runtimes: [aot]\nunsupported: {tflm: "the vendor says no"}')
+    (tmp_path / "aot-only.yaml").write_text(text)
+    with pytest.raises(TinypipeError, match="aot-only does not offer the tflm runtime: the vendor says no"):
+        load_board("aot-only", tmp_path).require_runtime("tflm")
+    with pytest.raises(TinypipeError, match="qemu-m4 does not offer the tvm runtime"):
+        load_board("qemu-m4").require_runtime("tvm")
 
 
 def _write(tmp: Path, board_id: str, text: str) -> Path:
@@ -109,8 +114,8 @@ def test_prepare_project_for_a_real_board(tmp_path: Path) -> None:
     if board.tflm_lib_deps:  # a vendor TFLM library joins lib_deps for the tflm runtime only
         tflm = prepare_project(board, tmp_path, "tflm")
         assert set(board.tflm_lib_deps) <= set(tflm["lib_deps"].split("\n"))
-    with pytest.raises(TinypipeError, match="does not offer the tflm runtime"):
-        prepare_project(load_board("qemu-microbit"), tmp_path, runtime="tflm")
+    with pytest.raises(TinypipeError, match="does not offer the tvm runtime"):
+        prepare_project(load_board("teensy41"), tmp_path, runtime="tvm")
 
 
 def test_prepare_project_for_a_nucleo(tmp_path: Path) -> None:

@@ -141,7 +141,9 @@ def test_nucleo_builds_offline_and_fits_the_chip(board_id: str, runtime: str, bu
     b = built[board_id, runtime]
     board = b.board
     # Pinned versions, resolved from the cache: nothing was downloaded.
-    assert "Installing" not in b.log and "framework-stm32cube" in b.log
+    # (tflm: PlatformIO links the two TFLite Micro manifests tinypipe wrote, symlink://, no download)
+    installs = [line for line in b.log.splitlines() if "Installing" in line and "symlink://" not in line]
+    assert not installs and "framework-stm32cube" in b.log, installs
     assert re.search(r"framework-stm32cube(l4 @ 1\.18\.1|h7 @ 1\.12\.1)", b.log), b.log[-3000:]
     assert re.search(r"warning:", b.log) is None, "tinypipe's sources, the HAL and the framework build clean"
 

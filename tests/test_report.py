@@ -200,3 +200,56 @@ def test_user_boards_from_boards_dir_and_env(tmp_path: Path) -> None:
     assert "[env:my-m4]" in (tmp_path / "fw" / "platformio.ini").read_text()
     proc = tinypipe("--boards-dir", str(tmp_path / "nope"), "boards")
     assert proc.returncode == 2 and "--boards-dir" in proc.stderr
+
+
+STACK_C = r"""
+#include <stdio.h>
+#include <string.h>
+#include "tp_hal.h"
+
+static void say(const char *s) { tp_hal_write(s, (uint32_t)strlen(s)); }
+
+__attribute__((noinline)) static uint32_t deep(uint32_t n)
+{
+    volatile uint8_t block[DEPTH];
+    for (uint32_t i = 0; i < sizeof block; i++) {
+        block[i] = (uint8_t)(i + n);
+    }
+    return block[n % sizeof block];
+}
+
+int main(void)
+{
+    char line[64];
+    tp_hal_init();
+    const uint32_t before = tp_hal_stack_used();
+    (void)deep(3);
+    snprintf(line, sizeof line, "before=%lu after=%lu\r\n", (unsigned long)before,
+             (unsigned long)tp_hal_stack_used());
+    say(line);
+    return 0;
+}
+"""
+
+
+@pytest.mark.qemu
+@pytest.mark.parametrize("board_id", ["qemu-m4", "qemu-microbit"])
+def test_stack_high_water_mark_is_measured_on_the_device(board_id: str, tmp_path: Path) -> None:
+    """The startup code paints the stack; a function with a 2,000-byte local raises the mark past it."""
+    from tinypipe.boards import load_board
+    from tinypipe.build import build, emulate, prepare_project, write_platformio_ini
+
+    board = load_board(board_id)
+    project = tmp_path / "p"
+    (project / "src").mkdir(parents=True)
+    (project / "src" / "main.c").write_text(STACK_C.replace("DEPTH", "2000"))
+    env = prepare_project(board, project, core_dir=tmp_path / "core")
+    write_platformio_ini(project, board, env, core_dir=tmp_path / "core")
+    build(project)
+    with emulate(project, timeout_s=60) as session:
+        text = session.read_until_exit().decode()
+        assert session.wait() == 0, text
+    m = re.search(r"before=(\d+) after=(\d+)", text)
+    assert m, text
+    before, after = int(m.group(1)), int(m.group(2))
+    assert 0 < before < 1000 and 2000 < after < 2000 + 512, (before, after)  # the block, plus frames
