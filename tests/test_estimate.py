@@ -216,14 +216,14 @@ def test_pairing_of_boards() -> None:
 def test_estimate_in_report_and_summary(tmp_path: Path) -> None:
     """bench.json's estimate block shows in the terminal summary and beside the instructions."""
     from tinypipe.bench import summary_rows
-    from tinypipe.report import estimate_section
+    from tinypipe.report import estimate_section, to_markdown
 
     est = {"board": "nucleo-l4r5zi", "core": "cortex-m4", "emulated_board": "qemu-m4", "instructions": 1000,
            "cycles": 1600, "ms": 0.0133, "clock_hz": 120_000_000, "cycles_per_instruction": 1.6,
            "breakdown": {"issue": 1500, "branch": 100, "pipeline": -20, "memory": 20},
            "assumptions": "Estimate, not a measurement.\nP = 2.", "is_estimate": True}
     bench = {"latency": {"unit": "instructions", "median": 1010}, "estimate": est}
-    text = "\n".join(estimate_section(bench))
+    text = to_markdown(estimate_section(bench))
     assert "| qemu-m4 → nucleo-l4r5zi | 1,000 | 1,600 | 0.013 | 1.60 |" in text
     assert "- P = 2." in text and "1,010 instructions" in text
     assert estimate_section({}) == []

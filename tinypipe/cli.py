@@ -560,6 +560,10 @@ def compare_cmd(
     out: Path = typer.Option(Path("out/compare"), "--out", help="Directory for compare.json/.md and "
                              "one bench directory per runtime."),
     tflm_dir: Path | None = _tflm_dir_option(),
+    test: Path | None = typer.Option(None, "--test", help="Test data (.npz with x and y, an image or WAV "
+                                     "folder, a CSV): each runtime's accuracy on the device."),
+    preprocess: Path | None = typer.Option(None, "--preprocess", help="A Python file defining "
+                                           "preprocess(x) for --test data."),
 ) -> None:
     """Build, run and validate the model under several runtimes on one board; one table.
 
@@ -574,7 +578,7 @@ def compare_cmd(
     check_output(out, "dir")
     with progress_display(f"compare {model.name} on {board}") as stage:
         result = compare(model, board, out, runtimes.split(","), runs=runs, validate=validate, port=port,
-                         tflm_dir=tflm_dir, echo=stage)
+                         tflm_dir=tflm_dir, echo=stage, test=test, preprocess=preprocess)
     rows = table_rows(result)
     table = Table(*rows[0], title=f"{model.name} on {result.board}")
     for row in rows[1:]:

@@ -40,6 +40,8 @@ class Row:
     arena_used_bytes: int | None = None  # reported by the device
     other_ram_bytes: int | None = None  # .data + .bss beyond the arena (stack not included)
     stack_bytes: int | None = None  # the painted stack's high-water mark, measured on the device
+    accuracy: float | None = None  # on the device, with --test (the task's metric)
+    metric: str = ""
     bit_exact: int | None = None
     samples: int | None = None
     reference: str = ""
@@ -76,6 +78,8 @@ def _row(name: str, result: dict[str, Any]) -> Row:
         row.stack_bytes = mem.get("stack_bytes")
     if val:
         row.bit_exact, row.samples, row.reference = val["bit_exact"], val["samples"], val.get("reference", "")
+    acc = result.get("accuracy") or {}
+    row.accuracy, row.metric = acc.get("device"), acc.get("metric") or ""
     return row
 
 
@@ -90,8 +94,10 @@ def check_variants(runtimes: Sequence[str]) -> list[str]:
 
 def compare(model: str | Path, board: str, out: str | Path, runtimes: Sequence[str] = DEFAULT_VARIANTS,
             runs: int = 10, validate: int = 10, port: str | None = None,
-            tflm_dir: str | Path | None = None, echo: Any = None) -> Comparison:
-    """Benchmark `model` on `board` under each runtime; write out/compare.{json,md}."""
+            tflm_dir: str | Path | None = None, echo: Any = None, test: str | Path | None = None,
+            preprocess: str | Path | None = None) -> Comparison:
+    """Benchmark `model` on `board` under each runtime; write out/compare.{json,md}. With `test`
+    (tinypipe.dataset's formats), each row also carries the accuracy measured on the device."""
     from tinypipe.bench import bench
     from tinypipe.boards import load_board
 
@@ -107,7 +113,8 @@ def compare(model: str | Path, board: str, out: str | Path, runtimes: Sequence[s
             echo(f"{name}: export, build, run and validate on {b.id}")
         try:
             bench_result = bench(model, b.id, out / name, runtime=runtime, runs=runs, validate=validate,
-                                 port=port, tflm_dir=tflm_dir, tflm_kernels=kernels, echo=echo)
+                                 port=port, tflm_dir=tflm_dir, tflm_kernels=kernels, echo=echo,
+                                 test=test, preprocess=preprocess)
         except TinypipeError as exc:
             partial = out / name / "bench.json"
             bench_result = json.loads(partial.read_text()) if partial.is_file() else {}
@@ -126,15 +133,17 @@ def _n(v: int | float | None, fmt: str = ",") -> str:
 
 def table_rows(c: Comparison) -> list[list[str]]:
     """The comparison as rows of cells (header first), for the console and Markdown alike."""
+    metric = next((r.metric for r in c.rows if r.metric), "")
     rows = [["runtime", "latency", "MACs/unit", "code B", "weights B", "arena B (used)", "other RAM B",
-             "stack B", "bit-exact"]]
+             "stack B", "bit-exact", *([f"device {metric}"] if metric else [])]]
     for r in c.rows:
         arena = f"{_n(r.arena_bytes)} ({_n(r.arena_used_bytes)})" if r.arena_bytes is not None else "-"
         exact = f"{r.bit_exact}/{r.samples}" if r.samples is not None else "-"
         exact = f"error: {r.error}" if r.error else exact
         latency = f"{_n(r.latency)} {r.unit}" if r.latency is not None else "-"
         rows.append([r.runtime, latency, _n(r.macs_per_unit, ".3f"), _n(r.code_bytes), _n(r.weights_bytes),
-                     arena, _n(r.other_ram_bytes), _n(r.stack_bytes), exact])
+                     arena, _n(r.other_ram_bytes), _n(r.stack_bytes), exact,
+                     *([_n(r.accuracy, ".4f")] if metric else [])])
     return rows
 
 

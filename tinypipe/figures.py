@@ -136,8 +136,11 @@ def flash_breakdown(map_file: Path, weights: int | None = None) -> dict[str, int
     The model's share of flash (its object files' code and read-only data, the kernels, the
     TFLite Micro library) is split into `weights` (given: the offline figure, weights_bytes())
     and `code` (the rest of it); everything else is `harness`. Without `weights`, the model
-    objects' .rodata is taken as the weights (the older, alignment-inclusive reading)."""
-    model_rodata = model_other = harness = 0
+    objects' .rodata is taken as the weights (the older, alignment-inclusive reading).
+
+    Merged string sections (C++ `.rodata.*.str1.*`) from several objects share addresses; each
+    byte is counted once, for the first input section that covers it."""
+    pieces: list[tuple[int, int, str]] = []  # (address, size, "rodata" | "other" | "harness")
     in_map, pending = False, ""
     for line in map_file.read_text(errors="replace").splitlines():
         if line.startswith("Linker script and memory map"):
@@ -161,11 +164,20 @@ def flash_breakdown(map_file: Path, weights: int | None = None) -> dict[str, int
         profile_only = section.endswith(_PROFILE_SECTIONS) or (
             stem.startswith("model") and section.startswith(".rodata.str"))
         if profile_only or not _is_model_object(stem, owner):
-            harness += size
+            kind = "harness"
         elif stem.startswith(("model", "tp_model_data")) and section.startswith(".rodata"):
-            model_rodata += size
+            kind = "rodata"
         else:
-            model_other += size
+            kind = "other"
+        pieces.append((int(m.group(2), 16), size, kind))
+    totals = {"rodata": 0, "other": 0, "harness": 0}
+    covered = 0  # the end of the highest range counted so far
+    for address, size, kind in sorted(pieces):
+        start = max(address, covered)
+        if address + size > start:
+            totals[kind] += address + size - start
+            covered = address + size
+    model_rodata, model_other, harness = totals["rodata"], totals["other"], totals["harness"]
     model_total = model_rodata + model_other
     if weights is None:
         weights = model_rodata

@@ -52,6 +52,11 @@ def broadcast_params(graph: Graph, op: Operator, a: Tensor, b: Tensor, out: Tens
 
 @register("ADD", prefix="add")
 def lower_add(graph: Graph, op: Operator, name: str) -> Layer:
+    return add_layer(graph, op, name)
+
+
+def add_layer(graph: Graph, op: Operator, name: str, subtract: bool = False) -> Layer:
+    """ADD, or SUB (`subtract`): the same kernel, with the second input's table negated for SUB."""
     a, b = graph.op_inputs(op)[:2]
     out = graph.op_outputs(op)[0]
     expect_int8(graph, op, a, b, out)
@@ -60,7 +65,12 @@ def lower_add(graph: Graph, op: Operator, name: str) -> Layer:
     m1, s1 = quantize_multiplier(scale_of(a) / twice_max)
     m2, s2 = quantize_multiplier(scale_of(b) / twice_max)
     mo, so = quantize_multiplier(twice_max / ((1 << LEFT_SHIFT) * scale_of(out)))
+    if subtract and so > 0:  # LiteRT then calls RoundingDivideByPOT with a negative exponent (undefined)
+        raise unsupported(graph, op, f"output scale {scale_of(out):g} is over 2^20 times finer than the "
+                                     "inputs' (a degenerate calibration): LiteRT's int8 SUB then shifts by a "
+                                     "negative amount, which is undefined there")
     act_min, act_max = activation_range(op.options.get("fused_activation_function", "NONE"), out)
+    sign = -1 if subtract else 1
     return Layer(
         op, name, kernel="tp_add_s8", inputs=[a.index, b.index], outputs=[out.index],
         params_type="tp_add_params_t",
@@ -69,7 +79,7 @@ def lower_add(graph: Graph, op: Operator, name: str) -> Layer:
                 "output_offset": zero_point_of(out), "output_multiplier": mo, "output_shift": so,
                 "act_min": act_min, "act_max": act_max},
         consts=[Const("table1", "int32_t", input_table(zero_point_of(a), m1, s1)),
-                Const("table2", "int32_t", input_table(zero_point_of(b), m2, s2))],
+                Const("table2", "int32_t", sign * input_table(zero_point_of(b), m2, s2))],
         inplace=[(i, 0) for i, t in enumerate((a, b)) if t.shape == out.shape],
         macs=out.size,
     )
