@@ -55,15 +55,22 @@ def lower_add(graph: Graph, op: Operator, name: str) -> Layer:
     return add_layer(graph, op, name)
 
 
-def add_layer(graph: Graph, op: Operator, name: str, subtract: bool = False) -> Layer:
-    """ADD, or SUB (`subtract`): the same kernel, with the second input's table negated for SUB."""
+def rescaled_operands(graph: Graph, op: Operator) -> tuple[Tensor, Tensor, Tensor, float, tuple[int, int],
+                                                          tuple[int, int]]:
+    """An int8 binary operator's inputs a, b and output, and LiteRT's common rescaling of both
+    inputs to twice the larger input scale: (a, b, out, 2 * max scale, (m1, s1), (m2, s2))."""
     a, b = graph.op_inputs(op)[:2]
     out = graph.op_outputs(op)[0]
     expect_int8(graph, op, a, b, out)
     assert a is not None and b is not None
     twice_max = 2.0 * max(scale_of(a), scale_of(b))
-    m1, s1 = quantize_multiplier(scale_of(a) / twice_max)
-    m2, s2 = quantize_multiplier(scale_of(b) / twice_max)
+    return (a, b, out, twice_max, quantize_multiplier(scale_of(a) / twice_max),
+            quantize_multiplier(scale_of(b) / twice_max))
+
+
+def add_layer(graph: Graph, op: Operator, name: str, subtract: bool = False) -> Layer:
+    """ADD, or SUB (`subtract`): the same kernel, with the second input's table negated for SUB."""
+    a, b, out, twice_max, (m1, s1), (m2, s2) = rescaled_operands(graph, op)
     mo, so = quantize_multiplier(twice_max / ((1 << LEFT_SHIFT) * scale_of(out)))
     if subtract and so > 0:  # LiteRT then calls RoundingDivideByPOT with a negative exponent (undefined)
         raise unsupported(graph, op, f"output scale {scale_of(out):g} is over 2^20 times finer than the "

@@ -20,7 +20,7 @@ import numpy as np
 from tinypipe.aot.lowering import Const, Layer, expect_int8, register, unsupported
 from tinypipe.aot.ops.layout import same_quantization
 from tinypipe.aot.quant import tflite_round
-from tinypipe.graph import Graph, Operator
+from tinypipe.graph import Graph, Operator, Tensor
 
 F32 = np.float32
 
@@ -40,8 +40,9 @@ def nearest_indices(input_size: int, output_size: int, align_corners: bool, half
     return np.array(out, np.int16)
 
 
-@register("RESIZE_NEAREST_NEIGHBOR", prefix="resize_nearest")
-def lower_resize_nearest(graph: Graph, op: Operator, name: str) -> Layer:
+def _geometry(graph: Graph, op: Operator) -> tuple[Tensor, Tensor, tuple[int, ...], bool, bool]:
+    """Both resizes' checks: int8 NHWC in and out with the same quantization; the input, the output,
+    (batches, input h, w, channels, output h, w), align_corners and half_pixel_centers."""
     inp, out = graph.op_inputs(op)[0], graph.op_outputs(op)[0]
     expect_int8(graph, op, inp, out)
     assert inp is not None
@@ -49,10 +50,15 @@ def lower_resize_nearest(graph: Graph, op: Operator, name: str) -> Layer:
     if len(inp.shape) != 4 or len(out.shape) != 4:
         raise unsupported(graph, op, f"input shape {inp.shape}; 4-D NHWC expected")
     n, ih, iw, c = inp.shape
-    oh, ow = out.shape[1], out.shape[2]
+    dims = (n, ih, iw, c, out.shape[1], out.shape[2])
+    return inp, out, dims, bool(op.options.get("align_corners")), bool(op.options.get("half_pixel_centers"))
+
+
+@register("RESIZE_NEAREST_NEIGHBOR", prefix="resize_nearest")
+def lower_resize_nearest(graph: Graph, op: Operator, name: str) -> Layer:
+    inp, out, (n, ih, iw, c, oh, ow), corners, half = _geometry(graph, op)
     if max(ih, iw) >= 2**15:
         raise unsupported(graph, op, f"input {inp.shape} is too large for 16-bit row/column indices")
-    corners, half = bool(op.options.get("align_corners")), bool(op.options.get("half_pixel_centers"))
     return Layer(
         op, name, kernel="tp_resize_nearest_s8", inputs=[inp.index], outputs=[out.index],
         params_type="tp_resize_params_t",
@@ -87,17 +93,9 @@ def bilinear_table(input_size: int, output_size: int, align_corners: bool, half_
 
 @register("RESIZE_BILINEAR", prefix="resize_bilinear")
 def lower_resize_bilinear(graph: Graph, op: Operator, name: str) -> Layer:
-    inp, out = graph.op_inputs(op)[0], graph.op_outputs(op)[0]
-    expect_int8(graph, op, inp, out)
-    assert inp is not None
-    same_quantization(graph, op, inp, out)
-    if len(inp.shape) != 4 or len(out.shape) != 4:
-        raise unsupported(graph, op, f"input shape {inp.shape}; 4-D NHWC expected")
-    n, ih, iw, c = inp.shape
-    oh, ow = out.shape[1], out.shape[2]
+    inp, out, (n, ih, iw, c, oh, ow), corners, half = _geometry(graph, op)
     if max(ih, iw, oh, ow) > 2**13:
         raise unsupported(graph, op, f"{inp.shape} -> {out.shape} is too large for 16-bit tables")
-    corners, half = bool(op.options.get("align_corners")), bool(op.options.get("half_pixel_centers"))
     return Layer(
         op, name, kernel="tp_resize_bilinear_s8", inputs=[inp.index], outputs=[out.index],
         params_type="tp_resize_params_t",

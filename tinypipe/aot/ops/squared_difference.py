@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from tinypipe.aot.lowering import Const, Layer, expect_int8, register, unsupported
-from tinypipe.aot.ops.add import broadcast_params
+from tinypipe.aot.lowering import Const, Layer, register, unsupported
+from tinypipe.aot.ops.add import broadcast_params, rescaled_operands
 from tinypipe.aot.quant import multiply_by_quantized_multiplier, quantize_multiplier, scale_of, zero_point_of
 from tinypipe.graph import Graph, Operator
 
@@ -27,13 +27,7 @@ def rescale_table(zero_point: int, multiplier: int, shift: int) -> np.ndarray:
 
 @register("SQUARED_DIFFERENCE", prefix="squared_difference")
 def lower_squared_difference(graph: Graph, op: Operator, name: str) -> Layer:
-    a, b = graph.op_inputs(op)[:2]
-    out = graph.op_outputs(op)[0]
-    expect_int8(graph, op, a, b, out)
-    assert a is not None and b is not None
-    twice_max = 2.0 * max(scale_of(a), scale_of(b))
-    m1, s1 = quantize_multiplier(scale_of(a) / twice_max)
-    m2, s2 = quantize_multiplier(scale_of(b) / twice_max)
+    a, b, out, twice_max, (m1, s1), (m2, s2) = rescaled_operands(graph, op)
     mo, so = quantize_multiplier(twice_max * twice_max / ((1 << (2 * LEFT_SHIFT)) * scale_of(out)))
     if so > 0:  # LiteRT then calls RoundingDivideByPOT with a negative exponent (undefined)
         raise unsupported(graph, op, f"output scale {scale_of(out):g} is too fine for the input scales "
