@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import json
 import sys
 import tempfile
 from dataclasses import replace
@@ -26,7 +25,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.mlperf_tiny import MODELS_DIR, machine_info  # noqa: E402
+from bench.mlperf_tiny import MODELS_DIR, machine_info, write_results  # noqa: E402
 from tinypipe.estimate import CORES, estimate_stream, trace_model  # noqa: E402
 
 MODELS = ["kws_ref_model", "vww_96_int8", "pretrainedResnet_quant", "ad01_int8"]
@@ -108,10 +107,7 @@ def main() -> int:
     result = {"date": date, "machine": machine_info(), "is_estimate": True, "runtime": "aot",
               "unit": "estimated cycles per inference (one inference, random int8 input)",
               "xcube_ai_10_2_measured_cycles": {"board": XCUBE_AI_BOARD, **XCUBE_AI_CYCLES}, "results": rows}
-    (args.out / f"cycle_estimates-{date}.json").write_text(json.dumps(result, indent=1) + "\n")
-    md = markdown(rows, date)
-    (args.out / f"cycle_estimates-{date}.md").write_text(md)
-    print(md)
+    write_results(args.out, f"cycle_estimates-{date}", result, markdown(rows, date))
     return 0
 
 

@@ -71,6 +71,14 @@ def measure(model: str, core: str, variant: str, work: Path) -> dict[str, Any]:
     return row
 
 
+def write_results(out: Path, stem: str, result: dict[str, Any], md: str) -> None:
+    """out/STEM.json and out/STEM.md, and the Markdown on stdout."""
+    out.mkdir(parents=True, exist_ok=True)
+    (out / f"{stem}.json").write_text(json.dumps(result, indent=1) + "\n")
+    (out / f"{stem}.md").write_text(md)
+    print(md)
+
+
 def machine_info() -> dict[str, str]:
     def version(cmd: list[str]) -> str:
         try:
@@ -159,10 +167,7 @@ def main() -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     result = {"date": date, "machine": machine_info(), "unit": "instructions per inference (median)",
               "targets_ratio_to_tflm": TARGET_RATIO, "results": rows}
-    (args.out / f"mlperf_tiny-{date}.json").write_text(json.dumps(result, indent=1) + "\n")
-    md = markdown(rows, date)
-    (args.out / f"mlperf_tiny-{date}.md").write_text(md)
-    print(md)
+    write_results(args.out, f"mlperf_tiny-{date}", result, markdown(rows, date))
     return 0
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 import pytest
@@ -33,3 +34,15 @@ def tflm_tree() -> Path:
     if not TFLM_TREE.is_dir():
         pytest.skip(f"TensorFlow Lite Micro tree {TFLM_TREE} not found (../shared/tflm is absent)")
     return TFLM_TREE
+
+
+def run_cli(args: list[str], capsys: pytest.CaptureFixture[str],
+            monkeypatch: pytest.MonkeyPatch) -> tuple[int, str, str]:
+    """`tinypipe ARGS` in this process: (exit code, stdout, stderr)."""
+    from tinypipe import cli
+
+    monkeypatch.setattr(sys, "argv", ["tinypipe", *args])
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main()
+    captured = capsys.readouterr()
+    return int(exit_info.value.code or 0), captured.out, captured.err

@@ -5,28 +5,19 @@ unknown model files get one line saying what to do."""
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from tinypipe import cli, graph
+from tests.conftest import run_cli
+from tinypipe import graph
 from tinypipe.onnx_in import onnx2tf_version
 
 needs_onnx = pytest.mark.skipif(
     onnx2tf_version() is None,
     reason="the onnx extra (onnx2tf, onnx) is not installed: run `make onnx` (make test does)",
 )
-
-
-def run_cli(args: list[str], capsys: pytest.CaptureFixture[str],
-            monkeypatch: pytest.MonkeyPatch) -> tuple[int, str, str]:
-    monkeypatch.setattr(sys, "argv", ["tinypipe", *args])
-    with pytest.raises(SystemExit) as exit_info:
-        cli.main()
-    captured = capsys.readouterr()
-    return int(exit_info.value.code or 0), captured.out, captured.err
 
 
 def build_onnx_cnn(path: Path) -> None:
@@ -65,7 +56,7 @@ def build_onnx_cnn(path: Path) -> None:
 @pytest.mark.slow
 def test_onnx_quantize_validate_bench(tmp_path: Path, capsys: pytest.CaptureFixture[str],
                                       monkeypatch: pytest.MonkeyPatch) -> None:
-    from tests.conftest import MCU_OPS
+    from tests.conftest import MCU_OPS, run_cli
 
     build_onnx_cnn(tmp_path / "model.onnx")
     rng = np.random.default_rng(1)

@@ -5,14 +5,13 @@ the preprocessing hook and the metrics on their own."""
 from __future__ import annotations
 
 import json
-import sys
 import wave
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from tinypipe import cli
+from tests.conftest import run_cli
 from tinypipe.dataset import InputSpec, load_test
 from tinypipe.errors import TinypipeError
 from tinypipe.metrics import accuracy_block, raw_metrics, task_metrics
@@ -70,15 +69,6 @@ def user(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     np.savez(root / "test.npz", x=x[order], y=y[order])
     return {"dir": root, "model": root / "model.keras", "calib": root / "calib.npz", "images": test_dir,
             "npz": root / "test.npz"}
-
-
-def run_cli(args: list[str], capsys: pytest.CaptureFixture[str],
-            monkeypatch: pytest.MonkeyPatch) -> tuple[int, str, str]:
-    monkeypatch.setattr(sys, "argv", ["tinypipe", *args])
-    with pytest.raises(SystemExit) as exit_info:
-        cli.main()
-    captured = capsys.readouterr()
-    return int(exit_info.value.code or 0), captured.out, captured.err
 
 
 @pytest.fixture(scope="module")
