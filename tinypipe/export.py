@@ -319,7 +319,9 @@ def tflm_build_cache() -> Path:
     """PlatformIO's build_cache_dir for tflm projects: $TINYPIPE_BUILD_CACHE, else the user cache."""
     if os.environ.get("TINYPIPE_BUILD_CACHE"):
         return Path(os.environ["TINYPIPE_BUILD_CACHE"])
-    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "tinypipe" / "pio-build-cache"
+    from tinypipe.tflm.tree import user_cache
+
+    return user_cache() / "pio-build-cache"
 
 
 def _framework_hal(board: Board) -> str:

@@ -157,6 +157,14 @@ def _checked(record: Record, cls: type, state: MonitorResult) -> dict[str, Any]:
     return values
 
 
+def _keep(state: MonitorResult, records: list[Any], record: Any, limit: int) -> None:
+    """Append a RUN or LAYER record, or count it as dropped once `limit` are kept (bounded memory)."""
+    if len(records) < limit:
+        records.append(record)
+    else:
+        state.dropped_records += 1
+
+
 def apply_record(state: MonitorResult, record: Record) -> None:
     """Fold one record into `state`; a new BOOT starts over (the board was reset).
 
@@ -168,19 +176,11 @@ def apply_record(state: MonitorResult, record: Record) -> None:
         state.__dict__.update(MonitorResult(port=port).__dict__)
         state.boot = boot
     elif record.kind == "RUN":
-        run = Run(**_checked(record, Run, state))
-        if len(state.runs) < MAX_RUNS:
-            state.runs.append(run)
-        else:
-            state.dropped_records += 1
+        _keep(state, state.runs, Run(**_checked(record, Run, state)), MAX_RUNS)
     elif record.kind == "RESULT":
         state.result = BenchResult(**_checked(record, BenchResult, state))
     elif record.kind == "LAYER":
-        layer = Layer(**_checked(record, Layer, state))
-        if len(state.layers) < MAX_LAYERS:
-            state.layers.append(layer)
-        else:
-            state.dropped_records += 1
+        _keep(state, state.layers, Layer(**_checked(record, Layer, state)), MAX_LAYERS)
     elif record.kind == "READY":
         state.ready = True
     elif record.kind == "DONE":

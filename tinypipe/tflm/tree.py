@@ -23,10 +23,14 @@ REQUIRED = ("tensorflow/lite/micro/micro_interpreter.h", "tensorflow/lite/micro/
             "tensorflow/lite/micro/kernels", "third_party/flatbuffers/include", "third_party/gemmlowp")
 
 
+def user_cache() -> Path:
+    """tinypipe's folder in the user cache: $XDG_CACHE_HOME/tinypipe, else ~/.cache/tinypipe."""
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "tinypipe"
+
+
 def cache_dir() -> Path:
     """The user-cache location of the pinned tree."""
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "tinypipe" / f"tflm-{TFLM_COMMIT[:7]}"
+    return user_cache() / f"tflm-{TFLM_COMMIT[:7]}"
 
 
 def make_tree_command(dest: Path) -> str:
