@@ -49,6 +49,11 @@ class IoInfo:
     scale: float | None
     zero_point: int | None
 
+    @property
+    def numpy_dtype(self) -> np.dtype:
+        """The element type of the raw bytes the firmware reads or writes (int8, uint8, int16, float32)."""
+        return np.dtype(self.dtype)
+
 
 @dataclass
 class AotModel:

@@ -18,7 +18,7 @@ import jinja2
 import numpy as np
 
 from tinypipe import RUNTIME_DIR, TEMPLATES_DIR
-from tinypipe.aot.codegen import AotModel, IoInfo
+from tinypipe.aot.codegen import AotModel
 from tinypipe.errors import TinypipeError
 
 CC = "gcc"
@@ -37,10 +37,6 @@ def _compile(src: Path, obj: Path, flags: list[str]) -> None:
     if proc.returncode:
         raise TinypipeError(f"host compile of {src.name} failed:\n{proc.stderr.strip()}",
                             "this is a tinypipe bug if the file was generated; please report it")
-
-
-def _dtype(io: IoInfo) -> np.dtype:
-    return np.dtype(np.float32 if io.dtype == "float32" else np.int8)
 
 
 class HostRunner:
@@ -89,7 +85,7 @@ def pack_inputs(name: str, m: AotModel, inputs: Sequence[np.ndarray]) -> tuple[i
     if len(inputs) != len(m.inputs):
         raise TinypipeError(f"model '{name}' takes {len(m.inputs)} inputs, got {len(inputs)}")
     n = len(inputs[0])
-    per_sample = [np.ascontiguousarray(np.asarray(x).astype(_dtype(io), copy=False)).reshape(n, -1)
+    per_sample = [np.ascontiguousarray(np.asarray(x).astype(io.numpy_dtype, copy=False)).reshape(n, -1)
                   for x, io in zip(inputs, m.inputs, strict=True)]
     for x, io in zip(per_sample, m.inputs, strict=True):
         if x.nbytes != n * io.nbytes:
@@ -107,6 +103,6 @@ def unpack_outputs(name: str, m: AotModel, data: bytes, n: int, what: str) -> li
     outs, col = [], 0
     for io in m.outputs:
         chunk = np.ascontiguousarray(raw[:, col:col + io.nbytes])
-        outs.append(chunk.view(_dtype(io)).reshape(n, *io.shape))
+        outs.append(chunk.view(io.numpy_dtype).reshape(n, *io.shape))
         col += io.nbytes
     return outs
