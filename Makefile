@@ -21,7 +21,7 @@ BAUD    ?= 115200
 RUNS    ?= 10
 PORT_ARG := $(if $(PORT),--port $(PORT),)
 
-.PHONY: setup qat onnx demo test lint export flash monitor emulate bench compare mlperf fuzz clean
+.PHONY: setup qat onnx demo test lint export flash monitor emulate bench compare mlperf fuzz fidelity clean
 
 setup:
 	@./scripts/setup.sh
@@ -61,9 +61,10 @@ compare: setup  # the same model under several runtimes on one board, one table
 	$(TP) compare $(MODEL) --board $(BOARD) --runtime $(RUNTIMES) --runs $(RUNS) \
 		--out $(OUT)-compare $(PORT_ARG)
 
-mlperf: setup    # the headline figures: bench/results/mlperf_tiny-*.md and aot_memory-*.md
+mlperf: setup    # the headline figures: bench/results/mlperf_tiny-*.md, aot_memory-*.md, cycle_estimates-*.md
 	$(VENV)/python bench/mlperf_tiny.py
 	$(VENV)/python bench/aot_memory.py
+	$(VENV)/python bench/cycle_estimates.py
 
 # Hostile models (issue 12): 10,000 `inspect`, 300 `validate --board host` (ASan/UBSan) and 50
 # `export` + `build` (qemu-m4) mutants of the MLPerf Tiny models, 2 worker processes; counts per
@@ -73,6 +74,16 @@ FUZZ_JSON ?= out/fuzz/fuzz.json
 fuzz: setup
 	$(VENV)/python -m tests.fuzz.run --inspect 10000 --validate 300 --build 50 --jobs 2 \
 		--json $(FUZZ_JSON) --save out/fuzz/failures
+
+# Fidelity (issue 13): FIDELITY_N random multi-operator Keras models (tests/fidelity/generate.py),
+# converted full int8, aot-compiled, run on the sanitized host runner and compared bit for bit with
+# LiteRT; per-operator table, bench/results/fidelity-<date>.{json,md}. Fails on any mismatch or
+# crash (their specs go to out/fidelity/failures).
+FIDELITY_N    ?= 400
+FIDELITY_SEED ?= 1
+fidelity: setup
+	$(VENV)/python -m tests.fidelity.run --models $(FIDELITY_N) --seed $(FIDELITY_SEED) --jobs 2 \
+		--out bench/results --save out/fidelity/failures
 
 clean:
 	rm -rf out build .pytest_cache

@@ -5,7 +5,8 @@ samples each; the host suites run the full counts):
 
   - the randomized one-op models of tests/op_models.py for the kernels with optimized variants,
   - fixed configs for the shape-specialized paths (op_models.kernel_path_configs: planar 3x3
-    depthwise, small / unaligned-K convolutions, all-zero output channels), also on the host,
+    depthwise, small / unaligned-K convolutions, all-zero output channels, TRANSPOSE_CONV's vector
+    tails), also on the host,
   - the five MLPerf Tiny models,
   - one model through the real firmware path (export -> PlatformIO -> QEMU -> serial) on the
     DSP and the Helium core,
@@ -34,7 +35,7 @@ BOARDS = ["qemu-m4", "qemu-m55"]  # DSP, Helium (qemu-m7 runs the DSP code too: 
 # ops with optimized variants -> configs converted (one TensorFlow conversion each, in two worker
 # processes; the host op tests cover many more configs of every op)
 OPT_OPS = {"CONV_2D": 3, "DEPTHWISE_CONV_2D": 3, "FULLY_CONNECTED": 2, "ADD": 2, "AVERAGE_POOL_2D": 1,
-           "MAX_POOL_2D": 1}
+           "MAX_POOL_2D": 1, "TRANSPOSE_CONV": 2}
 INPUTS_PER_CONFIG = 20
 MLPERF_SAMPLES = 3
 

@@ -367,7 +367,9 @@ def validate_cmd(
     from tinypipe.validate import validate
 
     check_output(json_out, "file", "--json")
-    with progress_display(f"compiling {model.name} for {board} and running {samples} samples"):
+    source = inputs or test
+    what = f"the samples of {source.name}" if source else f"{samples} samples"
+    with progress_display(f"compiling {model.name} for {board} and running {what}"):
         result = validate(model, board=board, samples=samples, inputs=inputs, json_out=json_out, seed=seed,
                           port=port, runtime=runtime, tflm_dir=tflm_dir, test=test, preprocess=preprocess,
                           float_model=float_model)
@@ -591,7 +593,7 @@ def compare_cmd(
 
 @app.command("train")
 def train_cmd(
-    recipe: str = typer.Argument(..., help="sine | digits | faces | kws | anomaly"),
+    recipe: str = typer.Argument(..., help="sine | digits | faces | kws | anomaly | streaming_kws"),
     out: Path = typer.Option(..., "--out", help="Output directory (model, test/calib sets, train.json)."),
     epochs: int | None = typer.Option(None, "--epochs", help="Epochs (default: the recipe's own)."),
     seed: int = typer.Option(0, "--seed", help="Seed for data split, augmentation and weights."),
@@ -599,13 +601,25 @@ def train_cmd(
     """Train a recipe's float Keras model and write its test and calibration sets.
 
     Recipes: sine (regression, MAE), digits (8x8 digits CNN), faces (person/no-person CNN),
-    kws (keyword spotting DS-CNN on espeak-ng speech), anomaly (autoencoder, ROC AUC).
+    kws (keyword spotting DS-CNN on espeak-ng speech), anomaly (autoencoder, ROC AUC),
+    streaming_kws (a keyword spotter fed one frame per inference, its ring buffer in resource
+    variables; writes the int8 streaming .tflite and a frame sequence to validate it with).
 
     Example: tinypipe train digits --out out/digits --epochs 20
     """
     from tinypipe.train import train
 
     check_output(out, "dir")
+    if recipe == "streaming_kws":  # trains, then converts its own stateful model
+        from tinypipe.recipes.streaming_kws import build
+
+        with progress_display(f"train {recipe}"):
+            result = build(out)
+        console.print(f"{recipe}: float accuracy {result.float_accuracy:.4f}, {result.seconds:.0f} s")
+        for path in (result.model, result.stream, result.info):
+            console.print(f"wrote {path}")
+        console.print(f"validate: tinypipe validate {result.model} --board qemu-m4 --inputs {result.stream}")
+        return
     with progress_display(f"train {recipe}"):
         r = train(recipe, out, epochs=epochs, seed=seed)
     console.print(f"{r.recipe}: float {r.metric} {r.float_metric:.4f}, {r.epochs} epochs, {r.seconds:.0f} s")
@@ -629,6 +643,10 @@ def quantize_cmd(
     finetune_epochs: int | None = typer.Option(
         None, "--finetune-epochs", help="Fine-tuning epochs for --qat/--prune (default 4)."
     ),
+    activations: str = typer.Option(
+        "int8", "--activations", help="int8 (default), or int16: 16x8 quantization (int16 activations "
+        "and I/O, int8 weights)."
+    ),
 ) -> None:
     """Full-integer int8 quantization (int8 input, output and kernels) with a float-vs-int8 report.
 
@@ -639,7 +657,7 @@ def quantize_cmd(
 
     check_output(out, "file")
     r = quantize(model, calib, out, test=test, qat=qat, prune=prune, train=train,
-                 finetune_epochs=finetune_epochs, preprocess=preprocess)
+                 finetune_epochs=finetune_epochs, preprocess=preprocess, activations=activations)
     if r.accuracy is not None:
         print_accuracy(r.accuracy)
     if r.finetune is not None and r.finetune.get("float_metric") is not None:
@@ -648,8 +666,9 @@ def quantize_cmd(
     if r.prune is not None:
         console.print(f"int8 weight sparsity: {r.prune['achieved']:.3f} (target {r.prune['target']}); "
                       "dense on the device, smaller compressed")
-    console.print(f"size: float {r.float_bytes} B  int8 {r.int8_bytes} B  zlib {r.compressed_bytes} B  "
-                  f"ops: {', '.join(r.opcodes)}")
+    quantized = "int8" if r.activations == "int8" else "16x8"
+    console.print(f"size: float {r.float_bytes} B  {quantized} {r.int8_bytes} B  "
+                  f"zlib {r.compressed_bytes} B  ops: {', '.join(r.opcodes)}")
     console.print(f"input scale {r.input['scale']:.6g} zero point {r.input['zero_point']}")
     console.print(f"wrote {r.out}\nwrote {r.report}")
 
@@ -686,6 +705,7 @@ def run_cmd(
         return "-" if v is None else f"{v:.4f}"
 
     accuracy = (f"float {fmt(acc['float'])} | int8 host {fmt(acc['int8_host'])} | "
+                f"16x8 host {fmt(acc.get('int16_host'))} | "
                 f"int8 device {fmt(acc['device'])} ({acc['device_samples']} samples)")
     rows = [(acc["metric"] or "metric", accuracy)]
     _print_summary(f"{recipe} on {board} ({result['runtime']})", rows + summary_rows(result))

@@ -55,6 +55,7 @@ MAX_RUNS = 1000
 WARMUP_RUNS = 1
 SERVE_IDLE_MS = 30_000  # the board ends its validation session after this much silence
 MODEL_ID_HEX_DIGITS = 8
+HARNESS_IO_DTYPES = ("int8", "uint8", "int16")  # tensor bytes the harness and the protocol move as they are
 
 AOT_MODEL_NAME = "model"  # tp_model_* in the generated C
 TFLM_MODEL_ARRAY = "tp_model_data"
@@ -200,10 +201,10 @@ def int8_only_ops(g: graph_mod.Graph) -> set[str]:
 def _check_io(g: graph_mod.Graph) -> None:
     for i in (*g.inputs, *g.outputs):
         t = g.tensor(i)
-        if t.dtype != "int8":
+        if t.dtype not in HARNESS_IO_DTYPES:
             raise TinypipeError(
                 f"{g.path}: model input/output '{t.name}' is {t.dtype}; "
-                "the firmware harness exchanges int8 tensors",
+                f"the firmware harness exchanges {' and '.join(HARNESS_IO_DTYPES)} tensors",
                 "quantize with int8 inputs and outputs (tinypipe quantize does by default)",
             )
 
@@ -289,6 +290,7 @@ def write_sources(model: Path, runtime: str, cfg: HarnessConfig, project_dir: Pa
             layer_names=[f"{op.opcode.lower()}_{op.index}" for op in g.operators],
             arena_measured=plan.tflm_measured, arena_extra=plan.arena_bytes - plan.tflm_measured,
             arena_alignment=ARENA_ALIGNMENT, arena_bytes=plan.arena_bytes,
+            num_variables=graph_mod.variable_count(g),
         )
         _write(src / "tp_glue.cpp", text, files)
     return Sources(files, plan.layers, plan.arena_bytes,
@@ -372,12 +374,14 @@ def _board_options(board: Board, project_dir: Path, runtime: str, profile: bool,
 
 def export(model: str | Path, board: str, out: str | Path, runtime: str = "aot", runs: int = DEFAULT_RUNS,
            profile: bool = False, build_flags: Sequence[str] = (),
-           tflm_dir: str | Path | None = None, tflm_kernels: str | None = None) -> FirmwareProject:
+           tflm_dir: str | Path | None = None, tflm_kernels: str | None = None,
+           serve_idle_ms: int = SERVE_IDLE_MS) -> FirmwareProject:
     """Write a PlatformIO project for `model` on `board` into `out`; see the module docstring.
 
     `build_flags` are appended to the env's build_flags (e.g. "-DTP_PORTABLE"); `tflm_dir` is
     the TensorFlow Lite Micro tree for the tflm runtime (tinypipe.tflm.tree.find_tree), and
-    `tflm_kernels` ("cmsis-nn" or "reference") overrides the board's kernel set."""
+    `tflm_kernels` ("cmsis-nn" or "reference") overrides the board's kernel set; `serve_idle_ms`:
+    how long the harness waits for a host's validation requests before it stops."""
     model, out = Path(model), Path(out)
     b = load_board(board)
     runtime, _ = resolve_runtime(model, b, runtime)
@@ -403,6 +407,7 @@ def export(model: str | Path, board: str, out: str | Path, runtime: str = "aot",
         board=b.id, runtime=runtime, model_file=model.name, model_id=g.sha256[:MODEL_ID_HEX_DIGITS],
         layers=plan.layers, runs=runs, serial_baud=b.serial.baud, timer_kind=b.timer.kind,
         timer_hz=b.timer.tick_hz, units_per_tick=b.timer.units_per_tick, hal=b.hal,
+        serve_idle_ms=serve_idle_ms,
     )
     sources = write_sources(model, runtime, cfg, out, b.tflm_header, plan)
     files = sources.files

@@ -94,13 +94,19 @@ def model_params(g: graph_mod.Graph) -> int:
 
 def aot_weights_bytes(g: graph_mod.Graph, layers: Sequence[Layer]) -> int:
     """Bytes of the `const` arrays the aot generator emits for these lowered layers: each layer's
-    constants, plus the constant operands it passes to its kernel (tinypipe.aot.codegen.render)."""
+    constants, the constant operands it passes to its kernel (tinypipe.aot.codegen.render), and
+    the initial values of resource variables that are not one repeated byte."""
     total = 0
     for layer in layers:
         if layer.alias:
             continue
         total += sum(c.values.nbytes for c in layer.consts)
         total += sum(g.tensor(t).nbytes for t in layer.inputs if g.tensor(t).is_const)
+    if any(t.dtype == "resource" for t in g.tensors):  # initial values <prefix>_reset() copies from flash
+        from tinypipe.aot.ops.variables import variable_inits
+
+        handles = {h: "" for v in graph_mod.resource_variables(g) for h in v.handles}
+        total += sum(v.bytes for v in variable_inits(g, handles) if v.fill is None)
     return total
 
 

@@ -28,6 +28,7 @@ _DTYPES: dict[int, tuple[str, Any]] = {
     tflite.TensorType.INT16: ("int16", np.int16),
     tflite.TensorType.INT8: ("int8", np.int8),
     tflite.TensorType.FLOAT64: ("float64", np.float64),
+    tflite.TensorType.RESOURCE: ("resource", None),  # a resource variable's handle (VAR_HANDLE)
 }
 _OPCODE_NAMES = {v: k for k, v in vars(tflite.BuiltinOperator).items() if not k.startswith("_")}
 _ENUMS = {  # option fields whose integer values have names
@@ -83,6 +84,8 @@ class Tensor:
 
     @property
     def nbytes(self) -> int:
+        if self.dtype == "resource":
+            return 0  # a handle: the variable's own bytes belong to the variable (resource_variables)
         return self.size * np.dtype(_numpy_dtype(self.dtype)).itemsize
 
 
@@ -97,6 +100,21 @@ class Operator:
 
 
 @dataclass
+class Subgraph:
+    """A subgraph other than the main one (index 0), e.g. the init subgraph a CALL_ONCE runs."""
+
+    index: int
+    name: str
+    tensors: list[Tensor]
+    operators: list[Operator]
+    inputs: list[int]
+    outputs: list[int]
+
+    def tensor(self, index: int) -> Tensor:
+        return self.tensors[index]
+
+
+@dataclass
 class Graph:
     path: str
     sha256: str
@@ -106,6 +124,7 @@ class Graph:
     inputs: list[int]
     outputs: list[int]
     description: str = ""
+    subgraphs: list[Subgraph] = field(default_factory=list)  # subgraphs 1.. (init subgraphs, bodies)
 
     def tensor(self, index: int) -> Tensor:
         return self.tensors[index]
@@ -118,7 +137,86 @@ class Graph:
 
     @property
     def opcodes(self) -> list[str]:
-        return sorted({op.opcode for op in self.operators})
+        """Every operator type the model uses, in the main graph and its other subgraphs."""
+        return sorted({op.opcode for op in self.operators}
+                      | {op.opcode for sg in self.subgraphs for op in sg.operators})
+
+    def subgraph(self, index: int) -> Subgraph:
+        """Subgraph `index` (1..): KeyError when the model has no such subgraph."""
+        for sg in self.subgraphs:
+            if sg.index == index:
+                return sg
+        raise KeyError(index)
+
+    @property
+    def stateful(self) -> bool:
+        """The model keeps state between invocations in resource variables (VAR_HANDLE)."""
+        return "VAR_HANDLE" in self.opcodes
+
+
+@dataclass
+class ResourceVariable:
+    """One resource variable: its key (container, shared name), the bytes it holds, and its value
+    after the init subgraphs ran (None: never assigned there)."""
+
+    key: tuple[str, str]
+    tensor: Tensor  # a main-graph tensor of the variable's type, shape and quantization
+    handles: list[int] = field(default_factory=list)  # main-graph resource tensors naming it
+    initial: np.ndarray | None = None
+
+    @property
+    def name(self) -> str:
+        return self.key[1] or self.key[0]
+
+    @property
+    def nbytes(self) -> int:
+        return self.tensor.nbytes
+
+
+def variable_key(op: Operator) -> tuple[str, str]:
+    """(container, shared_name) of a VAR_HANDLE: how TFLite tells variables apart across subgraphs."""
+    return str(op.options.get("container") or ""), str(op.options.get("shared_name") or "")
+
+
+def handle_keys(operators: list[Operator]) -> dict[int, tuple[str, str]]:
+    """{resource tensor: variable key} for the VAR_HANDLE operators in `operators`."""
+    return {op.outputs[0]: variable_key(op) for op in operators if op.opcode == "VAR_HANDLE" and op.outputs}
+
+
+def variable_count(g: Graph) -> int:
+    """Distinct resource variables the VAR_HANDLE operators of every subgraph name (what TFLite
+    Micro's MicroResourceVariables must hold)."""
+    ops = [*g.operators, *(op for sg in g.subgraphs for op in sg.operators)]
+    return len(set(handle_keys(ops).values()) | {variable_key(op) for op in ops if op.opcode == "VAR_HANDLE"})
+
+
+def resource_variables(g: Graph) -> list[ResourceVariable]:
+    """The model's resource variables in the order the main graph first names them, each with the
+    tensor it holds (what READ_VARIABLE yields / ASSIGN_VARIABLE stores in the main graph) and the
+    constant its init subgraphs assign (None when they assign none or compute it)."""
+    handles = handle_keys(g.operators)
+    found: dict[tuple[str, str], ResourceVariable] = {}
+    for op in g.operators:
+        if op.opcode == "READ_VARIABLE" and op.inputs and op.outputs:
+            handle, value = op.inputs[0], op.outputs[0]
+        elif op.opcode == "ASSIGN_VARIABLE" and len(op.inputs) == 2:
+            handle, value = op.inputs
+        else:
+            continue
+        key = handles.get(handle)
+        if key is None:
+            continue
+        var = found.setdefault(key, ResourceVariable(key, g.tensor(value)))
+        if handle not in var.handles:
+            var.handles.append(handle)
+    for sg in g.subgraphs:
+        sub_handles = handle_keys(sg.operators)
+        for op in sg.operators:
+            if op.opcode == "ASSIGN_VARIABLE" and len(op.inputs) == 2:
+                key = sub_handles.get(op.inputs[0])
+                if key in found and 0 <= op.inputs[1] < len(sg.tensors):
+                    found[key].initial = sg.tensor(op.inputs[1]).data
+    return list(found.values())
 
 
 def _numpy_dtype(name: str) -> Any:
@@ -162,6 +260,8 @@ def _options(op: Any, where: str) -> tuple[str, dict[str, Any]]:
                 value = getattr(options, attr)()
         except TypeError:
             continue
+        if isinstance(value, bytes):  # strings (VAR_HANDLE's container and shared_name)
+            value = _text(value)
         out[key] = _ENUMS.get(key, {}).get(value, value) if isinstance(value, int) else value
     return kind_name, out
 
@@ -230,6 +330,44 @@ def _constant(t: Any, i: int, name: str, shape: tuple[int, ...], dtype_name: str
     return np.frombuffer(raw, dtype=np_type).reshape(shape).copy()
 
 
+def _subgraph(model: Any, k: int, codes: list[str], n_buffers: int,
+              data: bytes) -> tuple[list[Tensor], list[Operator], list[int], list[int]]:
+    """Subgraph k's tensors, operators, inputs and outputs."""
+    sg = model.Subgraphs(k)
+    if sg is None:
+        raise _Malformed(f"subgraph {k} is missing")
+    where = "" if k == 0 else f"subgraph {k}: "
+    tensors = []
+    for i in range(_length(sg.TensorsLength(), "tensors", data)):
+        t = sg.Tensors(i)
+        dtype_name, np_type = _DTYPES.get(t.Type(), (_TYPE_NAMES.get(t.Type(), f"type{t.Type()}"), None))
+        shape = tuple(int(s) for s in t.ShapeAsNumpy()) if t.ShapeLength() else ()
+        name = _text(t.Name())
+        try:
+            constant = _constant(t, i, name, shape, dtype_name, np_type, model, n_buffers)
+        except _Malformed as exc:
+            raise _Malformed(f"{where}{exc}") from None
+        tensors.append(Tensor(index=i, name=name, shape=shape, dtype=dtype_name, quant=_quant(t),
+                              data=constant))
+    operators = []
+    for i in range(_length(sg.OperatorsLength(), "operators", data)):
+        op = sg.Operators(i)
+        kc = op.OpcodeIndex()
+        if not 0 <= kc < len(codes):
+            raise _Malformed(f"{where}operator #{i}: opcode index {kc} is out of range "
+                             f"(the model has {len(codes)} operator codes)")
+        options_type, options = _options(op, f"{where}operator #{i} {codes[kc]}")
+        operators.append(Operator(
+            index=i, opcode=codes[kc],
+            inputs=[int(x) for x in op.InputsAsNumpy()] if op.InputsLength() else [],
+            outputs=[int(x) for x in op.OutputsAsNumpy()] if op.OutputsLength() else [],
+            options=options, options_type=options_type,
+        ))
+    inputs = [int(x) for x in sg.InputsAsNumpy()] if sg.InputsLength() else []
+    outputs = [int(x) for x in sg.OutputsAsNumpy()] if sg.OutputsLength() else []
+    return tensors, operators, inputs, outputs
+
+
 def parse(data: bytes, path: str = "<bytes>", verify: bool = True) -> Graph:
     """Parse flatbuffer bytes; raise TinypipeError with the file name on anything malformed.
 
@@ -243,12 +381,9 @@ def parse(data: bytes, path: str = "<bytes>", verify: bool = True) -> Graph:
         )
     try:
         model = tflite.Model.GetRootAsModel(data, 0)
-        if model.SubgraphsLength() != 1:
-            raise TinypipeError(
-                f"{path}: has {model.SubgraphsLength()} subgraphs; tinypipe supports exactly one",
-                "control flow (WHILE/IF) is not supported on microcontrollers; export a flat model",
-            )
-        sg = model.Subgraphs(0)
+        n_subgraphs = _length(model.SubgraphsLength(), "subgraphs", data)
+        if n_subgraphs < 1:
+            raise _Malformed("the model has no subgraphs")
         codes = []
         for i in range(_length(model.OperatorCodesLength(), "operator codes", data)):
             oc = model.OperatorCodes(i)
@@ -258,32 +393,11 @@ def parse(data: bytes, path: str = "<bytes>", verify: bool = True) -> Graph:
                 name = "CUSTOM:" + _text(oc.CustomCode() or b"?")
             codes.append(name)
         n_buffers = _length(model.BuffersLength(), "buffers", data)
-        tensors = []
-        for i in range(_length(sg.TensorsLength(), "tensors", data)):
-            t = sg.Tensors(i)
-            dtype_name, np_type = _DTYPES.get(t.Type(), (_TYPE_NAMES.get(t.Type(), f"type{t.Type()}"), None))
-            shape = tuple(int(s) for s in t.ShapeAsNumpy()) if t.ShapeLength() else ()
-            name = _text(t.Name())
-            tensors.append(Tensor(
-                index=i, name=name, shape=shape, dtype=dtype_name, quant=_quant(t),
-                data=_constant(t, i, name, shape, dtype_name, np_type, model, n_buffers),
-            ))
-        operators = []
-        for i in range(_length(sg.OperatorsLength(), "operators", data)):
-            op = sg.Operators(i)
-            k = op.OpcodeIndex()
-            if not 0 <= k < len(codes):
-                raise _Malformed(f"operator #{i}: opcode index {k} is out of range "
-                                 f"(the model has {len(codes)} operator codes)")
-            options_type, options = _options(op, f"operator #{i} {codes[k]}")
-            operators.append(Operator(
-                index=i, opcode=codes[k],
-                inputs=[int(x) for x in op.InputsAsNumpy()] if op.InputsLength() else [],
-                outputs=[int(x) for x in op.OutputsAsNumpy()] if op.OutputsLength() else [],
-                options=options, options_type=options_type,
-            ))
-        inputs = [int(x) for x in sg.InputsAsNumpy()] if sg.InputsLength() else []
-        outputs = [int(x) for x in sg.OutputsAsNumpy()] if sg.OutputsLength() else []
+        tensors, operators, inputs, outputs = _subgraph(model, 0, codes, n_buffers, data)
+        subgraphs = []
+        for k in range(1, n_subgraphs):
+            sub = _subgraph(model, k, codes, n_buffers, data)
+            subgraphs.append(Subgraph(k, _text(model.Subgraphs(k).Name()), *sub))
         description = _text(model.Description())
     except TinypipeError:
         raise
@@ -298,7 +412,7 @@ def parse(data: bytes, path: str = "<bytes>", verify: bool = True) -> Graph:
     g = Graph(
         path=path, sha256=hashlib.sha256(data).hexdigest(), size_bytes=len(data),
         tensors=tensors, operators=operators, inputs=inputs, outputs=outputs,
-        description=description,
+        description=description, subgraphs=subgraphs,
     )
     if verify:
         from tinypipe.verify import verify as verify_graph

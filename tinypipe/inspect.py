@@ -63,6 +63,7 @@ class Inspection:
     aot_unsupported: list[str] = field(default_factory=list)
     aot_error: str = ""
     weights_runtime: str = "aot"  # aot when it compiles the model, else tflm (the flatbuffer)
+    activations: str = ""  # the activation type: int8, int16 (16x8 quantization), uint8, float32
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -162,7 +163,19 @@ def inspect_model(model: str | Path) -> Inspection:
         tflm_arena_bytes=tflm, tflm_error=tflm_error,
         aot_arena_bytes=aot_arena, aot_plan=aot_plan,
         aot_unsupported=sorted(set(g.opcodes) - supported), aot_error=aot_error,
+        activations=activation_type(g),
     )
+
+
+def activation_type(g: graph_mod.Graph) -> str:
+    """The type of the model's computed tensors: int16 for a 16x8 model (int16 activations, int8
+    weights), int8 for a full-int8 one, float32 for a float one (QUANTIZE/DEQUANTIZE edges aside)."""
+    kinds = {g.tensor(t).dtype for op in g.operators if op.opcode not in ("QUANTIZE", "DEQUANTIZE")
+             for t in op.outputs if t >= 0}
+    for kind in ("int16", "int8", "uint8", "float32"):
+        if kind in kinds:
+            return kind
+    return sorted(kinds)[0] if kinds else ""
 
 
 def _shape(t: TensorInfo) -> str:
@@ -184,6 +197,9 @@ def print_report(r: Inspection, console: Any) -> None:
         )
     console.print(table)
     console.print(f"operators: {escape(', '.join(r.opcodes))}")
+    if r.activations:
+        detail = {"int16": " (16x8: int16 activations, int8 weights)", "int8": " (full int8)"}
+        console.print(f"activations: {r.activations}{detail.get(r.activations, '')}")
     console.print(f"parameters: {r.params:,}   MACs: {r.macs:,}   weights: {r.weight_bytes:,} B "
                   f"({r.weights_runtime} runtime)")
     if r.tflm_arena_bytes is not None:

@@ -94,12 +94,12 @@ def write_library(model: str | Path, out: str | Path, name: str | None = None) -
     kernels = _kernel_stems(aot)
     shutil.copyfile(RUNTIME_DIR / "tp_common.h", src / "tp_common.h")
     files.append(src / "tp_common.h")
-    for stem in kernels:
-        for ext in (".h", ".c"):
-            dst = src / "kernels" / f"{stem}{ext}"
-            dst.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(RUNTIME_DIR / "kernels" / f"{stem}{ext}", dst)
-            files.append(dst)
+    (src / "kernels").mkdir(parents=True, exist_ok=True)
+    for stem in kernels:  # a family: <stem>.h/.c and its variant files (<stem>_dsp.c, _mve.c, ...)
+        for path in sorted((RUNTIME_DIR / "kernels").glob(f"{stem}*.[ch]")):
+            if path.stem == stem or path.stem.startswith(f"{stem}_"):
+                shutil.copyfile(path, src / "kernels" / path.name)
+                files.append(src / "kernels" / path.name)
     lib = Library(out, name, aot, kernels)
     for file_name, text in (("library.json", _library_json(lib, model)),
                             ("library.properties", _library_properties(lib, model)),

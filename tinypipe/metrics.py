@@ -174,7 +174,7 @@ def run_float(ref: Any, x: np.ndarray) -> np.ndarray:
 
 
 def dequantize_output(values: np.ndarray, detail: Mapping[str, Any]) -> np.ndarray:
-    """Raw output values (int8, or float for a float output) to real values, N on axis 0."""
+    """Raw output values (int8, uint8, int16, or float for a float output) to real values, N on axis 0."""
     values = np.asarray(values)
     if values.dtype.kind in "iu":
         scale, zero = detail["quantization"]
@@ -205,8 +205,10 @@ def model_accuracy(model: str | Path, data: TestData, device_outputs: list[np.nd
     float_path = Path(float_model) if float_model is not None else find_float_model(model)
     if float_path is not None:
         runs["float"] = run_float(float_reference(float_path), data.x)
-    if device_outputs is not None:
-        runs["device"] = dequantize_output(device_outputs[0], detail).reshape(n, -1)
+    if device_outputs is not None:  # raw bytes from the device are read as the output's type
+        raw, kind = np.ascontiguousarray(device_outputs[0]), np.dtype(detail["dtype"])
+        typed = raw.view(kind) if raw.dtype.itemsize == 1 and raw.dtype != kind else raw
+        runs["device"] = dequantize_output(typed, detail).reshape(n, -1)
     return accuracy_block(data, runs, out_shape=tuple(int(s) for s in detail["shape"]),
                           float_model=None if float_path is None else str(float_path),
                           device_board=device_board if device_outputs is not None else None)

@@ -1,10 +1,15 @@
-"""Stage 2: full-integer int8 quantization of a float model, with float-vs-int8 evaluation.
+"""Stage 2: full-integer int8 (or 16x8) quantization of a float model, with float-vs-int8 evaluation.
 
 Input: a Keras `.keras` file or a SavedModel directory, plus a calibration `.npz` (array `x`).
 The model is re-exported with a batch-1 signature, converted once in float (to report its
 size and reference metric) and once with int8 inputs, outputs and kernels only
 (`TFLITE_BUILTINS_INT8`). The converter quietly keeps ops without int8 kernels in float
 between DEQUANTIZE/QUANTIZE pairs; those models are rejected here, naming the op.
+
+`activations="int16"` (`tinypipe quantize --activations int16`) converts with 16x8 quantization
+instead (`EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8`): int16 activations with
+zero point 0, int8 weights, int64 biases, int16 model input and output. The report's `int8_*`
+fields then describe that model (`activations` says which).
 
 The int8 metric comes from `tinypipe.reference.Reference` (bit-identical to TFLite Micro)
 with inputs quantized by the model's own input scale/zero point. The test data (`--test`) is
@@ -42,11 +47,12 @@ from tinypipe.errors import TinypipeError
 from tinypipe.metrics import infer_task
 from tinypipe.train import import_tensorflow, quiet_native
 
-__all__ = ["QuantizeResult", "float_tflite", "infer_task", "load_npz", "quantize", "run_int8"]
+__all__ = ["QuantizeResult", "float_tflite", "host_metric", "infer_task", "load_npz", "quantize", "run_int8"]
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 MAX_CALIB = 500  # representative samples fed to the calibrator
+ACTIVATIONS = ("int8", "int16")  # int8: full int8; int16: 16x8 (int16 activations, int8 weights)
 NO_LABELS_METRIC = "cosine_similarity"  # test set without y: int8 outputs against the float ones
 
 
@@ -72,6 +78,7 @@ class QuantizeResult:
     finetune: dict[str, Any] | None = None  # epochs, samples, learning rates, fine-tuned float metric
     accuracy: dict[str, Any] | None = None  # tinypipe.metrics.accuracy_block on the test data
     source: dict[str, Any] | None = None  # for a converted model (ONNX): format, converter, input
+    activations: str = "int8"  # the quantized model's activation type: int8, or int16 (16x8)
 
     def to_json(self) -> dict[str, Any]:
         return {k: str(v) if isinstance(v, Path) else v for k, v in asdict(self).items()}
@@ -207,17 +214,21 @@ def float_tflite(model: Path) -> bytes:
         return _convert(saved, None, Path(model))
 
 
-def _convert(saved_model: Path, calib: np.ndarray | None, source: Path) -> bytes:
-    """The float (calib None) or full-int8 .tflite flatbuffer for a batch-1 SavedModel."""
+def _convert(saved_model: Path, calib: np.ndarray | None, source: Path, activations: str = "int8") -> bytes:
+    """The float (calib None), full-int8 or 16x8 (`activations` "int16") .tflite flatbuffer for a
+    batch-1 SavedModel."""
     import tensorflow as tf
 
     conv = tf.lite.TFLiteConverter.from_saved_model(str(saved_model))
     if calib is not None:
         conv.optimizations = [tf.lite.Optimize.DEFAULT]
         conv.representative_dataset = lambda: ([calib[i : i + 1]] for i in range(len(calib)))
-        conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-        conv.inference_input_type = tf.int8
-        conv.inference_output_type = tf.int8
+        int16 = activations == "int16"
+        conv.target_spec.supported_ops = [
+            tf.lite.OpsSet.EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8 if int16
+            else tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+        conv.inference_input_type = tf.int16 if int16 else tf.int8
+        conv.inference_output_type = tf.int16 if int16 else tf.int8
     with quiet_native() as log:
         try:
             return bytes(conv.convert())
@@ -230,13 +241,13 @@ def _convert(saved_model: Path, calib: np.ndarray | None, source: Path) -> bytes
     where = f"op(s) {', '.join(ops)}" if ops else type(failure).__name__
     raise TinypipeError(
         f"{source}: the TFLite converter failed on {where}"
-        + ("" if calib is None else " with int8-only builtins"),
+        + ("" if calib is None else f" with {'16x8' if activations == 'int16' else 'int8-only'} builtins"),
         "use layers with int8 kernels (Conv2D, DepthwiseConv2D, Dense, pooling, Add, ReLU, Softmax)",
     ) from None
 
 
-def _check_int8(g: graph_mod.Graph, source: Path) -> None:
-    """Reject models the converter left partly in float (ops without int8 kernels)."""
+def _check_int8(g: graph_mod.Graph, source: Path, activations: str = "int8") -> None:
+    """Reject models the converter left partly in float (ops without int8 / 16x8 kernels)."""
     for op in g.operators:
         if op.opcode in ("QUANTIZE", "DEQUANTIZE"):
             continue
@@ -244,14 +255,14 @@ def _check_int8(g: graph_mod.Graph, source: Path) -> None:
         if any(t.dtype == "float32" for t in tensors):
             name = g.op_outputs(op)[0].name if op.outputs else "?"
             raise TinypipeError(
-                f"{source}: op {op.index} {op.opcode} ('{name}') has no int8 kernel and stays "
-                "float32, so the model cannot be fully int8-quantized",
+                f"{source}: op {op.index} {op.opcode} ('{name}') has no {activations} kernel and stays "
+                f"float32, so the model cannot be fully {activations}-quantized",
                 "replace that layer with int8-capable ops (e.g. ReLU instead of sin/erf/gelu)",
             )
     for i in g.inputs + g.outputs:
-        if g.tensor(i).dtype != "int8":
+        if g.tensor(i).dtype != activations:
             raise TinypipeError(
-                f"{source}: tensor '{g.tensor(i).name}' is {g.tensor(i).dtype}, not int8",
+                f"{source}: tensor '{g.tensor(i).name}' is {g.tensor(i).dtype}, not {activations}",
                 "tinypipe quantizes models with one float input and float outputs",
             )
 
@@ -285,7 +296,8 @@ def run_int8(ref: Any, x: np.ndarray, progress_label: str = "") -> np.ndarray:
     inp, out = ref.input_details[0], ref.output_details[0]
     in_scale, in_zp = inp["quantization"]
     out_scale, out_zp = out["quantization"]
-    q = np.clip(np.round(x / in_scale) + in_zp, -128, 127).astype(np.int8)
+    info = np.iinfo(inp["dtype"])  # int8, or int16 for a 16x8 model
+    q = np.clip(np.round(x / in_scale) + in_zp, info.min, info.max).astype(inp["dtype"])
     rows = [
         ref([q[i]])[0]
         for i in track(range(len(q)), description=progress_label, transient=True, disable=not progress_label)
@@ -306,8 +318,11 @@ def quantize(
     train: Path | None = None,
     finetune_epochs: int | None = None,
     preprocess: Path | None = None,
+    activations: str = "int8",
 ) -> QuantizeResult:
     """Write `out` (.tflite, int8 in/out/kernels) and `out`.quant.json; evaluate on `test` if given.
+
+    `activations="int16"` quantizes 16x8 (int16 activations and I/O, int8 weights) instead.
 
     `test` is any test data `tinypipe.dataset` reads (an .npz, a folder of images or WAV files, a
     CSV), turned into inputs by the recipe's preprocessing (train.json beside the model) or by
@@ -321,6 +336,10 @@ def quantize(
     from tinypipe.reference import Reference
 
     model, calib, out = Path(model), Path(calib), Path(out)
+    if activations not in ACTIVATIONS:
+        raise TinypipeError(f"--activations {activations}: must be one of {', '.join(ACTIVATIONS)}",
+                            "int8 (the default), or int16 for 16x8 quantization (int16 activations, "
+                            "int8 weights)")
     finetuning = qat or prune is not None
     if finetuning:
         train = _check_finetune_args(model, prune, train, finetune_epochs)
@@ -358,10 +377,10 @@ def quantize(
                 saved, shape = _export_batch1(tuned, Path(tmp) / "tuned")
         rng = np.random.default_rng(0)
         pick = np.sort(rng.choice(len(x_calib), size=min(MAX_CALIB, len(x_calib)), replace=False))
-        with console.status(f"calibrating int8 on {len(pick)} samples"):
-            int8_bytes = _convert(saved, x_calib[pick], model)
+        with console.status(f"calibrating {activations} on {len(pick)} samples"):
+            int8_bytes = _convert(saved, x_calib[pick], model, activations)
     g = graph_mod.parse(int8_bytes, str(out))
-    _check_int8(g, model)
+    _check_int8(g, model, activations)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_bytes(int8_bytes)
     prune_report = None
@@ -398,6 +417,7 @@ def quantize(
         prune=prune_report,
         finetune=finetune_info,
         source=source,
+        activations=activations,
     )
     if test is not None:
         spec = dataset_mod.InputSpec.from_detail(Reference(int8_bytes).input_details[0])
@@ -427,6 +447,36 @@ def _evaluate(
     result.accuracy = block
     result.task, result.metric = block["task"], block["metric"]
     result.float_metric, result.int8_metric = block["float"], block["int8_host"]
+
+
+def host_metric(model: Path, calib: Path, test: Path, task: str, out: Path,
+                activations: str = "int16") -> float | None:
+    """The recipe metric of `model` quantized with `activations` (16x8 by default) on LiteRT: one
+    more conversion (the calibration samples `quantize` picks), written to `out`, and the test set
+    (`test`: x, y) run on the host. None when the converter cannot quantize every operator that way
+    (the model keeps float ops), so a recipe report shows the figure only where it exists."""
+    from tinypipe.recipes import score
+    from tinypipe.reference import Reference
+
+    import_tensorflow()
+    x_calib, _ = load_npz(calib, "calibration")
+    x_test, y_test = load_npz(test, "test", need_y=True)
+    assert y_test is not None
+    with tempfile.TemporaryDirectory(prefix="tinypipe-quant-") as tmp:
+        saved, shape, _ = _load_source(Path(model), Path(tmp))
+        x_calib = _check_shape(x_calib, shape, calib, "calibration")
+        pick = np.sort(np.random.default_rng(0).choice(len(x_calib), size=min(MAX_CALIB, len(x_calib)),
+                                                       replace=False))
+        try:
+            data = _convert(saved, x_calib[pick], Path(model), activations)
+            g = graph_mod.parse(data, str(out))
+            _check_int8(g, Path(model), activations)
+        except TinypipeError:
+            return None
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_bytes(data)
+    outputs = run_int8(Reference(data), _check_shape(x_test, shape, test, "test"))
+    return score(task, x_test, y_test, outputs.reshape(len(x_test), *g.tensor(g.outputs[0]).shape[1:]))
 
 
 WEIGHTED_OPS = ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED")

@@ -191,7 +191,8 @@ def plot_memory(memory: dict[str, Any], limits: dict[str, int | None], path: Pat
     return path
 
 
-ACCURACY_RUNS = (("float", "float (host)"), ("int8_host", "int8 (host)"), ("device", "int8 (device)"))
+ACCURACY_RUNS = (("float", "float (host)"), ("int8_host", "int8 (host)"), ("int16_host", "16x8 (host)"),
+                 ("device", "int8 (device)"))
 
 
 def accuracy_limits(values: list[float]) -> tuple[float, float]:
@@ -335,9 +336,11 @@ def _accuracy(acc: dict[str, Any], out_dir: Path) -> list[Block]:
         n = acc.get("samples", acc.get("device_samples"))
         data = f" of {acc['data']}" if acc.get("data") else ""
         blocks.append(Para(f"{metric} on {n} samples{data}."))
-    blocks.append(Table([metric, *[label for _, label in ACCURACY_RUNS]],
-                        [["", *("-" if acc.get(k) is None else f"{acc[k]:.4f}" for k, _ in ACCURACY_RUNS)]],
-                        right={1, 2, 3}))
+    # the 16x8 column only where a recipe run measured it
+    runs = [(k, label) for k, label in ACCURACY_RUNS if k != "int16_host" or acc.get(k) is not None]
+    blocks.append(Table([metric, *[label for _, label in runs]],
+                        [["", *("-" if acc.get(k) is None else f"{acc[k]:.4f}" for k, _ in runs)]],
+                        right=set(range(1, len(runs) + 1))))
     details = acc.get("details") or {}
     extra = sorted({m for d in details.values() for m, v in d.items()
                     if isinstance(v, float) and m != metric})

@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from tinypipe import graph as graph_mod
 from tinypipe.errors import TinypipeError
 
 Run = Callable[[list[np.ndarray]], list[np.ndarray]]  # inputs stacked on axis 0 -> outputs likewise
@@ -60,6 +61,7 @@ class ValidationResult:
     runtime: str = "aot"
     reference: str = ""  # the interpreter the outputs were compared with
     accuracy: dict | None = None  # with --test: tinypipe.metrics.model_accuracy (float, host, device)
+    stateful: bool = False  # resource variables: the samples are one sequence, compared step by step
 
     @property
     def ok(self) -> bool:
@@ -67,8 +69,9 @@ class ValidationResult:
 
     def summary(self) -> str:
         verdict = "bit-exact" if self.ok else "MISMATCH"
+        what = "steps of one stateful sequence" if self.stateful else "samples"
         return (f"{Path(self.model).name} ({self.runtime}) on {self.board}: {self.bit_exact}/{self.samples} "
-                f"samples bit-exact with {self.reference}, max |diff| {self.max_abs_diff:g} -> {verdict}")
+                f"{what} bit-exact with {self.reference}, max |diff| {self.max_abs_diff:g} -> {verdict}")
 
     def to_json(self) -> dict:
         return {**asdict(self), "ok": self.ok}
@@ -130,6 +133,15 @@ def load_inputs(path: Path, details: list[dict]) -> list[np.ndarray]:
     return out
 
 
+def as_reference_type(got: np.ndarray, expected: np.ndarray) -> np.ndarray:
+    """A device's output bytes (any dtype, e.g. the protocol's flat int8) as the reference output's
+    type and shape, when they hold as many bytes (uint8 outputs, ...); otherwise unchanged."""
+    raw = np.ascontiguousarray(got)
+    if raw.dtype == expected.dtype or raw.nbytes != expected.nbytes:
+        return raw
+    return raw.reshape(-1).view(np.uint8).view(expected.dtype).reshape(expected.shape)
+
+
 def compare(got: list[np.ndarray], expected: list[np.ndarray], names: list[str]) -> list[OutputStats]:
     stats = []
     for g, e, name in zip(got, expected, names, strict=True):
@@ -166,7 +178,9 @@ def validate(model: str | Path, board: str = "host", samples: int = 100, inputs:
              preprocess: str | Path | None = None, float_model: str | Path | None = None) -> ValidationResult:
     """Run `samples` random inputs (uniform over the input range) or the given .npz through the
     compiled model on `board` and through the runtime's reference interpreter (reference_for);
-    count bit-exact samples.
+    count bit-exact samples. A stateful model (resource variables: a streaming model) gets the
+    samples as one sequence, in order, from its initial state on both sides, and every step's
+    outputs are compared.
 
     With `test` (data `tinypipe.dataset` reads, `preprocess` hook) its samples are the inputs and
     the result's `accuracy` holds the float (`float_model`, default: beside the model), LiteRT
@@ -202,7 +216,8 @@ def validate(model: str | Path, board: str = "host", samples: int = 100, inputs:
     with tempfile.TemporaryDirectory(prefix="tinypipe-validate-") as tmp:
         run = factory(model, Path(work_dir or tmp))
         got = run(xs)
-    expected = ref.run_batch(xs)
+    expected = ref.run_batch(xs)  # a fresh interpreter: a stateful model starts from its initial state
+    got = [as_reference_type(g, e) for g, e in zip(got, expected, strict=True)]
     outputs = compare(got, expected, [d["name"] for d in ref.output_details])
     n = len(xs[0])
     all_same = np.ones(n, bool)
@@ -210,7 +225,7 @@ def validate(model: str | Path, board: str = "host", samples: int = 100, inputs:
         all_same &= np.array([np.array_equal(a, b.reshape(a.shape)) for a, b in zip(g, e, strict=True)])
     result = ValidationResult(str(model), board, n, int(all_same.sum()),
                               max((o.max_abs_diff for o in outputs), default=0.0), outputs, runtime,
-                              reference_label(ref))
+                              reference_label(ref), stateful=graph_mod.load(model).stateful)
     if test_data is not None:
         from tinypipe.metrics import model_accuracy
 

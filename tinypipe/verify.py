@@ -53,7 +53,8 @@ MAX_RANK = 6
 MAX_ELEMENTS = 1 << 28  # per tensor: 256 Mi elements (1 GiB of float32) - sizes fit int32 everywhere
 MAX_WINDOW = 1 << 16  # strides, dilations, filter sizes
 MAX_SCALE = 1e30
-SUPPORTED_DTYPES = {"float32", "float16", "int32", "uint8", "int64", "bool", "int16", "int8", "float64"}
+SUPPORTED_DTYPES = {"float32", "float16", "int32", "uint8", "int64", "bool", "int16", "int8", "float64",
+                    "resource"}
 INT_RANGES = {"int8": (-128, 127), "uint8": (0, 255), "int16": (-(1 << 15), (1 << 15) - 1),
               "int32": (-(1 << 31), (1 << 31) - 1), "int64": (-(1 << 63), (1 << 63) - 1)}
 ACTIVATIONS = {"NONE", "RELU", "RELU_N1_TO_1", "RELU6"}  # what TFLite's quantized kernels implement
@@ -77,9 +78,11 @@ OPTIONS_TYPE = {
     "PACK": "PackOptions", "UNPACK": "UnpackOptions", "BATCH_MATMUL": "BatchMatMulOptions",
     "RESIZE_BILINEAR": "ResizeBilinearOptions", "RESIZE_NEAREST_NEIGHBOR": "ResizeNearestNeighborOptions",
     "DIV": "DivOptions", "MAXIMUM": "MaximumMinimumOptions", "MINIMUM": "MaximumMinimumOptions",
+    "VAR_HANDLE": "VarHandleOptions", "READ_VARIABLE": "ReadVariableOptions",
+    "ASSIGN_VARIABLE": "AssignVariableOptions", "CALL_ONCE": "CallOnceOptions",
 }
 OPTIONS_REQUIRED = {"CONV_2D", "DEPTHWISE_CONV_2D", "AVERAGE_POOL_2D", "MAX_POOL_2D", "L2_POOL_2D",
-                    "SOFTMAX", "CONCATENATION", "STRIDED_SLICE", "TRANSPOSE_CONV"}
+                    "SOFTMAX", "CONCATENATION", "STRIDED_SLICE", "TRANSPOSE_CONV", "CALL_ONCE"}
 POSITIVE_OPTIONS = ("stride_h", "stride_w", "dilation_h_factor", "dilation_w_factor", "filter_height",
                     "filter_width", "depth_multiplier")
 # Input positions that may be -1 (an omitted optional tensor); elsewhere -1 is refused for these ops.
@@ -88,6 +91,9 @@ OPTIONAL_INPUTS = {"CONV_2D": {2}, "DEPTHWISE_CONV_2D": {2}, "FULLY_CONNECTED": 
 SAME_SHAPE_OPS = {"LOGISTIC", "TANH", "HARD_SWISH", "RELU", "RELU6", "RELU_N1_TO_1", "LEAKY_RELU",
                   "QUANTIZE", "DEQUANTIZE", "ABS", "NEG", "ELU"}
 ELEMENTWISE_BINARY = {"ADD", "SUB", "MUL", "DIV", "MAXIMUM", "MINIMUM", "SQUARED_DIFFERENCE"}
+# Operators without outputs: they act on resource variables or run another subgraph.
+NO_OUTPUT_OPS = {"ASSIGN_VARIABLE", "CALL_ONCE"}
+RESOURCE_OPS = {"VAR_HANDLE", "READ_VARIABLE", "ASSIGN_VARIABLE"}  # the only users of resource tensors
 # LiteRT's int8 kernels demand these output quantizations (activations.cc Prepare).
 FIXED_OUTPUT_QUANT = {"SOFTMAX": (1.0 / 256, -128), "LOGISTIC": (1.0 / 256, -128), "TANH": (1.0 / 128, 0)}
 
@@ -99,7 +105,9 @@ def clean(text: str, limit: int = 60) -> str:
 
 
 class _Refusal(Exception):
-    pass
+    def __init__(self, what: str, hint: str = HINT) -> None:
+        super().__init__(what)
+        self.hint = hint
 
 
 def _tname(t: Tensor) -> str:
@@ -110,8 +118,9 @@ def verify(g: Graph) -> None:
     """Raise a TinypipeError naming the first thing in `g` tinypipe cannot run exactly."""
     try:
         _graph(g)
+        _subgraphs(g)
     except _Refusal as exc:
-        raise TinypipeError(f"{g.path}: {exc}", HINT) from None
+        raise TinypipeError(f"{g.path}: {exc}", exc.hint) from None
 
 
 def _fail(what: str) -> _Refusal:
@@ -121,13 +130,15 @@ def _fail(what: str) -> _Refusal:
 # --- the graph -----------------------------------------------------------------------------------
 
 
-def _graph(g: Graph) -> None:
+def _graph(g: Graph, main: bool = True) -> None:
+    """The structure of one subgraph (`main`: the model's own graph, which needs inputs, outputs
+    and operators; an init subgraph has none of the first two)."""
     n = len(g.tensors)
-    if not g.operators:
+    if main and not g.operators:
         raise _fail("the model has no operators")
-    if not g.inputs:
+    if main and not g.inputs:
         raise _fail("the model has no inputs")
-    if not g.outputs:
+    if main and not g.outputs:
         raise _fail("the model has no outputs")
     for what, indices in (("input", g.inputs), ("output", g.outputs)):
         for i in indices:
@@ -146,7 +157,7 @@ def _graph(g: Graph) -> None:
         where = f"operator #{op.index} {clean(op.opcode)}"
         if op.opcode.startswith("BUILTIN_"):
             raise _fail(f"operator #{op.index} has an unknown builtin code {op.opcode[8:]}")
-        if not op.outputs:
+        if not op.outputs and op.opcode not in NO_OUTPUT_OPS:
             raise _fail(f"{where} has no outputs")
         optional = OPTIONAL_INPUTS.get(op.opcode, set())
         for pos, i in enumerate(op.inputs):
@@ -156,6 +167,9 @@ def _graph(g: Graph) -> None:
                 raise _fail(f"{where}: input {pos} is tensor index {i}, out of range "
                             f"(the model has {n} tensors)"
                             if i != -1 else f"{where}: input {pos} is omitted (-1) but required")
+            if g.tensors[i].dtype == "resource" and op.opcode not in RESOURCE_OPS:
+                raise _fail(f"{where} reads the resource variable handle {_tname(g.tensors[i])}; only "
+                            "READ_VARIABLE and ASSIGN_VARIABLE may")
             if g.tensors[i].is_const or i in inputs or i in writer:
                 continue
             if any(i in later.outputs for later in g.operators[op.index:]):
@@ -178,11 +192,76 @@ def _graph(g: Graph) -> None:
         t = g.tensors[i]
         if t.is_const or (i not in writer and i not in inputs):
             raise _fail(f"model output {_tname(t)} is not computed by any operator")
+    for i in (*g.inputs, *g.outputs):
+        if g.tensors[i].dtype == "resource":
+            raise _fail(f"model input or output {_tname(g.tensors[i])} is a resource variable handle")
     for op in g.operators:
         _options(g, op)
         check = _KNOWN.get(op.opcode)
         if check is not None:
             check(g, op)
+
+
+def _subgraph_refs(op: Operator) -> list[tuple[str, int]]:
+    """(option, subgraph index) of every subgraph an operator runs: CALL_ONCE's init subgraph,
+    WHILE's condition and body, IF's branches, CALL's callee."""
+    return [(key, value) for key, value in op.options.items()
+            if (key.endswith("subgraph_index") or key == "subgraph") and isinstance(value, int)]
+
+
+def _subgraphs(g: Graph) -> None:
+    """Subgraphs beyond the main one: each is run by an operator of an earlier subgraph (CALL_ONCE's
+    init subgraph, WHILE and IF bodies; never recursively) and passes the same structural checks;
+    resource variables hold one type and shape wherever they are read or assigned."""
+    from tinypipe.graph import Graph as GraphView
+
+    count = 1 + len(g.subgraphs)
+    views = [(0, "main", g)] + [
+        (sg.index, sg.name, GraphView(g.path, g.sha256, g.size_bytes, sg.tensors, sg.operators, sg.inputs,
+                                      sg.outputs)) for sg in g.subgraphs]
+    for index, name, view in views:
+        where = "" if index == 0 else f"subgraph {index} ('{clean(name, 30)}'): "
+        try:
+            if index:
+                _graph(view, main=False)
+                for op in view.operators:
+                    _options(view, op)
+                    check = _KNOWN.get(op.opcode)
+                    if check is not None:
+                        check(view, op)
+            for op in view.operators:
+                for key, target in _subgraph_refs(op):
+                    if not index < target < count:
+                        raise _fail(f"operator #{op.index} {op.opcode}: {key} = {target}, but the subgraphs "
+                                    f"it may run are {index + 1}..{count - 1}" if index + 1 < count else
+                                    f"operator #{op.index} {op.opcode}: {key} = {target}, but the model "
+                                    f"has no subgraph after {index}")
+        except _Refusal as exc:
+            raise _Refusal(f"{where}{exc}", exc.hint) from None
+    _variables(g, views)
+
+
+def _variables(g: Graph, views: list[tuple[int, str, Graph]]) -> None:
+    """Every value read from or assigned to one resource variable has the same type and shape."""
+    from tinypipe.graph import handle_keys
+
+    seen: dict[tuple[str, str], tuple[str, tuple[int, ...], str]] = {}
+    for index, _, view in views:
+        keys = handle_keys(view.operators)
+        for op in view.operators:
+            if op.opcode not in ("READ_VARIABLE", "ASSIGN_VARIABLE"):
+                continue
+            handle = op.inputs[0]
+            value = view.tensors[op.outputs[0] if op.opcode == "READ_VARIABLE" else op.inputs[1]]
+            key = keys[handle]
+            what = f"{op.opcode} #{op.index}" + (f" of subgraph {index}" if index else "")
+            if key not in seen:
+                seen[key] = (value.dtype, tuple(value.shape), what)
+                continue
+            dtype, shape, first = seen[key]
+            if (value.dtype, tuple(value.shape)) != (dtype, shape):
+                raise _fail(f"resource variable '{clean(key[1] or key[0], 40)}': {what} uses "
+                            f"{value.dtype}{list(value.shape)}, {first} {dtype}{list(shape)}")
 
 
 def _tensor(t: Tensor) -> None:
@@ -289,6 +368,9 @@ def _quantized_like(op: Operator, *ts: Tensor) -> None:
                 raise _fail(f"{_w(op)}: {t.dtype} tensor {_tname(t)} has no quantization parameters")
             if t.quant.per_channel:
                 raise _fail(f"{_w(op)}: activation {_tname(t)} is quantized per channel")
+            if t.dtype == "int16" and int(t.quant.zero_point[0]) != 0:  # LiteRT's int16 kernels demand it
+                raise _fail(f"{_w(op)}: int16 activation {_tname(t)} has zero point "
+                            f"{int(t.quant.zero_point[0])}; 16x8 quantization is symmetric (zero point 0)")
 
 
 def _window(op: Operator, inp: Tensor, out: Tensor, filter_hw: Sequence[int]) -> None:
@@ -569,7 +651,40 @@ def _slice(g: Graph, op: Operator) -> None:
                     raise _fail(f"{_w(op)}: shrunk axis {d} index {values[0][d]} is outside {inp.shape[d]}")
 
 
+def _var_handle(g: Graph, op: Operator) -> None:
+    _, (out,) = _io(g, op, (0, 0))
+    if out.dtype != "resource":
+        raise _fail(f"{_w(op)}: output {_tname(out)} is {out.dtype}, not a resource handle")
+
+
+def _resource_input(g: Graph, op: Operator, t: Tensor) -> None:
+    """`t` must be a handle made by a VAR_HANDLE of this subgraph."""
+    if t.dtype != "resource" or not any(o.opcode == "VAR_HANDLE" and t.index in o.outputs
+                                        for o in g.operators):
+        raise _fail(f"{_w(op)}: input 0 {_tname(t)} is not a resource handle made by VAR_HANDLE")
+
+
+def _read_variable(g: Graph, op: Operator) -> None:
+    ins, (out,) = _io(g, op, (1, 1))
+    _resource_input(g, op, _req(ins[0]))
+    if out.dtype == "resource":
+        raise _fail(f"{_w(op)}: output {_tname(out)} is a resource handle, not a value")
+
+
+def _assign_variable(g: Graph, op: Operator) -> None:
+    ins, _ = _io(g, op, (2, 2), n_out=0)
+    _resource_input(g, op, _req(ins[0]))
+    if _req(ins[1]).dtype == "resource":
+        raise _fail(f"{_w(op)}: the value {_tname(_req(ins[1]))} is a resource handle")
+
+
+def _call_once(g: Graph, op: Operator) -> None:
+    _io(g, op, (0, 0), n_out=0)
+
+
 _KNOWN: dict[str, Callable[[Graph, Operator], None]] = {
+    "VAR_HANDLE": _var_handle, "READ_VARIABLE": _read_variable, "ASSIGN_VARIABLE": _assign_variable,
+    "CALL_ONCE": _call_once,
     "CONV_2D": _conv, "DEPTHWISE_CONV_2D": _conv, "FULLY_CONNECTED": _fully_connected,
     "AVERAGE_POOL_2D": _pool, "MAX_POOL_2D": _pool, "L2_POOL_2D": _pool, "SOFTMAX": _softmax,
     **{code: _binary for code in ELEMENTWISE_BINARY}, **{code: _same_shape for code in SAME_SHAPE_OPS},

@@ -27,8 +27,14 @@ int8_t *tp_glue_output(uint32_t i);
 uint32_t tp_glue_input_bytes(uint32_t i);
 uint32_t tp_glue_output_bytes(uint32_t i);
 
-/* Run one inference on the current input tensors. Returns 0 on success. */
+/* Run one inference on the current input tensors. Returns 0 on success. A stateful model
+ * (resource variables: a streaming model's state) carries its state to the next inference. */
 int tp_glue_invoke(void);
+
+/* Set the model's state back to what it is before the first inference (a streaming model starts a
+ * new sequence). Returns 0 on success. A runtime without state need not define it: the harness
+ * has a default that does nothing. */
+int tp_glue_reset(void);
 
 /* Per-layer profiling: layer count and names; built with TP_PROFILE, the runtime reports
  * each layer's start and end through tp_profile_begin/tp_profile_end (implemented by the

@@ -14,7 +14,8 @@
  *   TP LAYER i=.. name=.. ticks=.. units=..            with TP_PROFILE: one profiled inference
  *                                                      after the timed runs (which have no
  *                                                      per-layer hooks)
- *   TP READY protocol=..                               validation frames are served now
+ *   TP READY protocol=..                               validation frames are served now, the
+ *                                                      model's state (if any) reset
  *   TP DONE reason=bye|idle
  *
  * Figures are in the HAL's unit: "cycles" on real cores, "instructions" under QEMU (whose
@@ -138,6 +139,13 @@ static void fail(const char *stage)
 __attribute__((weak)) uint32_t tp_hal_stack_used(void)
 {
     return 0u;
+}
+
+/* A runtime whose models keep no state has nothing to reset: a weak default its glue's own
+ * definition replaces (aot and tflm define it). */
+__attribute__((weak)) int tp_glue_reset(void)
+{
+    return 0;
 }
 
 int tp_timed_invoke(uint64_t *ticks)
@@ -303,6 +311,11 @@ void tp_harness_main(void)
     print_boot();
     run_benchmark();
     print_profile();
+    /* The benchmark's inferences moved a stateful model's state: validation starts from the
+     * initial state, as the reference interpreter does. */
+    if (tp_glue_reset() != 0) {
+        fail("reset");
+    }
 
     begin_record("READY");
     field_u64("protocol", TP_PROTOCOL_VERSION);

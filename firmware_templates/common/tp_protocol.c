@@ -150,6 +150,15 @@ static void reply_infer(void)
     send_end(crc);
 }
 
+static void reply_reset(void)
+{
+    if (tp_glue_reset() != 0) {
+        send_error(TP_ERR_RESET, "the runtime failed to reset the model's state");
+        return;
+    }
+    send_end(send_begin(TP_FRAME_RESET | TP_FRAME_REPLY, 0));
+}
+
 /* --- receiving ----------------------------------------------------------------------- */
 
 static int read_exact(void *data, uint32_t len)
@@ -217,7 +226,7 @@ static int handle_frame(void)
     const uint32_t crc = tp_crc32(0, header, sizeof header);
 
     uint32_t expected_len;
-    if (type == TP_FRAME_INFO || type == TP_FRAME_BYE) {
+    if (type == TP_FRAME_INFO || type == TP_FRAME_BYE || type == TP_FRAME_RESET) {
         expected_len = 0;
     } else if (type == TP_FRAME_INFER) {
         expected_len = total_input_bytes();
@@ -244,6 +253,8 @@ static int handle_frame(void)
         reply_info();
     } else if (type == TP_FRAME_INFER) {
         reply_infer();
+    } else if (type == TP_FRAME_RESET) {
+        reply_reset();
     } else {
         send_end(send_begin(TP_FRAME_BYE | TP_FRAME_REPLY, 0));
         return 1;

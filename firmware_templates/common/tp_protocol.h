@@ -34,6 +34,7 @@ extern "C" {
 #define TP_FRAME_INFO 0x01u  /* empty -> u32 n_in, u32 n_out, u32 input sizes, u32 output sizes */
 #define TP_FRAME_INFER 0x02u /* all input tensors back to back -> u64 ticks, u64 units, outputs */
 #define TP_FRAME_BYE 0x03u   /* empty -> empty; the board then ends the session */
+#define TP_FRAME_RESET 0x04u /* empty -> empty; the model's state (resource variables) is reset */
 /* Replies. */
 #define TP_FRAME_REPLY 0x80u
 #define TP_FRAME_ERROR 0xFFu /* u8 error code, then an ASCII message */
@@ -44,6 +45,7 @@ extern "C" {
 #define TP_ERR_UNKNOWN_TYPE 3u
 #define TP_ERR_TIMEOUT 4u /* a frame stopped arriving half-way (never under TP_QEMU) */
 #define TP_ERR_INVOKE 5u  /* the runtime reported a failure */
+#define TP_ERR_RESET 6u   /* the runtime could not reset the model's state */
 
 /* CRC-32 (IEEE, reflected, polynomial 0xEDB88320). Start with crc = 0 and feed chunks. */
 uint32_t tp_crc32(uint32_t crc, const void *data, uint32_t len);

@@ -20,6 +20,11 @@ int8_t *tp_glue_output(uint32_t i) { return tp_model_output((int)i); }
 uint32_t tp_glue_input_bytes(uint32_t i) { return tp_model_input_bytes((int)i); }
 uint32_t tp_glue_output_bytes(uint32_t i) { return tp_model_output_bytes((int)i); }
 int tp_glue_invoke(void) { return tp_model_invoke(); }
+int tp_glue_reset(void)
+{
+    tp_model_reset();
+    return 0;
+}
 uint32_t tp_glue_num_layers(void) { return TP_MODEL_NUM_LAYERS; }
 const char *tp_glue_layer_name(uint32_t i) { return tp_model_layer_names[i]; }
 #ifdef TP_PROFILE

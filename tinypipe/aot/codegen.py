@@ -19,12 +19,14 @@ import numpy as np
 
 from tinypipe import RUNTIME_DIR, TEMPLATES_DIR, __version__
 from tinypipe.aot.lowering import Const, Layer, lower
+from tinypipe.aot.ops.variables import variable_inits
 from tinypipe.aot.planner import MemoryPlan, plan_buffers
 from tinypipe.errors import TinypipeError
 from tinypipe.figures import aot_weights_bytes, op_macs
 from tinypipe.graph import Graph, Tensor, load
 
-VALUES_PER_LINE = {"int8_t": 16, "uint8_t": 16, "int16_t": 12, "int32_t": 8, "float": 6}
+VALUES_PER_LINE = {"int8_t": 16, "uint8_t": 16, "int16_t": 12, "int32_t": 8, "int64_t": 4, "float": 6,
+                   "double": 3}
 
 
 @dataclass
@@ -97,6 +99,11 @@ def c_literal(value: float | int | list, ctype: str = "int32_t") -> str:
     (the generated code must compile with -Wall -Wextra -Werror and mean what it says)."""
     if isinstance(value, list):
         return "{" + ", ".join(c_literal(v, ctype) for v in value) + "}"
+    if ctype == "double":  # shortest text that round-trips the double (int16 FULLY_CONNECTED scales)
+        if not np.isfinite(value):
+            raise UnsafeCode(f"a double constant is {value}, which C has no literal for",
+                             "the model's scales or options are out of range")
+        return repr(float(value))
     if isinstance(value, float | np.floating) or ctype == "float":
         with np.errstate(over="ignore", invalid="ignore"):
             f32 = np.float32(value)
@@ -106,10 +113,12 @@ def c_literal(value: float | int | list, ctype: str = "int32_t") -> str:
         text = str(f32)  # shortest string that round-trips the float32
         return text + ("f" if "." in text or "e" in text else ".0f")
     lo, hi = {"int8_t": (-128, 127), "uint8_t": (0, 255), "int16_t": (-(2**15), 2**15 - 1),
-              "uint32_t": (0, UINT32_MAX)}.get(ctype, INT32_RANGE)
+              "uint32_t": (0, UINT32_MAX), "int64_t": (-(2**63) + 1, 2**63 - 1)}.get(ctype, INT32_RANGE)
     if not lo <= int(value) <= hi:
         raise UnsafeCode(f"the constant {int(value)} does not fit {ctype}",
                          "a dimension, offset or quantization parameter of the model is out of range")
+    if ctype == "int64_t" and not INT32_RANGE[0] <= int(value) <= INT32_RANGE[1]:
+        return f"{int(value)}LL"
     return str(int(value))
 
 
@@ -124,6 +133,11 @@ def _c_name(name: str, index: int) -> str:
     parts = re.split(r"[/:]", name.split(";")[0])
     stem = re.sub(r"[^0-9a-zA-Z]+", "_", "_".join(parts[-2:])).strip("_").lower()[-32:].strip("_")
     return f"t{index}_{stem}" if stem else f"t{index}"
+
+
+def _ctype(t: Tensor) -> str:
+    """The C element type of an activation tensor (int8, int16 of 16x8 models, or float at the edges)."""
+    return {"float32": "float", "int16": "int16_t"}.get(t.dtype, "int8_t")
 
 
 def _shape(t: Tensor) -> str:
@@ -158,7 +172,7 @@ def _io(graph: Graph, i: int) -> IoInfo:
 def _check_io(graph: Graph) -> None:
     for i in (*graph.inputs, *graph.outputs):
         t = graph.tensor(i)
-        if t.dtype not in ("int8", "float32"):
+        if t.dtype not in ("int8", "uint8", "int16", "float32"):
             raise TinypipeError(f"{graph.path}: model input/output '{t.name}' is {t.dtype}",
                                 "the aot runtime supports int8 models (float I/O via QUANTIZE/DEQUANTIZE)")
 
@@ -250,8 +264,10 @@ def kernel_extents(layer: Layer) -> tuple[list[tuple[int, int]], list[tuple[int,
         return ins, whole(prod(dims))
     if k == "tp_softmax_s8":
         return whole(p["rows"] * p["depth"]), whole(p["rows"] * p["depth"])
-    if k in ("tp_lut_s8", "tp_requantize_s8"):
+    if k in ("tp_lut_s8", "tp_requantize_s8", "tp_requantize_s8_u8", "tp_requantize_u8_s8"):
         return whole(p["size"]), whole(p["size"])
+    if k == "tp_variable_copy":
+        return whole(p["bytes"]), whole(p["bytes"])
     if k == "tp_quantize_f32_s8":
         return whole(4 * p["size"]), whole(p["size"])
     if k == "tp_dequantize_s8_f32":
@@ -269,6 +285,58 @@ def kernel_extents(layer: Layer) -> tuple[list[tuple[int, int]], list[tuple[int,
     if k == "tp_strided_slice_s8":
         counts, strides = list(map(int, p["counts"])), list(map(int, p["strides"]))  # type: ignore
         return [_span(int(p["start"]), counts, strides)], whole(prod(counts))
+    more = _more_kernel_extents(layer)
+    if more is not None:
+        return more
+    from tinypipe.aot import s16
+
+    return s16.kernel_extents(layer)  # the int16 kernels (2 bytes per element); None if unknown
+
+
+def _more_kernel_extents(layer: Layer) -> tuple[list[tuple[int, int]], list[tuple[int, int]]] | None:
+    """kernel_extents for the int8 kernels added after its first table (same contract)."""
+    p, k = layer.params, layer.kernel
+
+    def ints(name: str) -> list[int]:
+        return [int(v) for v in p[name]]  # type: ignore[union-attr]
+
+    def size(*dims: object) -> int:
+        return int(np.prod([int(d) for d in dims], dtype=object))  # type: ignore[call-overload]
+
+    if k in ("tp_div_s8", "tp_squared_difference_s8", "tp_maximum_s8", "tp_minimum_s8", "tp_prelu_s8"):
+        prelu = k == "tp_prelu_s8"
+        names = ("input_strides", "alpha_strides") if prelu else ("input1_strides", "input2_strides")
+        dims = ints("dims")
+        return [_span(0, dims, ints(n)) for n in names], [(0, size(*dims))]
+    if k in ("tp_mean_s8", "tp_sum_s8", "tp_reduce_max_s8", "tp_reduce_min_s8"):
+        out_dims, window = ints("output_dims"), ints("reduce_dims")
+        full = [o * w for o, w in zip(out_dims, window, strict=True)]
+        return [_span(0, full, ints("input_strides"))], [(0, size(*out_dims))]
+    if k == "tp_gather_s8":
+        outer, inner = int(p["outer"]), int(p["inner"])
+        return [(0, outer * int(p["axis_size"]) * inner)], [(0, outer * int(p["num_indices"]) * inner)]
+    if k == "tp_split_s8":
+        blocks = next((c.values for c in layer.consts if c.suffix == "blocks"), None)
+        if blocks is None:
+            return None
+        outer = int(p["outer"])
+        return [(0, outer * int(p["input_block"]))], [(0, outer * int(b)) for b in blocks]
+    if k in ("tp_resize_nearest_s8", "tp_resize_bilinear_s8"):
+        return ([(0, size(p["batches"], p["input_h"], p["input_w"], p["channels"]))],
+                [(0, size(p["batches"], p["output_h"], p["output_w"], p["channels"]))])
+    if k == "tp_transpose_conv_s8":
+        return ([(0, size(p["batches"], p["input_h"], p["input_w"], p["input_c"]))],
+                [(0, size(p["batches"], p["output_h"], p["output_w"], p["output_c"]))])
+    if k == "tp_log_softmax_s8":
+        return [(0, size(p["rows"], p["depth"]))], [(0, size(p["rows"], p["depth"]))]
+    if k == "tp_batch_matmul_s8":
+        batch = ints("batch_dims")
+        rows, cols, depth = int(p["rows"]), int(p["cols"]), int(p["depth"])
+        lhs = _span(0, [*batch, rows, depth], [*ints("lhs_batch_strides"), int(p["lhs_row_stride"]),
+                                               int(p["lhs_depth_stride"])])
+        rhs = _span(0, [*batch, depth, cols], [*ints("rhs_batch_strides"), int(p["rhs_depth_stride"]),
+                                               int(p["rhs_col_stride"])])
+        return [lhs, rhs], [(0, size(*batch, rows, cols))]
     return None
 
 
@@ -289,6 +357,8 @@ def check_buffers(graph: Graph, layers: list[Layer], plan: MemoryPlan) -> None:
                 raise UnsafeCode(f"{graph.path}: layer {layer.name}: tensor "
                                  f"'{comment_text(tensor.name, 40)}' has no arena buffer of its size",
                                  "this is a tinypipe bug; please report it")
+        if layer.alias and not (layer.inputs and layer.outputs):
+            continue  # no code and no tensor (VAR_HANDLE, CALL_ONCE)
         if layer.alias:
             a, b = graph.tensor(layer.inputs[0]), graph.tensor(layer.outputs[0])
             if a.nbytes != b.nbytes:
@@ -331,6 +401,14 @@ def _io_bases(graph: Graph, layers: list[Layer]) -> dict[int, tuple[str, int]]:
     return {t: roots[root(t)] for t in {*group, *graph.inputs, *graph.outputs} if root(t) in roots}
 
 
+def _callee(layer: Layer) -> str:
+    """The function a layer calls: its kernel, or TP_VARIANT(portable, dsp, helium) when the
+    kernel has optimized variants for this layer's shape (every name declared in kernels/*.h)."""
+    if layer.variants is None:
+        return str(layer.kernel)
+    return f"TP_VARIANT({layer.kernel}, {layer.variants[0]}, {layer.variants[1]})"
+
+
 def render(graph: Graph, layers: list[Layer], plan: MemoryPlan, out_dir: Path, name: str,
            prefix: str | None = None) -> AotModel:
     """Render `<name>.c|.h|.json`; every public symbol starts with `prefix` (default tp_<name>) and
@@ -352,21 +430,24 @@ def render(graph: Graph, layers: list[Layer], plan: MemoryPlan, out_dir: Path, n
     ctx_layers = []
     for layer in (la for la in layers if not la.alias):
         assert layer.kernel is not None
-        if layer.kernel not in headers:
-            raise RuntimeError(f"kernel {layer.kernel} is not declared in {RUNTIME_DIR / 'kernels'}/*.h")
+        for kernel in (layer.kernel, *(layer.variants or ())):
+            if kernel not in headers:
+                raise RuntimeError(f"kernel {kernel} is not declared in {RUNTIME_DIR / 'kernels'}/*.h")
         consts = list(layer.consts)
         args = [f"&{layer.name}_params"] if layer.params_type else []
         first_input = len(args)
         for k, t in enumerate(layer.inputs):  # constant operands (e.g. ADD of a constant) go to flash
             tensor = graph.tensor(t)
             if tensor.is_const:
-                ctype = {"int8": "int8_t", "int32": "int32_t", "float32": "float"}[tensor.dtype]
+                ctype = {"int8": "int8_t", "int16": "int16_t", "int32": "int32_t", "int64": "int64_t",
+                         "float32": "float"}[tensor.dtype]
                 consts.insert(k, Const(f"input{k}", ctype, tensor.data))  # type: ignore[arg-type]
                 args.append(f"{layer.name}_input{k}")
             else:
                 args.append(used.setdefault(t, _c_name(tensor.name, t)))
         if layer.inputs_as_array:  # variadic kernels (CONCATENATION) take one array of input pointers
-            args[first_input:] = ["(const int8_t *const[]){" + ", ".join(args[first_input:]) + "}"]
+            element = _ctype(graph.tensor(layer.inputs[0]))
+            args[first_input:] = [f"(const {element} *const[]){{" + ", ".join(args[first_input:]) + "}"]
         args += [f"{layer.name}_{c.suffix}" if c.values.size else "NULL"  # empty: an absent optional array
                  for c in consts if not c.suffix.startswith("input")]
         out_args = [used.setdefault(t, _c_name(graph.tensor(t).name, t)) for t in layer.outputs]
@@ -387,7 +468,7 @@ def render(graph: Graph, layers: list[Layer], plan: MemoryPlan, out_dir: Path, n
             "params": [(k, c_literal(v)) for k, v in layer.params.items()],
             "consts": [{"ctype": c.ctype, "var": f"{layer.name}_{c.suffix}", "length": c.values.size,
                         "body": _array_body(c)} for c in consts if c.values.size],
-            "call": f"{layer.kernel}({', '.join(args)})",
+            "call": f"{_callee(layer)}({', '.join(args)})",
             "header": headers[layer.kernel],
         })
     inputs = [_io(graph, i) for i in graph.inputs]
@@ -400,7 +481,7 @@ def render(graph: Graph, layers: list[Layer], plan: MemoryPlan, out_dir: Path, n
     offset_of = {p.tensor: p.offset for p in plan.placements if p.tensor >= 0}
     for t, var in sorted(used.items()):
         tensor = graph.tensor(t)
-        ctype = "float" if tensor.dtype == "float32" else "int8_t"
+        ctype = _ctype(tensor)
         base = (f"TP_IO_{io_base[t][0]}({io_base[t][1]}, {offset_of[t]})" if t in io_base
                 else f"(arena + {offset_of[t]})")
         tensors.append({"var": var, "offset": offset_of[t], "ctype": ctype, "base": base,
@@ -424,6 +505,7 @@ def render(graph: Graph, layers: list[Layer], plan: MemoryPlan, out_dir: Path, n
         "headers": sorted({la["header"] for la in ctx_layers}),
         "inputs": io_ctx[:len(inputs)], "outputs": io_ctx[len(inputs):],
         "arena_bytes": plan.arena_bytes, "weights_bytes": weights_bytes, "macs": macs,
+        "variables": variable_inits(graph, used),  # resource variables: persistent state, <prefix>_reset()
     }
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES_DIR / "aot"), trim_blocks=True,
                              lstrip_blocks=True, keep_trailing_newline=True, undefined=jinja2.StrictUndefined)

@@ -20,7 +20,7 @@ from tinypipe.errors import TinypipeError
 from tinypipe.graph import Graph, Operator, Tensor
 
 CTYPES = {"int8_t": np.int8, "int16_t": np.int16, "int32_t": np.int32, "uint8_t": np.uint8,
-          "float": np.float32}
+          "float": np.float32, "int64_t": np.int64, "double": np.float64}
 
 
 @dataclass
@@ -60,6 +60,10 @@ class Layer:
     takes_scratch: bool = False  # the kernel has a scratch argument (NULL when scratch_bytes is 0)
     inputs_as_array: bool = False  # pass the inputs as one `const int8_t *const[]` (variadic ops)
     outputs_as_array: bool = False  # pass the outputs as one `int8_t *const[]` (SPLIT, UNPACK)
+    # The optimized variants this layer's shape allows, (DSP, Helium) kernel names with `kernel`'s
+    # signature; the call becomes TP_VARIANT(kernel, dsp, helium)(...) and the compiler keeps the
+    # one the core has (tp_common.h), the linker only the variants some layer calls.
+    variants: tuple[str, str] | None = None
 
     @property
     def opcode(self) -> str:

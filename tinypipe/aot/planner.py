@@ -3,8 +3,11 @@
 Lifetimes come from the graph (producer op -> last consumer op; model inputs from before the
 first op, model outputs until after the last). RESHAPE-like layers alias their input (zero
 copy); element-wise layers may write over an input that dies at that layer (in place); kernel
-scratch lives for its layer only. Buffers are placed greedily at the lowest free offset under
-several orderings, and the smallest arena wins. Offsets and sizes are 16-byte aligned.
+scratch lives for its layer only. A resource variable (VAR_HANDLE) is one persistent buffer that
+every handle naming it shares, alive across the whole invocation and so never reused: its bytes
+survive from one invoke to the next (set at init and by <prefix>_reset()). Buffers are placed
+greedily at the lowest free offset under several orderings, and the smallest arena wins. Offsets
+and sizes are 16-byte aligned.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ from dataclasses import asdict, dataclass, field
 
 from tinypipe.aot.lowering import Layer
 from tinypipe.errors import TinypipeError
-from tinypipe.graph import Graph
+from tinypipe.graph import Graph, resource_variables
 
 ALIGN = 16
 ALIAS_OPCODES = {"RESHAPE", "SQUEEZE", "EXPAND_DIMS"}
@@ -81,8 +84,12 @@ def _find(parent: dict[int, int], t: int) -> int:
 def _buffers(graph: Graph, layers: list[Layer]) -> tuple[list[_Buffer], dict[int, int]]:
     """Group tensors that share memory and compute each group's lifetime."""
     n_ops = len(graph.operators)
+    variables = resource_variables(graph)
+    handles = {h for v in variables for h in v.handles}
     active = sorted({i for op in graph.operators for i in (*op.inputs, *op.outputs)
-                     if i >= 0 and not graph.tensor(i).is_const} | set(graph.inputs) | set(graph.outputs))
+                     if i >= 0 and not graph.tensor(i).is_const
+                     and (graph.tensor(i).dtype != "resource" or i in handles)}
+                    | set(graph.inputs) | set(graph.outputs))
     first = {t: -1 if t in graph.inputs else n_ops for t in active}
     last = {t: n_ops if t in graph.outputs else -1 for t in active}
     for op in graph.operators:
@@ -97,6 +104,9 @@ def _buffers(graph: Graph, layers: list[Layer]) -> tuple[list[_Buffer], dict[int
     members: dict[int, list[int]] = {t: [t] for t in active}
     span = {t: (first[t], last[t]) for t in active}
     size = {t: graph.tensor(t).nbytes for t in active}
+    for v in variables:  # persistent: alive from before the first operator to after the last
+        for h in v.handles:
+            span[h], size[h] = (-1, n_ops), v.nbytes
 
     def merge(keep: int, other: int) -> None:
         keep, other = _find(parent, keep), _find(parent, other)
@@ -105,7 +115,13 @@ def _buffers(graph: Graph, layers: list[Layer]) -> tuple[list[_Buffer], dict[int
         span[keep] = (min(span[keep][0], span[other][0]), max(span[keep][1], span[other][1]))
         size[keep] = max(size[keep], size[other])
 
+    for v in variables:
+        for h in v.handles[1:]:
+            merge(v.handles[0], h)
+            shares[h] = v.handles[0]
     for layer in layers:
+        if layer.alias and not (layer.inputs and layer.outputs):
+            continue  # nothing to place (VAR_HANDLE, CALL_ONCE)
         if layer.alias:
             merge(layer.inputs[0], layer.outputs[0])
             shares[layer.outputs[0]] = layer.inputs[0]
@@ -116,7 +132,7 @@ def _buffers(graph: Graph, layers: list[Layer]) -> tuple[list[_Buffer], dict[int
                 continue
             root = _find(parent, src)
             if span[root][1] == layer.op.index and size[root] >= graph.tensor(dst).nbytes \
-                    and not set(members[root]) & set(graph.outputs):
+                    and not set(members[root]) & (set(graph.outputs) | handles):
                 merge(src, dst)
                 shares[dst] = src
                 break
@@ -182,6 +198,7 @@ def _check_disjoint(buffers: list[_Buffer], offsets: list[int]) -> None:
 
 def plan_buffers(graph: Graph, layers: list[Layer]) -> MemoryPlan:
     buffers, shares = _buffers(graph, layers)
+    variable_bytes = {h: v.nbytes for v in resource_variables(graph) for h in v.handles}  # handles hold 0
     times = range(-1, len(graph.operators) + 1)
     bound = max([sum(b.size for b in buffers if b.first <= t <= b.last) for t in times], default=0)
     orders = [(name, sorted(range(len(buffers)), key=lambda i, key=key: (*key(buffers[i]), i)))
@@ -207,8 +224,8 @@ def plan_buffers(graph: Graph, layers: list[Layer]) -> MemoryPlan:
                 placements.append(Placement(-1, f"scratch of op {b.first}", off, b.size, b.first, b.last))
             else:
                 tensor = graph.tensor(t)
-                placements.append(
-                    Placement(t, tensor.name, off, tensor.nbytes, b.first, b.last, shares.get(t)))
+                placements.append(Placement(t, tensor.name, off, variable_bytes.get(t, tensor.nbytes),
+                                            b.first, b.last, shares.get(t)))
     placements.sort(key=lambda p: (p.offset, p.first, p.tensor))
     return MemoryPlan(arena_bytes=align(peak), lower_bound=bound, strategy=strategy, placements=placements)
 

@@ -60,6 +60,7 @@ class FrameType(IntEnum):
     INFO = 0x01
     INFER = 0x02
     BYE = 0x03
+    RESET = 0x04  # a stateful (streaming) model's resource variables back to their initial values
     REPLY = 0x80
     ERROR = 0xFF
 
@@ -70,6 +71,7 @@ class ErrorCode(IntEnum):
     UNKNOWN_TYPE = 3
     TIMEOUT = 4
     INVOKE = 5
+    RESET = 6
 
 
 # What the board means by each error, as the hint of the error after the last try.
@@ -480,6 +482,17 @@ class Device:
             outputs.append(np.frombuffer(payload, dtype=np.int8, count=size, offset=offset).copy())
             offset += size
         return outputs, ticks
+
+    def reset(self) -> None:
+        """Reset the model's state (resource variables) on the board: the next `infer` starts a new
+        sequence, as a fresh reference interpreter does. Stateless models ignore it."""
+        try:
+            self.request(FrameType.RESET)
+        except TinypipeError as exc:
+            if "UNKNOWN_TYPE" not in exc.what:
+                raise
+            raise TinypipeError(f"{self.port}: the firmware on the board predates the RESET request",
+                                "re-export and re-flash it with this tinypipe") from None
 
     def bye(self) -> None:
         """End the session; the board prints `TP DONE reason=bye` and exits."""

@@ -68,13 +68,16 @@ def _device(project: Path, board: Board, port: str | None, timeout_s: float) -> 
 def run_on_target(project: Path, board: Board, inputs: list[np.ndarray] | None = None,
                   port: str | None = None, timeout_s: float = DEFAULT_TIMEOUT_S) -> TargetRun:
     """Start the firmware, read its benchmark records, then send each input (stacked on axis 0)
-    through the validation protocol and collect the outputs."""
+    through the validation protocol and collect the outputs (raw bytes per output, flat int8: the
+    caller views them as the model's types). The model's state is reset first and the inputs
+    go in order, so a stateful (streaming) model sees them as one sequence."""
     from tinypipe import progress
     from tinypipe.device.monitor import read_results
 
     with _device(project, board, port, timeout_s) as device:
         run = TargetRun(read_results(device, timeout_s))
         if inputs is not None and len(inputs[0]):
+            device.reset()  # a stateful model's samples are one sequence from the initial state
             per_output: list[list[np.ndarray]] = []
             for k in range(len(inputs[0])):
                 outs, ticks = device.infer([x[k] for x in inputs], timeout_s=INFER_TIMEOUT_S)

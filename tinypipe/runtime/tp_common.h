@@ -72,6 +72,19 @@ extern "C" {
 #include <arm_acle.h>
 #endif
 
+/* TP_VARIANT(portable, dsp, helium): the kernel variant a generated layer calls on this core.
+ * The generator names, per layer, the variants that apply to its shape (e.g.
+ * TP_VARIANT(tp_conv_s8, tp_conv_s8_dsp, tp_conv_s8_mve)); the compiler keeps exactly one, and the
+ * linker (--gc-sections) only the variants some layer calls. Variants live in their own files
+ * (kernels/<op>_s8.c, <op>_s8_dsp.c, <op>_s8_mve.c) with the same signature and the same bytes. */
+#if defined(TP_USE_MVE)
+#define TP_VARIANT(portable, dsp, helium) helium
+#elif defined(TP_USE_DSP)
+#define TP_VARIANT(portable, dsp, helium) dsp
+#else
+#define TP_VARIANT(portable, dsp, helium) portable
+#endif
+
 /* Start of row (i0, i1, i2) of a broadcast operand of an element-wise kernel: `strides` are its
  * element strides per 4-D output dimension, 0 where the operand is broadcast. */
 TP_INLINE const int8_t *tp_broadcast_row(const int8_t *base, const int32_t strides[4], int32_t i0, int32_t i1,

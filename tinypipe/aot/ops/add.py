@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from tinypipe.aot import s16
 from tinypipe.aot.lowering import Const, Layer, expect_int8, register, unsupported
 from tinypipe.aot.ops.layout import collapse_broadcast, dims4, row_major_strides
 from tinypipe.aot.quant import (
@@ -52,6 +53,8 @@ def broadcast_params(graph: Graph, op: Operator, a: Tensor, b: Tensor, out: Tens
 
 @register("ADD", prefix="add")
 def lower_add(graph: Graph, op: Operator, name: str) -> Layer:
+    if s16.is_s16(graph, op):  # 16x8: int16 activations
+        return s16.lower_add(graph, op, name)
     return add_layer(graph, op, name)
 
 
@@ -68,6 +71,32 @@ def rescaled_operands(graph: Graph, op: Operator) -> tuple[Tensor, Tensor, Tenso
             quantize_multiplier(scale_of(b) / twice_max))
 
 
+INT16_MIN, INT16_MAX = -(1 << 15), (1 << 15) - 1
+VECTOR_MIN_ELEMENTS = 8  # LiteRT's shortest vectorized ADD loop (AddScalarBroadcast: 8 lanes)
+
+
+def check_int16_sum(graph: Graph, op: Operator, out: Tensor, table1: np.ndarray, table2: np.ndarray,
+                    multiplier: int, shift: int) -> None:
+    """LiteRT's vectorized int8 ADD (optimized_integer_ops AddElementwise / AddScalarBroadcast)
+    narrows the requantized sum to int16 without saturation and adds the output offset in int16
+    before saturating to int8; its scalar tail saturates the int32 value. When the sum can leave
+    int16 (an output scale over ~128 times finer than the inputs': a degenerate calibration, e.g.
+    relu(x + y) calibrated on sums that are almost all negative), LiteRT's output depends on the
+    element's position, so no kernel can match it: refused."""
+    if out.size < VECTOR_MIN_ELEMENTS:
+        return
+    offset = zero_point_of(out)
+    extremes = [multiply_by_quantized_multiplier(int(t1 + t2) // 2, multiplier, shift)
+                for t1, t2 in ((table1.min(), table2.min()), (table1.max(), table2.max()))]
+    worst = max(extremes, key=abs)
+    if not all(INT16_MIN <= v <= INT16_MAX and INT16_MIN <= v + offset <= INT16_MAX for v in extremes):
+        raise unsupported(graph, op, f"output scale {scale_of(out):g} is so much finer than the inputs' "
+                                     f"that a sum reaches {worst} output steps (a degenerate calibration): "
+                                     "LiteRT's vectorized int8 ADD then wraps it to 16 bits while its scalar "
+                                     "tail saturates it, so its result depends on the element's position, "
+                                     "which is undefined there")
+
+
 def add_layer(graph: Graph, op: Operator, name: str, subtract: bool = False) -> Layer:
     """ADD, or SUB (`subtract`): the same kernel, with the second input's table negated for SUB."""
     a, b, out, twice_max, (m1, s1), (m2, s2) = rescaled_operands(graph, op)
@@ -78,6 +107,9 @@ def add_layer(graph: Graph, op: Operator, name: str, subtract: bool = False) -> 
                                      "negative amount, which is undefined there")
     act_min, act_max = activation_range(op.options.get("fused_activation_function", "NONE"), out)
     sign = -1 if subtract else 1
+    table1, table2 = input_table(zero_point_of(a), m1, s1), sign * input_table(zero_point_of(b), m2, s2)
+    if not subtract:
+        check_int16_sum(graph, op, out, table1, table2, mo, so)
     return Layer(
         op, name, kernel="tp_add_s8", inputs=[a.index, b.index], outputs=[out.index],
         params_type="tp_add_params_t",
@@ -85,8 +117,7 @@ def add_layer(graph: Graph, op: Operator, name: str, subtract: bool = False) -> 
                 "contiguous": int(tuple(a.shape) == tuple(b.shape) == tuple(out.shape)),
                 "output_offset": zero_point_of(out), "output_multiplier": mo, "output_shift": so,
                 "act_min": act_min, "act_max": act_max},
-        consts=[Const("table1", "int32_t", input_table(zero_point_of(a), m1, s1)),
-                Const("table2", "int32_t", sign * input_table(zero_point_of(b), m2, s2))],
+        consts=[Const("table1", "int32_t", table1), Const("table2", "int32_t", table2)],
         inplace=[(i, 0) for i, t in enumerate((a, b)) if t.shape == out.shape],
         macs=out.size,
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from tinypipe.aot import s16
 from tinypipe.aot.lowering import Const, Layer, expect_int8, register, unsupported
 from tinypipe.aot.ops.layout import same_quantization
 from tinypipe.graph import Graph, Operator, Tensor
@@ -11,6 +12,8 @@ from tinypipe.graph import Graph, Operator, Tensor
 
 @register("CONCATENATION", prefix="concat")
 def lower_concat(graph: Graph, op: Operator, name: str) -> Layer:
+    if s16.is_s16(graph, op):  # 16x8: int16 activations
+        return s16.lower_concat(graph, op, name)
     inputs = [t for t in graph.op_inputs(op) if t is not None]
     out = graph.op_outputs(op)[0]
     expect_int8(graph, op, *inputs, out)

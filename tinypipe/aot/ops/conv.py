@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from tinypipe.aot import s16
 from tinypipe.aot.lowering import Const, Layer, const_input, expect_int8, padding, register, unsupported
 from tinypipe.aot.quant import (
     activation_range,
@@ -77,6 +78,31 @@ def depthwise_scratch_bytes(p: dict[str, int]) -> int:
     return 4 * (p["output_w"] + 2) * (p["output_h"] + 2) + 4
 
 
+def conv_dsp_variant(p: dict[str, int]) -> str:
+    """The SMMLAR-only DSP kernel where every channel was proved `doubled` and the activation
+    range is all of int8 (its SSAT is the clamp), else the general one."""
+    full_range = (p["act_min"], p["act_max"]) == (-128, 127)
+    return "tp_conv_s8_dsp_doubled" if p["doubled"] and full_range else "tp_conv_s8_dsp"
+
+
+DW_MAX_TAPS = 25  # TP_DW_MAX_TAPS in depthwise_conv_s8.h
+
+
+def depthwise_variants(p: dict[str, int]) -> tuple[str, str] | None:
+    """(DSP, Helium) kernels for this depthwise layer: the planar 3x3 path where it has scratch,
+    tap pairs for channels % 4 == 0 and small windows, else the generic DSP path; none (portable
+    everywhere) for depth multipliers above 1."""
+    if p["depth_multiplier"] != 1:
+        return None
+    if depthwise_scratch_bytes(p):
+        dsp = "tp_depthwise_conv_s8_dsp_3x3"
+    elif p["input_c"] % 4 == 0 and p["filter_h"] * p["filter_w"] <= DW_MAX_TAPS:
+        dsp = "tp_depthwise_conv_s8_dsp_pairs"
+    else:
+        dsp = "tp_depthwise_conv_s8_dsp"
+    return dsp, "tp_depthwise_conv_s8_mve"
+
+
 def _dead_channels(rows: np.ndarray, bias: np.ndarray, mult: np.ndarray, shift: np.ndarray,
                    p: dict[str, int]) -> tuple[np.ndarray, np.ndarray]:
     """(live output channels, per-channel constant outputs): a channel whose weights are all zero
@@ -122,6 +148,8 @@ def _operands(graph: Graph, op: Operator) -> tuple[Tensor, Tensor, int, Tensor, 
 
 @register("CONV_2D", prefix="conv")
 def lower_conv(graph: Graph, op: Operator, name: str) -> Layer:
+    if s16.is_s16(graph, op):  # 16x8: int16 activations
+        return s16.lower_conv(graph, op, name)
     inp, out, oc, w, weights, bias = _operands(graph, op)
     if weights.shape[3] != inp.shape[3] or weights.shape[0] != oc:
         raise unsupported(graph, op, f"filter {weights.shape} does not match input {inp.shape} "
@@ -140,6 +168,7 @@ def lower_conv(graph: Graph, op: Operator, name: str) -> Layer:
         raise unsupported(graph, op, f"{oc} output channels with all-zero ones elided: "
                                      f"at most {INT16_MAX + 1}")
     return Layer(op, name, kernel="tp_conv_s8", inputs=[inp.index], outputs=[out.index],
+                 variants=(conv_dsp_variant(params), "tp_conv_s8_mve"),
                  params_type="tp_conv_params_t", params=params,
                  consts=[Const("weights", "int8_t", np.append(rows[live].reshape(-1), np.zeros(4, np.int8))),
                          Const("bias", "int32_t", folded[live]), Const("multiplier", "int32_t", mult[live]),
@@ -152,6 +181,8 @@ def lower_conv(graph: Graph, op: Operator, name: str) -> Layer:
 
 @register("DEPTHWISE_CONV_2D", prefix="dwconv")
 def lower_depthwise_conv(graph: Graph, op: Operator, name: str) -> Layer:
+    if s16.is_s16(graph, op):  # 16x8: int16 activations
+        return s16.lower_depthwise_conv(graph, op, name)
     inp, out, oc, w, weights, bias = _operands(graph, op)
     multiplier = oc // inp.shape[3]
     if weights.shape[3] != oc or multiplier * inp.shape[3] != oc:
@@ -162,6 +193,7 @@ def lower_depthwise_conv(graph: Graph, op: Operator, name: str) -> Layer:
     # measured over depth multipliers 1-3, 1..27 channels, 1x2 / 3x3 kernels (README, "Rounding").
     params = {**params, "depth_multiplier": multiplier, "upward_channels": oc // 8 * 8}
     return Layer(op, name, kernel="tp_depthwise_conv_s8", inputs=[inp.index], outputs=[out.index],
+                 variants=depthwise_variants(params),
                  params_type="tp_depthwise_conv_params_t", params=params,
                  consts=[Const("weights", "int8_t", weights), Const("bias", "int32_t", bias), *requant],
                  macs=out.size * weights.shape[1] * weights.shape[2], takes_scratch=True,

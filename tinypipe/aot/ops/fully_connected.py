@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from tinypipe.aot import s16
 from tinypipe.aot.lowering import Const, Layer, const_input, expect_int8, register, unsupported
 from tinypipe.aot.quant import activation_range, per_channel_multipliers, per_tensor_multiplier, zero_point_of
 from tinypipe.graph import Graph, Operator
@@ -32,6 +33,8 @@ def interleave_rows(weights: np.ndarray) -> np.ndarray:
 
 @register("FULLY_CONNECTED", prefix="fc")
 def lower_fully_connected(graph: Graph, op: Operator, name: str) -> Layer:
+    if s16.is_s16(graph, op):  # 16x8: int16 activations
+        return s16.lower_fully_connected(graph, op, name)
     ins = graph.op_inputs(op)
     inp, w, b = ins[0], ins[1], ins[2] if len(ins) > 2 else None
     out = graph.op_outputs(op)[0]
@@ -58,6 +61,7 @@ def lower_fully_connected(graph: Graph, op: Operator, name: str) -> Layer:
     batches = inp.size // accum
     return Layer(
         op, name, kernel="tp_fully_connected_s8", inputs=[inp.index], outputs=[out.index],
+        variants=("tp_fully_connected_s8_dsp", "tp_fully_connected_s8_mve"),
         params_type="tp_fully_connected_params_t",
         params={"batches": batches, "accum_depth": accum, "output_depth": depth,
                 "output_offset": zero_point_of(out), "act_min": act_min, "act_max": act_max},

@@ -50,10 +50,13 @@ def _saturating_doubling_high_mul(a: int, b: int) -> int:
 
 
 def _rounding_divide_by_pot(x: int, exponent: int) -> int:
-    """gemmlowp::RoundingDivideByPOT: x / 2^exponent, ties away from zero."""
-    mask = (1 << exponent) - 1
-    threshold = (mask >> 1) + (1 if x < 0 else 0)
-    return (x >> exponent) + (1 if (x & mask) > threshold else 0)
+    """gemmlowp::RoundingDivideByPOT on int16: x / 2^exponent, ties away from zero. Its mask
+    `(1 << exponent) - 1` is an int16 too, so an exponent of 16 or more makes it -1 and the result
+    sign(x) (1 for 0): LiteRT's output for an output scale over 2^16 times coarser than the hi-res
+    input's (found by tests/fidelity)."""
+    mask = _int16((1 << exponent) - 1)
+    threshold = _int16((mask >> 1) + (1 if x < 0 else 0))
+    return _int16((x >> exponent) + (1 if (x & mask) > threshold else 0))
 
 
 def _saturating_left_shift(x: int, amount: int) -> int:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from tinypipe.aot import s16
 from tinypipe.aot.lowering import Layer, const_input, expect_int8, register, unsupported
 from tinypipe.aot.ops.layout import collapse_reduce, dims4, row_major_strides
 from tinypipe.aot.quant import quantize_multiplier, scale_of, zero_point_of
@@ -70,6 +71,8 @@ def reduce_geometry(graph: Graph, op: Operator) -> tuple[dict[str, list[int]], i
 
 @register("MEAN", prefix="mean")
 def lower_mean(graph: Graph, op: Operator, name: str) -> Layer:
+    if s16.is_s16(graph, op):  # 16x8: int16 activations
+        return s16.lower_mean(graph, op, name)
     inp = graph.op_inputs(op)[0]
     out = graph.op_outputs(op)[0]
     expect_int8(graph, op, inp, out)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from tinypipe.aot import s16
 from tinypipe.aot.lowering import Layer, expect_int8, register
 from tinypipe.aot.ops.add import broadcast_params
 from tinypipe.aot.quant import activation_range, quantize_multiplier, scale_of, zero_point_of
@@ -20,6 +21,8 @@ MUL_VECTOR = 16  # elements per NEON iteration of optimized_integer_ops::MulElem
 
 @register("MUL", prefix="mul")
 def lower_mul(graph: Graph, op: Operator, name: str) -> Layer:
+    if s16.is_s16(graph, op):  # 16x8: int16 activations
+        return s16.lower_mul(graph, op, name)
     a, b = graph.op_inputs(op)[:2]
     out = graph.op_outputs(op)[0]
     expect_int8(graph, op, a, b, out)

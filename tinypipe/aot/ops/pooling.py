@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from tinypipe.aot import s16
 from tinypipe.aot.lowering import Layer, expect_int8, padding, register, unsupported
 from tinypipe.aot.quant import activation_range, scale_of, zero_point_of
 from tinypipe.graph import Graph, Operator
@@ -12,6 +13,8 @@ KERNELS = {"AVERAGE_POOL_2D": "tp_average_pool_s8", "MAX_POOL_2D": "tp_max_pool_
 @register("AVERAGE_POOL_2D", prefix="avgpool")
 @register("MAX_POOL_2D", prefix="maxpool")
 def lower_pool(graph: Graph, op: Operator, name: str) -> Layer:
+    if s16.is_s16(graph, op):  # 16x8: int16 activations
+        return s16.lower_pool(graph, op, name)
     inp, out = graph.op_inputs(op)[0], graph.op_outputs(op)[0]
     expect_int8(graph, op, inp, out)
     assert inp is not None

@@ -10,6 +10,7 @@ converts to SUB then MUL by constants; constant operands are emitted to flash.)
 
 from __future__ import annotations
 
+from tinypipe.aot import s16
 from tinypipe.aot.lowering import Layer, register
 from tinypipe.aot.ops.add import add_layer
 from tinypipe.graph import Graph, Operator
@@ -17,4 +18,6 @@ from tinypipe.graph import Graph, Operator
 
 @register("SUB", prefix="sub")
 def lower_sub(graph: Graph, op: Operator, name: str) -> Layer:
+    if s16.is_s16(graph, op):  # 16x8: int16 activations
+        return s16.lower_add(graph, op, name, subtract=True)
     return add_layer(graph, op, name, subtract=True)

@@ -6,6 +6,8 @@ requantizes them with optimized_ops::Quantize: 8 output channels at a time with 
 VRSHL: ties upward), the output_c % 8 last channels with MultiplyByQuantizedMultiplier (ties away)
 - the kernel gets `upward_channels`. Padding is TFLite's ComputePaddingHeightWidth with the roles of
 input and output swapped (the forward convolution maps the output back onto the input).
+Optimized variants (same bytes): transpose_conv_s8_dsp.c (SMLAD, 4 channels per input word) and
+transpose_conv_s8_mve.c (VMLADAVA.S8, 16 input channels per instruction).
 """
 
 from __future__ import annotations
@@ -50,6 +52,7 @@ def lower_transpose_conv(graph: Graph, op: Operator, name: str) -> Layer:
     o = op.options
     return Layer(
         op, name, kernel="tp_transpose_conv_s8", inputs=[inp.index], outputs=[out.index],
+        variants=("tp_transpose_conv_s8_dsp", "tp_transpose_conv_s8_mve"),
         params_type="tp_transpose_conv_params_t",
         params={"batches": n, "input_h": ih, "input_w": iw, "input_c": ic, "output_h": oh, "output_w": ow,
                 "output_c": oc, "filter_h": fh, "filter_w": fw, "stride_h": o.get("stride_h", 1),

@@ -50,6 +50,19 @@ void tp_conv_s8(const tp_conv_params_t *p, const int8_t *input, const int8_t *fi
                 const int32_t *bias, const int32_t *multiplier, const int32_t *shift, const int16_t *channels,
                 const int8_t *fill, int8_t *output, void *scratch);
 
+/* The same call, DSP extension (conv_s8_dsp.c) and Helium (conv_s8_mve.c) variants: same bytes. */
+void tp_conv_s8_dsp(const tp_conv_params_t *p, const int8_t *input, const int8_t *filter,
+                    const int32_t *bias, const int32_t *multiplier, const int32_t *shift,
+                    const int16_t *channels, const int8_t *fill, int8_t *output, void *scratch);
+void tp_conv_s8_mve(const tp_conv_params_t *p, const int8_t *input, const int8_t *filter,
+                    const int32_t *bias, const int32_t *multiplier, const int32_t *shift,
+                    const int16_t *channels, const int8_t *fill, int8_t *output, void *scratch);
+/* DSP, for layers the generator proved `doubled` with the whole int8 range as activation range:
+ * only the SMMLAR block path. */
+void tp_conv_s8_dsp_doubled(const tp_conv_params_t *p, const int8_t *input, const int8_t *filter,
+                            const int32_t *bias, const int32_t *multiplier, const int32_t *shift,
+                            const int16_t *channels, const int8_t *fill, int8_t *output, void *scratch);
+
 #ifdef __cplusplus
 }
 #endif

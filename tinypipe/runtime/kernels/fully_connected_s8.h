@@ -28,6 +28,15 @@ void tp_fully_connected_s8(const tp_fully_connected_params_t *p, const int8_t *i
                            const int8_t *weights, const int32_t *bias, const int32_t *multiplier,
                            const int32_t *shift, int8_t *output);
 
+/* The same call, DSP extension (fully_connected_s8_dsp.c) and Helium (fully_connected_s8_mve.c)
+ * variants: same bytes. */
+void tp_fully_connected_s8_dsp(const tp_fully_connected_params_t *p, const int8_t *input,
+                               const int8_t *weights, const int32_t *bias, const int32_t *multiplier,
+                               const int32_t *shift, int8_t *output);
+void tp_fully_connected_s8_mve(const tp_fully_connected_params_t *p, const int8_t *input,
+                               const int8_t *weights, const int32_t *bias, const int32_t *multiplier,
+                               const int32_t *shift, int8_t *output);
+
 #ifdef __cplusplus
 }
 #endif

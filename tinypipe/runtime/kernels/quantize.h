@@ -1,4 +1,4 @@
-/* quantize - QUANTIZE (float->int8, int8->int8 requantize) and DEQUANTIZE (int8->float). */
+/* quantize - QUANTIZE (float->int8, int8->int8, int8<->uint8 requantize) and DEQUANTIZE (int8->float). */
 #ifndef TP_QUANTIZE_H
 #define TP_QUANTIZE_H
 
@@ -29,6 +29,13 @@ typedef struct {
  * passes vector_size = size - size % 16. TFLite Micro rounds every element the scalar way:
  * -DTP_TFLM_ROUNDING makes tp_requantize_upward tie away too. */
 void tp_requantize_s8(const tp_requantize_params_t *p, const int8_t *input, int8_t *output);
+
+/* int8 -> uint8 and uint8 -> int8 (a model's uint8 outputs or inputs), the same arithmetic and
+ * the same vector/tail rounding split as tp_requantize_s8 (measured on LiteRT's optimized
+ * Requantize for both type pairs); the usual case, one scale and zero points 128 apart, is the
+ * sign bit flipped. `input` / `output` point at the uint8 side's raw bytes. */
+void tp_requantize_s8_u8(const tp_requantize_params_t *p, const int8_t *input, int8_t *output);
+void tp_requantize_u8_s8(const tp_requantize_params_t *p, const int8_t *input, int8_t *output);
 
 /* float -> int8: round(x / scale) + zero_point, saturated (model inputs of float models). */
 void tp_quantize_f32_s8(const tp_float_quant_params_t *p, const float *input, int8_t *output);

@@ -1,14 +1,5 @@
 #include "transpose_conv_s8.h"
 
-/* The input index whose tap k lands on output index o, or -1: o = i * stride + k - pad. */
-static int32_t source(int32_t o, int32_t k, int32_t pad, int32_t stride, int32_t size) {
-    const int32_t t = o + pad - k;
-    if (t < 0 || t % stride != 0 || t / stride >= size) {
-        return -1;
-    }
-    return t / stride;
-}
-
 void tp_transpose_conv_s8(const tp_transpose_conv_params_t *p, const int8_t *input, const int8_t *weights,
                           const int32_t *bias, const int32_t *multiplier, const int32_t *shift,
                           int8_t *output) {
@@ -20,12 +11,13 @@ void tp_transpose_conv_s8(const tp_transpose_conv_params_t *p, const int8_t *inp
                 for (int32_t oc = 0; oc < p->output_c; ++oc) {
                     int32_t acc = bias ? bias[oc] : 0;
                     for (int32_t ky = 0; ky < p->filter_h; ++ky) {
-                        const int32_t iy = source(oy, ky, p->pad_top, p->stride_h, p->input_h);
+                        const int32_t iy = tp_transpose_conv_source(oy, ky, p->pad_top, p->stride_h, p->input_h);
                         if (iy < 0) {
                             continue;
                         }
                         for (int32_t kx = 0; kx < p->filter_w; ++kx) {
-                            const int32_t ix = source(ox, kx, p->pad_left, p->stride_w, p->input_w);
+                            const int32_t ix =
+                                tp_transpose_conv_source(ox, kx, p->pad_left, p->stride_w, p->input_w);
                             if (ix < 0) {
                                 continue;
                             }

@@ -28,6 +28,24 @@ void tp_transpose_conv_s8(const tp_transpose_conv_params_t *p, const int8_t *inp
                           const int32_t *bias, const int32_t *multiplier, const int32_t *shift,
                           int8_t *output);
 
+/* The same call, DSP extension (transpose_conv_s8_dsp.c: 4 channels share each input word, SMLAD)
+ * and Helium (transpose_conv_s8_mve.c: VMLADAVA.S8, 16 MACs per instruction) variants: same bytes. */
+void tp_transpose_conv_s8_dsp(const tp_transpose_conv_params_t *p, const int8_t *input, const int8_t *weights,
+                              const int32_t *bias, const int32_t *multiplier, const int32_t *shift,
+                              int8_t *output);
+void tp_transpose_conv_s8_mve(const tp_transpose_conv_params_t *p, const int8_t *input, const int8_t *weights,
+                              const int32_t *bias, const int32_t *multiplier, const int32_t *shift,
+                              int8_t *output);
+
+/* The input index whose tap k lands on output index o, or -1: o = i * stride + k - pad. */
+TP_INLINE int32_t tp_transpose_conv_source(int32_t o, int32_t k, int32_t pad, int32_t stride, int32_t size) {
+    const int32_t t = o + pad - k;
+    if (t < 0 || t % stride != 0 || t / stride >= size) {
+        return -1;
+    }
+    return t / stride;
+}
+
 #ifdef __cplusplus
 }
 #endif

@@ -1,0 +1,78 @@
+"""The generator picks each layer's kernel variant, and only those variants reach the firmware.
+
+A generated call is `TP_VARIANT(portable, dsp, helium)(...)` (tp_common.h): the lowering names the
+variants that fit the layer's shape, the compiler keeps the core's, the linker (--gc-sections)
+drops the rest. Checked on the symbols of a real arm-none-eabi link per core. (That every variant
+gives the same bytes is tests/test_kernels_optimized.py's job, on QEMU.)
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import mlperf_model
+from tinypipe import RUNTIME_DIR
+from tinypipe.aot.codegen import generate
+
+CORES = {  # core -> gcc flags (the qemu boards' own)
+    "cortex-m0plus": ["-mcpu=cortex-m0plus"],
+    "cortex-m4": ["-mcpu=cortex-m4", "-mfloat-abi=hard", "-mfpu=fpv4-sp-d16"],
+    "cortex-m55": ["-mcpu=cortex-m55", "-mfloat-abi=hard"],
+}
+
+
+def _link(model_c: Path, prefix: str, flags: list[str], work: Path) -> set[str]:
+    """Link the model and every kernel for one core, entry point the model's invoke; its symbols."""
+    elf = work / f"{flags[0].split('=')[1]}.elf"
+    cmd = ["arm-none-eabi-gcc", *flags, "-mthumb", "-std=c99", "-O2", "-Wall", "-Wextra", "-Werror",
+           "-ffunction-sections", "-fdata-sections", f"-I{RUNTIME_DIR}", f"-I{model_c.parent}",
+           str(model_c), *map(str, sorted((RUNTIME_DIR / "kernels").glob("*.c"))),
+           "--specs=nano.specs", "-nostartfiles", "-Wl,--gc-sections", f"-Wl,-e,{prefix}_invoke",
+           "-o", str(elf), "-lm"]
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    nm = subprocess.run(["arm-none-eabi-nm", str(elf)], capture_output=True, text=True, check=True).stdout
+    return {line.split()[-1] for line in nm.splitlines() if line.strip()}
+
+
+def _kernels(symbols: set[str]) -> set[str]:
+    return {s for s in symbols if re.match(r"tp_(conv|depthwise_conv|fully_connected)_s8", s)}
+
+
+def test_each_core_links_only_the_chosen_variants(tmp_path: Path) -> None:
+    model = mlperf_model("kws_ref_model")  # CONV_2D 10x4 and 1x1, DEPTHWISE 3x3 stride 1, FULLY_CONNECTED
+    aot = generate(model, tmp_path / "gen", name="kws")
+    source = aot.c_file.read_text()
+    calls = set(re.findall(r"TP_VARIANT\((\w+), (\w+), (\w+)\)", source))
+    assert ("tp_depthwise_conv_s8", "tp_depthwise_conv_s8_dsp_3x3", "tp_depthwise_conv_s8_mve") in calls
+    assert ("tp_fully_connected_s8", "tp_fully_connected_s8_dsp", "tp_fully_connected_s8_mve") in calls
+    # every KWS convolution requantizes with SMMLAR (proved offline): no general DSP path is called
+    convs = {c for c in calls if c[0] == "tp_conv_s8"}
+    assert convs == {("tp_conv_s8", "tp_conv_s8_dsp_doubled", "tp_conv_s8_mve")}
+    chosen = {"cortex-m0plus": {c[0] for c in calls}, "cortex-m4": {c[1] for c in calls},
+              "cortex-m55": {c[2] for c in calls}}
+    for core, flags in CORES.items():
+        linked = _kernels(_link(aot.c_file, "tp_kws", flags, tmp_path))
+        assert linked == chosen[core], f"{core}: linked {sorted(linked)}, calls {sorted(chosen[core])}"
+
+
+@pytest.mark.parametrize("depthwise", [
+    ({"filter_h": 3, "filter_w": 3, "stride_h": 1, "stride_w": 1, "dilation_h": 1, "dilation_w": 1,
+      "depth_multiplier": 1, "input_c": 8, "output_h": 5, "output_w": 5}, "tp_depthwise_conv_s8_dsp_3x3"),
+    ({"filter_h": 3, "filter_w": 3, "stride_h": 2, "stride_w": 2, "dilation_h": 1, "dilation_w": 1,
+      "depth_multiplier": 1, "input_c": 8, "output_h": 5, "output_w": 5}, "tp_depthwise_conv_s8_dsp_pairs"),
+    ({"filter_h": 3, "filter_w": 3, "stride_h": 1, "stride_w": 1, "dilation_h": 1, "dilation_w": 1,
+      "depth_multiplier": 1, "input_c": 6, "output_h": 5, "output_w": 5}, "tp_depthwise_conv_s8_dsp"),
+    ({"filter_h": 7, "filter_w": 7, "stride_h": 1, "stride_w": 1, "dilation_h": 1, "dilation_w": 1,
+      "depth_multiplier": 1, "input_c": 8, "output_h": 5, "output_w": 5}, "tp_depthwise_conv_s8_dsp"),
+])
+def test_depthwise_variant_follows_the_shape(depthwise: tuple[dict[str, int], str]) -> None:
+    from tinypipe.aot.ops.conv import depthwise_variants
+
+    params, dsp = depthwise
+    assert depthwise_variants(params) == (dsp, "tp_depthwise_conv_s8_mve")
+    assert depthwise_variants({**params, "depth_multiplier": 2}) is None  # portable on every core

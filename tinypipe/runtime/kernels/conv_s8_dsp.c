@@ -1,0 +1,282 @@
+/*
+ * conv_s8_dsp.c - CONV_2D, DSP-extension variant (Armv7E-M, Armv8-M Mainline): TP_CONV_DSP_PIXELS
+ * output pixels' patches widened once to int16 in the order SXTB16 extracts bytes (x0,x2 | x1,x3),
+ * so each 4 weights cost one load + two SXTB16 and feed 8 SMLADs (4 pixels x 2): ~15
+ * instructions per 16 MACs. Padding is resolved while widening, so the inner loop has no bounds
+ * checks. Same bytes as conv_s8.c.
+ */
+#include "conv_s8_patch.h"
+
+#if defined(TP_USE_DSP)
+
+#define PIX TP_CONV_DSP_PIXELS
+
+
+/* Scratch layout: for each group of 4 patch elements (quad q) and each pixel j, two words
+ * [x0 | x2] and [x1 | x3] (int16 halves), the pairs SXTB16 / SXTB16 ROR 8 extract from a weight
+ * word: word index (q * PIX + j) * 2. */
+static void put16(int32_t *s, int32_t j, int32_t k, int32_t v) { /* v already scaled */
+    static const uint8_t half[4] = {0, 2, 1, 3};
+    const int16_t h = (int16_t)v;
+    memcpy((int16_t *)(void *)s + ((k >> 2) * PIX + j) * 4 + half[k & 3], &h, 2);
+}
+
+/* Patch values are stored times `scale`: 2 when the layer's accumulators are doubled for the
+ * SMMLAR requantization (tp_smmlar), else 1. */
+static void widen_run(int32_t *s, int32_t j, int32_t k, const int8_t *src, int32_t n, int32_t scale) {
+    for (; n > 0 && (k & 3); --n) {
+        put16(s, j, k++, scale * *src++);
+    }
+    int32_t *d = s + ((k >> 2) * PIX + j) * 2;
+    if (scale == 2) {
+        for (; n >= 4; n -= 4, k += 4, src += 4, d += 2 * PIX) {
+            const int32_t v = tp_load32(src), lo = __sxtb16(v), hi = tp_sxtb16_ror8(v);
+            d[0] = (int32_t)__sadd16(lo, lo);
+            d[1] = (int32_t)__sadd16(hi, hi);
+        }
+    } else {
+        for (; n >= 4; n -= 4, k += 4, src += 4, d += 2 * PIX) {
+            const int32_t v = tp_load32(src);
+            d[0] = __sxtb16(v);
+            d[1] = tp_sxtb16_ror8(v);
+        }
+    }
+    for (; n > 0; --n) {
+        put16(s, j, k++, scale * *src++);
+    }
+}
+
+static void fill_run(int32_t *s, int32_t j, int32_t k, int32_t v, int32_t n) { /* v already scaled */
+    for (; n > 0; --n) {
+        put16(s, j, k++, v);
+    }
+}
+
+/* Widened patch of output pixel `pix` (row-major within the image) into column j: the int8 patch
+ * (patch_s8, gathered into `col` unless it is the input itself) widened in one aligned run. */
+static void im2col_dsp(const tp_conv_params_t *p, const int8_t *in_b, int32_t pix, int32_t j, int32_t *s,
+                       int32_t scale, int8_t *col) {
+    const int32_t oy = pix / p->output_w, ox = pix - oy * p->output_w;
+    widen_run(s, j, 0, tp_conv_patch_s8(p, in_b, oy, ox, col), p->filter_h * p->filter_w * p->input_c, scale);
+}
+
+/* One quad of 4 patch elements for the block's 4 pixels: the weight word widened once (SXTB16,
+ * SXTB16 ROR 8), 4 LDRD of the pixels' widened pairs, 8 SMLAD into a0..a3 (w, x advance). */
+#define TP_CONV_QUAD()                                              \
+    do {                                                            \
+        const int32_t wq = tp_load32(w);                            \
+        const int32_t w02 = __sxtb16(wq), w13 = tp_sxtb16_ror8(wq); \
+        int32_t x0, x1;                                             \
+        w += 4;                                                     \
+        tp_ldrd_inc(&x, &x0, &x1);                                  \
+        a0 = __smlad(w13, x1, __smlad(w02, x0, a0));                \
+        tp_ldrd_inc(&x, &x0, &x1);                                  \
+        a1 = __smlad(w13, x1, __smlad(w02, x0, a1));                \
+        tp_ldrd_inc(&x, &x0, &x1);                                  \
+        a2 = __smlad(w13, x1, __smlad(w02, x0, a2));                \
+        tp_ldrd_inc(&x, &x0, &x1);                                  \
+        a3 = __smlad(w13, x1, __smlad(w02, x0, a3));                \
+    } while (0)
+
+/* The hot path of a block of n <= PIX pixels (doubled accumulators, full int8 range): every output
+ * channel of the block, kept out of the kernel so that its few live values stay in registers. Per
+ * quad: one weight load + 2 SXTB16 + 4 LDRD + 8 SMLAD; per output: SMMLAR + ASR + SSAT + STRB.
+ * A partial last quad (k_size % 4 != 0) reads the next channel's first weights (the generator
+ * pads the filter array by 4 bytes): they meet the patch's zero padding and add nothing. Columns
+ * n..PIX-1 of a partial block hold stale values: their sums are computed and dropped. */
+static inline __attribute__((always_inline)) void block_doubled(const tp_conv_params_t *p, const int32_t *cols,
+                                                                const int8_t *w, const int32_t *bias,
+                                                                const int32_t *multiplier, const int32_t *shift,
+                                                                const int16_t *channels, int8_t *out, int32_t n) {
+    const int32_t k_size = p->filter_h * p->filter_w * p->input_c, oc = p->output_c, zo = p->output_offset;
+    const int32_t quads = (k_size + 3) >> 2, back = 4 * quads - k_size;
+    for (int32_t c = 0; c < p->live_c; ++c, w -= back) {
+        int8_t *const o = out + (channels != NULL ? channels[c] : c);
+        int32_t a0 = (int32_t)((uint32_t)*bias++ << 1), a1 = a0, a2 = a0, a3 = a0;
+        const int32_t *x = cols;
+        const int8_t *const w_end = w + 4 * quads;
+        TP_UNROLL(2)
+        while (w < w_end) {
+            TP_CONV_QUAD();
+        }
+        const int32_t m = *multiplier++, sh = *shift++;
+        const int32_t rnd = tp_round_doubled(sh, zo), r = -sh;
+        o[0] = (int8_t)tp_requantize_doubled(a0, m, rnd, r);
+        if (n == PIX) {
+            o[oc] = (int8_t)tp_requantize_doubled(a1, m, rnd, r);
+            o[2 * oc] = (int8_t)tp_requantize_doubled(a2, m, rnd, r);
+            o[3 * oc] = (int8_t)tp_requantize_doubled(a3, m, rnd, r);
+        } else {
+            const int32_t acc[PIX] = {a0, a1, a2, a3};
+            for (int32_t j = 1; j < n; ++j) {
+                o[j * oc] = (int8_t)tp_requantize_doubled(acc[j], m, rnd, r);
+            }
+        }
+    }
+}
+
+/* block_doubled compiled twice: for full blocks (n == PIX, no per-channel test) and the last one. */
+static void __attribute__((noinline)) block_doubled_full(const tp_conv_params_t *p, const int32_t *cols,
+                                                         const int8_t *w, const int32_t *bias,
+                                                         const int32_t *multiplier, const int32_t *shift,
+                                                         const int16_t *channels, int8_t *out) {
+    block_doubled(p, cols, w, bias, multiplier, shift, channels, out, PIX);
+}
+
+static void __attribute__((noinline)) block_doubled_last(const tp_conv_params_t *p, const int32_t *cols,
+                                                         const int8_t *w, const int32_t *bias,
+                                                         const int32_t *multiplier, const int32_t *shift,
+                                                         const int16_t *channels, int8_t *out, int32_t n) {
+    block_doubled(p, cols, w, bias, multiplier, shift, channels, out, n);
+}
+
+/* The zero patch elements of a partial last quad, for every column (weights read there meet 0). */
+static void zero_partial_quad(int32_t *s, int32_t k_size) {
+    for (int32_t j = 0; j < PIX; ++j) {
+        fill_run(s, j, k_size, 0, (4 - (k_size & 3)) & 3);
+    }
+}
+
+void tp_conv_s8_dsp_doubled(const tp_conv_params_t *p, const int8_t *input, const int8_t *filter,
+                            const int32_t *bias, const int32_t *multiplier, const int32_t *shift,
+                            const int16_t *channels, const int8_t *fill, int8_t *output, void *scratch) {
+#if defined(TP_TFLM_ROUNDING) /* TFLite Micro's ties-away rounding: the general path */
+    tp_conv_s8_dsp(p, input, filter, bias, multiplier, shift, channels, fill, output, scratch);
+#else
+    const int32_t k_size = p->filter_h * p->filter_w * p->input_c, oc = p->output_c;
+    const int32_t pixels = p->output_h * p->output_w;
+    int32_t *s = (int32_t *)scratch;
+    int8_t *col = (int8_t *)scratch + TP_CONV_SCRATCH_COLUMNS_BYTES(k_size);
+    zero_partial_quad(s, k_size);
+    for (int32_t b = 0; b < p->batches; ++b) {
+        const int8_t *in_b = input + b * p->input_h * p->input_w * p->input_c;
+        int8_t *out_b = output + b * pixels * oc;
+        for (int32_t pix = 0; pix < pixels; pix += PIX) {
+            const int32_t n = pixels - pix < PIX ? pixels - pix : PIX;
+            for (int32_t j = 0; j < n; ++j) {
+                im2col_dsp(p, in_b, pix + j, j, s, 2, col);
+            }
+            tp_conv_fill_pixels(fill, out_b + pix * oc, oc, n);
+            if (n == PIX) {
+                block_doubled_full(p, s, filter, bias, multiplier, shift, channels, out_b + pix * oc);
+            } else {
+                block_doubled_last(p, s, filter, bias, multiplier, shift, channels, out_b + pix * oc, n);
+            }
+        }
+    }
+#endif
+}
+
+void tp_conv_s8_dsp(const tp_conv_params_t *p, const int8_t *input, const int8_t *filter,
+                const int32_t *bias, const int32_t *multiplier, const int32_t *shift, const int16_t *channels,
+                const int8_t *fill, int8_t *output, void *scratch) {
+    const int32_t k_size = p->filter_h * p->filter_w * p->input_c;
+    const int32_t quads = k_size >> 2, rem = k_size & 3;
+    const int32_t oc = p->output_c;
+    const int32_t pixels = p->output_h * p->output_w;
+    int32_t *s = (int32_t *)scratch;
+    int8_t *col = (int8_t *)scratch + TP_CONV_SCRATCH_COLUMNS_BYTES(k_size);
+    const int32_t zo = p->output_offset, lo = p->act_min, hi = p->act_max;
+    const int full_range = lo == TP_INT8_MIN && hi == TP_INT8_MAX;
+#if defined(TP_TFLM_ROUNDING)
+    const int doubled = 0;
+#else
+    const int doubled = p->doubled;
+#endif
+    const int32_t scale = doubled ? 2 : 1;
+    zero_partial_quad(s, k_size);
+    for (int32_t b = 0; b < p->batches; ++b) {
+        const int8_t *in_b = input + b * p->input_h * p->input_w * p->input_c;
+        int8_t *out_b = output + b * pixels * oc;
+        for (int32_t pix = 0; pix < pixels; pix += PIX) {
+            const int32_t n = pixels - pix < PIX ? pixels - pix : PIX;
+            for (int32_t j = 0; j < n; ++j) {
+                im2col_dsp(p, in_b, pix + j, j, s, scale, col);
+            }
+            int8_t *out = out_b + pix * oc;
+            tp_conv_fill_pixels(fill, out, oc, n);
+            if (doubled && full_range && n == PIX) {
+                block_doubled_full(p, s, filter, bias, multiplier, shift, channels, out);
+                continue;
+            }
+            if (doubled && full_range) {
+                block_doubled_last(p, s, filter, bias, multiplier, shift, channels, out, n);
+                continue;
+            }
+            const int8_t *w = filter;
+            for (int32_t c = 0; c < p->live_c; ++c) {
+                int8_t *const o = out + (channels != NULL ? channels[c] : c);
+                int32_t a0 = (int32_t)((uint32_t)bias[c] * (uint32_t)scale), a1 = a0, a2 = a0, a3 = a0;
+                const int32_t *x = s;
+                TP_UNROLL(2)
+                for (int32_t q = 0; q < quads; ++q) {
+                    TP_CONV_QUAD();
+                }
+                if (rem) {
+                    uint32_t wq = 0;
+                    for (int32_t r = 0; r < rem; ++r) {
+                        wq |= (uint32_t)(uint8_t)w[r] << (8 * r);
+                    }
+                    w += rem;
+                    const int32_t w02 = __sxtb16((int32_t)wq), w13 = tp_sxtb16_ror8((int32_t)wq);
+                    a0 = __smlad(w02, x[0], a0);
+                    a0 = __smlad(w13, x[1], a0);
+                    a1 = __smlad(w02, x[2], a1);
+                    a1 = __smlad(w13, x[3], a1);
+                    a2 = __smlad(w02, x[4], a2);
+                    a2 = __smlad(w13, x[5], a2);
+                    a3 = __smlad(w02, x[6], a3);
+                    a3 = __smlad(w13, x[7], a3);
+                }
+                const int32_t m = multiplier[c], sh = shift[c];
+                if (doubled) { /* SMMLAR + ASR + SSAT per output (tp_smmlar) */
+                    const int32_t rnd = tp_round_doubled(sh, zo), r = -sh;
+                    const int32_t acc[PIX] = {a0, a1, a2, a3};
+                    for (int32_t j = 0; j < n; ++j) { /* the full-range case is block_doubled */
+                        o[j * oc] = (int8_t)tp_clamp(tp_requantize_doubled(acc[j], m, rnd, r), lo, hi);
+                    }
+                    continue;
+                }
+#if !defined(TP_TFLM_ROUNDING)
+                if (full_range && sh < 0 && sh >= -23) {
+                    /* the usual case: tp_scale_upward_r with the output offset folded into the 64-bit
+                     * rounding constant (hi word + zo * 2^(r-1), r = -sh; no overflow for r <= 23),
+                     * clamp = SSAT: SMLAL + ASR + SSAT per output */
+                    const uint32_t r1 = (uint32_t)(-sh - 1);
+                    const int64_t rnd = (int64_t)(((uint64_t)(uint32_t)((int32_t)((1u << r1) >> 1) +
+                                                                        zo * (int32_t)(1u << r1)) << 32) |
+                                                  (0x40000000u | ((1u << r1) << 31)));
+#define TP_CONV_Q(a) (int8_t)__ssat((int32_t)(((int64_t)(a) * m + rnd) >> 32) >> r1, 8)
+                    o[0] = TP_CONV_Q(a0);
+                    if (n == PIX) {
+                        o[oc] = TP_CONV_Q(a1);
+                        o[2 * oc] = TP_CONV_Q(a2);
+                        o[3 * oc] = TP_CONV_Q(a3);
+                        continue;
+                    }
+#undef TP_CONV_Q
+                }
+                if (sh < 0) { /* one SMLAL + one shift per output */
+                    const int64_t round = tp_round_upward(sh);
+                    const int32_t rm1 = -sh - 1;
+                    o[0] = (int8_t)tp_clamp(tp_scale_upward_r(a0, m, round, rm1) + zo, lo, hi);
+                    if (n == PIX) {
+                        o[oc] = (int8_t)tp_clamp(tp_scale_upward_r(a1, m, round, rm1) + zo, lo, hi);
+                        o[2 * oc] = (int8_t)tp_clamp(tp_scale_upward_r(a2, m, round, rm1) + zo, lo, hi);
+                        o[3 * oc] = (int8_t)tp_clamp(tp_scale_upward_r(a3, m, round, rm1) + zo, lo, hi);
+                        continue;
+                    }
+                }
+#endif
+                const int32_t left = sh > 0 ? sh : 0, right = left - sh;
+                const int32_t acc[PIX] = {a0, a1, a2, a3};
+                for (int32_t j = 0; j < n; ++j) {
+                    o[j * oc] = (int8_t)tp_clamp(tp_scale_upward(acc[j], m, left, right) + zo, lo, hi);
+                }
+            }
+        }
+    }
+}
+
+
+#endif /* TP_USE_DSP */

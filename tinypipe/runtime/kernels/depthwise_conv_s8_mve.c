@@ -1,0 +1,109 @@
+/*
+ * depthwise_conv_s8_mve.c - DEPTHWISE_CONV_2D, Helium variant, depth multiplier 1: 8 channels per
+ * vector (VLDRB.S16 widening loads, input offset added in int16, VMULLB/VMULLT into even/odd int32
+ * accumulators), only the taps inside the input (tp_dw_clip). Full vectors: VLD2 of the bias into
+ * even/odd lanes, VST2 of the sums back into channel order, then 4-lane VQRDMULH/VRSHL
+ * requantization with contiguous loads; the last channels tail-predicated.
+ */
+#include "depthwise_conv_s8_window.h"
+
+#if defined(TP_USE_MVE)
+
+#define TP_DW_MVE_CHUNK 64 /* channels accumulated before they are requantized (stack: 4 B each) */
+
+void tp_depthwise_conv_s8_mve(const tp_depthwise_conv_params_t *p, const int8_t *input,
+                              const int8_t *filter, const int32_t *bias, const int32_t *multiplier,
+                              const int32_t *shift, int8_t *output, void *scratch) {
+    (void)scratch;
+    const int32_t ch = p->input_c;
+    const int32_t row_step = p->dilation_h * p->input_w * ch, col_step = p->dilation_w * ch;
+    const int32_t frow_step = p->filter_w * ch;
+    const int16_t offset = (int16_t)p->input_offset;
+    const uint32x4_t even = vidupq_n_u32(0, 2), odd = vaddq_n_u32(even, 1);
+    int32_t acc[TP_DW_MVE_CHUNK] __attribute__((aligned(16))); /* one chunk's accumulators */
+    for (int32_t b = 0; b < p->batches; ++b) {
+        const int8_t *in_b = input + b * p->input_h * p->input_w * ch;
+        for (int32_t oy = 0; oy < p->output_h; ++oy) {
+            const int32_t iy0 = oy * p->stride_h - p->pad_top;
+            int32_t ky0, ky1;
+            tp_dw_clip(iy0, p->filter_h, p->dilation_h, p->input_h, &ky0, &ky1);
+            for (int32_t ox = 0; ox < p->output_w; ++ox) {
+                const int32_t ix0 = ox * p->stride_w - p->pad_left;
+                int32_t kx0, kx1;
+                tp_dw_clip(ix0, p->filter_w, p->dilation_w, p->input_w, &kx0, &kx1);
+                const int8_t *in0 = in_b + ((iy0 + ky0 * p->dilation_h) * p->input_w + ix0 + kx0 * p->dilation_w) * ch;
+                const int8_t *f0 = filter + (ky0 * p->filter_w + kx0) * ch;
+                const int32_t rows = ky1 - ky0, cols = kx1 - kx0;
+                /* full vectors of 8 channels rounded ties upward, in chunks: accumulate (even and
+                 * odd channels interleaved back by VST2), then requantize the chunk 4 at a time */
+                const int32_t upward = (ch < p->upward_channels ? ch : p->upward_channels) & ~7;
+                int32_t c = 0;
+                for (int32_t c0 = 0; c0 < upward; c0 += TP_DW_MVE_CHUNK) {
+                    const int32_t c1 = upward - c0 < TP_DW_MVE_CHUNK ? upward : c0 + TP_DW_MVE_CHUNK;
+                    for (c = c0; c < c1; c += 8) {
+                        int32x4x2_t a = vld2q_s32(bias + c); /* val[0]: even channels, val[1]: odd */
+                        const int8_t *xr = in0 + c, *wr = f0 + c;
+                        for (int32_t r = 0; r < rows; ++r, xr += row_step, wr += frow_step) {
+                            const int8_t *x = xr, *w = wr;
+                            for (int32_t k = 0; k < cols; ++k, x += col_step, w += ch) {
+                                const int16x8_t xv = vaddq_n_s16(vldrbq_s16(x), offset);
+                                const int16x8_t wv = vldrbq_s16(w);
+                                a.val[0] = vaddq_s32(a.val[0], vmullbq_int_s16(xv, wv));
+                                a.val[1] = vaddq_s32(a.val[1], vmulltq_int_s16(xv, wv));
+                            }
+                        }
+                        vst2q_s32(acc + (c - c0), a);
+                    }
+                    for (c = c0; c < c1; c += 4) {
+                        vstrbq_s32(output + c, tp_requantize_upward_x4(vldrwq_s32(acc + (c - c0)),
+                                                                       vldrwq_s32(multiplier + c), vldrwq_s32(shift + c),
+                                                                       p->output_offset, p->act_min, p->act_max));
+                    }
+                }
+                /* the last channels: tail-predicated, LiteRT's leftover channels rounded ties away */
+                for (; c < ch; c += 8) {
+                    const uint32_t n = (uint32_t)(ch - c);
+                    const mve_pred16_t pr = vctp16q(n);
+                    const mve_pred16_t pe = vcmphiq_u32(vdupq_n_u32(n), even), po = vcmphiq_u32(vdupq_n_u32(n), odd);
+                    int32x4_t ae = vldrwq_gather_shifted_offset_z_s32(bias + c, even, pe);
+                    int32x4_t ao = vldrwq_gather_shifted_offset_z_s32(bias + c, odd, po);
+                    const int8_t *xr = in0 + c, *wr = f0 + c;
+                    for (int32_t r = 0; r < rows; ++r, xr += row_step, wr += frow_step) {
+                        const int8_t *x = xr, *w = wr;
+                        for (int32_t k = 0; k < cols; ++k, x += col_step, w += ch) {
+                            /* (x + offset) * w fits in int16 lanes' operands; products widen to s32 */
+                            const int16x8_t xv = vaddq_n_s16(vldrbq_z_s16(x, pr), offset);
+                            const int16x8_t wv = vldrbq_z_s16(w, pr);
+                            ae = vaddq_s32(ae, vmullbq_int_s16(xv, wv));
+                            ao = vaddq_s32(ao, vmulltq_int_s16(xv, wv));
+                        }
+                    }
+                    const int32x4_t re = tp_requantize_upward_x4(
+                        ae, vldrwq_gather_shifted_offset_z_s32(multiplier + c, even, pe),
+                        vldrwq_gather_shifted_offset_z_s32(shift + c, even, pe), p->output_offset, p->act_min,
+                        p->act_max);
+                    const int32x4_t ro = tp_requantize_upward_x4(
+                        ao, vldrwq_gather_shifted_offset_z_s32(multiplier + c, odd, po),
+                        vldrwq_gather_shifted_offset_z_s32(shift + c, odd, po), p->output_offset, p->act_min,
+                        p->act_max);
+                    vstrbq_p_s16(output + c, vmovntq_s32(vmovnbq_s32(vdupq_n_s16(0), re), ro), pr);
+                    if (c + 8 > p->upward_channels) {
+                        int32_t e[4], o[4];
+                        vstrwq_s32(e, ae);
+                        vstrwq_s32(o, ao);
+                        for (int32_t i = 0; i < 8 && c + i < ch; ++i) {
+                            if (c + i >= p->upward_channels) {
+                                output[c + i] = tp_requantize((i & 1) ? o[i >> 1] : e[i >> 1], multiplier[c + i],
+                                                              shift[c + i], p->output_offset, p->act_min,
+                                                              p->act_max);
+                            }
+                        }
+                    }
+                }
+                output += ch;
+            }
+        }
+    }
+}
+
+#endif /* TP_USE_MVE */
