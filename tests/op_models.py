@@ -422,7 +422,7 @@ def _r_batch_matmul(rng: np.random.Generator, rank: int) -> Config:
     const = bool(rng.random() < 0.3)
     rank = max(rank, 3 if const else 2)
     rows, depth, cols = _dims(rng, 3, 1, 6)
-    adj_x, adj_y = bool(rng.random() < 0.3), bool(rng.random() < 0.3)
+    adj_x, adj_y = bool(rng.random() < 0.5), bool(rng.random() < 0.5)
     batch = _dims(rng, rank - 2, 1, 3)
     other = [d if rng.random() < 0.7 else 1 for d in batch]
     if rng.random() < 0.5:

@@ -144,9 +144,11 @@ def build_batches(configs: list[Config], per_model: int = 30, workers: int = 2
     return batches, rejected + [c for g in todo for c in g]
 
 
-def batch_inputs(reference: Reference, batch: Batch, n: int, seed: int) -> list[np.ndarray]:
+def batch_inputs(reference: Reference, batch: Batch, n: int, seed: int,
+                 every_value: bool = False) -> list[np.ndarray]:
     """n samples per model input: the whole int16 range (both ends included), or floats around the
-    branch's calibrated range (QUANTIZE)."""
+    branch's calibrated range (QUANTIZE). `every_value`: the first sample of each int16 input holds
+    -32768, -32767, ... in order (every int16 value once for an input of 65536 elements)."""
     rng = np.random.default_rng(seed)
     branch = {b.index: b.config for b in batch.branches}
     xs = []
@@ -156,6 +158,9 @@ def batch_inputs(reference: Reference, batch: Batch, n: int, seed: int) -> list[
         if detail["dtype"] == np.int16:
             x = rng.integers(INT16_MIN, INT16_MAX + 1, size=shape, dtype=np.int16)
             x[0], x[-1] = INT16_MIN, INT16_MAX
+            if every_value:
+                size = int(np.prod(shape[1:]))
+                x[0] = (np.arange(size) % 2**16 + INT16_MIN).astype(np.int16).reshape(shape[1:])
         else:
             lo, hi = branch[j]["ranges"][k]
             margin = FLOAT_OVERSHOOT * (hi - lo)
@@ -190,8 +195,9 @@ def _generate_all(batches: list[Batch], work: Path) -> tuple[list[tuple[Batch, A
     return out, errors
 
 
-def run_suite(configs: list[Config], work: Path, n_inputs: int, seed: int) -> dict[str, Result]:
-    """`op_suite.run_suite` for 16x8 models: a Result per config id."""
+def run_suite(configs: list[Config], work: Path, n_inputs: int, seed: int,
+              every_value: bool = False) -> dict[str, Result]:
+    """`op_suite.run_suite` for 16x8 models: a Result per config id (`every_value`: see batch_inputs)."""
     batches, rejected = build_batches(configs)
     found = {c["id"]: Result(c, CONVERTER_FAILED) for c in rejected}
     generated, errors = _generate_all(batches, work)
@@ -202,7 +208,7 @@ def run_suite(configs: list[Config], work: Path, n_inputs: int, seed: int) -> di
     for i, (batch, aot) in enumerate(generated):
         try:
             reference = Reference(batch.model)
-            xs = batch_inputs(reference, batch, n_inputs, seed=seed + i)
+            xs = batch_inputs(reference, batch, n_inputs, seed=seed + i, every_value=every_value)
             want = reference.run_batch(xs)
             got = runner.run(aot.name, xs)
         except TinypipeError as exc:

@@ -101,3 +101,20 @@ def test_inspect_reports_aot_plan_smaller_than_tflm(name: str) -> None:
     assert report.aot_arena_bytes < report.tflm_arena_bytes
     # every planned tensor lies inside the arena
     assert all(p["offset"] + p["size"] <= report.aot_arena_bytes for p in report.aot_plan)
+
+
+def test_inspect_flags_each_operator_per_runtime(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """An operator TFLite Micro runs and aot lacks: aot "no" with the generator's own refusal,
+    tflm "yes" (from the TFLM tree's op resolver); printed as one line under the table."""
+    from tests.conftest import run_cli, tflm_tree
+    from tests.tflite_builder import Io, one_op_model
+
+    tflm_tree()
+    model = tmp_path / "space_to_depth.tflite"
+    model.write_bytes(one_op_model("SPACE_TO_DEPTH", [Io((1, 4, 4, 4), 0.5, 1)], [Io((1, 4, 4, 4), 0.5, 1)]))
+    (op,) = inspect_model(model).ops
+    assert (op.aot_supported, op.tflm_supported) == (False, True)
+    assert "no aot kernel for SPACE_TO_DEPTH" in op.aot_refusal and "--runtime tflm" in op.aot_refusal
+    code, out, _ = run_cli(["inspect", str(model)], capsys, monkeypatch)
+    assert code == 0 and "aot: operator SPACE_TO_DEPTH #0" in out and "`--runtime tflm` runs it" in out

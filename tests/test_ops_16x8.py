@@ -4,12 +4,15 @@
   to ~10) converted 16x8 by the real converter (tests/op_models_16x8.py), run through the sanitized
   host runner and LiteRT's built-in kernels on inputs over the whole int16 range. The default slice
   is small (a fixed seed, a few configs per op); TINYPIPE_16X8_CONFIGS=N runs N per op.
+* LOGISTIC, TANH and SOFTMAX on every kernel path LiteRT picks from the input scale, over every
+  int16 input value; their tables against their definitions.
 * `tinypipe quantize --activations int16` on a small conv net, then `validate` on the host and
   on qemu-m4 (firmware built with PlatformIO, int16 I/O over the serial protocol).
 """
 
 from __future__ import annotations
 
+import math
 import os
 from pathlib import Path
 
@@ -18,12 +21,14 @@ import pytest
 
 from tests.conftest import run_cli
 from tests.op_models import sample_configs
-from tests.op_models_16x8 import run_suite
+from tests.op_models_16x8 import convert_group, run_suite
 from tests.op_suite import CONVERTER_FAILED, Result, report
+from tinypipe.aot import s16
+from tinypipe.errors import TinypipeError
 from tinypipe.graph import load
 
 OPS_16X8 = ["CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "AVERAGE_POOL_2D", "MAX_POOL_2D", "ADD", "SUB",
-            "MUL", "RESHAPE", "QUANTIZE", "CONCATENATION", "MEAN"]
+            "MUL", "RESHAPE", "QUANTIZE", "CONCATENATION", "MEAN", "LOGISTIC", "TANH", "SOFTMAX"]
 CONFIGS_PER_OP = int(os.environ.get("TINYPIPE_16X8_CONFIGS", "2"))
 # Calibrations LiteRT's own int16 arithmetic is undefined for (an output scale ~2^15 times finer
 # than the inputs'): the generator refuses them with this phrase; they are reported, not compared.
@@ -42,6 +47,77 @@ def test_16x8_ops_are_bit_exact_with_litert(tmp_path: Path) -> None:
     assert not failed, report(failed)
     covered = {r.config["op"] for r in ran}
     assert covered == set(OPS_16X8), f"no converted config for {set(OPS_16X8) - covered}"
+
+
+# Calibration ranges [-r, r] (input scale r / 32767) and the LiteRT kernel path each one takes.
+SIGMOID_BRANCHES = {
+    8.0: "fixed point, Q3.12 (scale 2^-12 within CheckedLog2's tolerance)",
+    16.0: "TANH: fixed point, input doubled (2^-11); LOGISTIC: table",
+    1.0: "table, right shift 16",
+    750.0: "table, right shift 6",
+    3e5: "table, shift 0, the int32 product wraps",
+    1e-6: "table, right shift 31",
+}
+SOFTMAX_RANGES = [(-1e5, 1e5), (-30.0, 10.0), (0.0, 0.004)]  # input shift 15 (wrapping), 8, -10
+
+
+def _branch_configs() -> list[dict[str, object]]:
+    configs: list[dict[str, object]] = []
+    for op in ("LOGISTIC", "TANH"):
+        for r in SIGMOID_BRANCHES:
+            configs.append({"op": op, "shape": [2**16], "ranges": [[-r, r]]})
+    for shape, (lo, hi) in zip([[37, 23], [5, 3, 200], [9]], SOFTMAX_RANGES, strict=True):
+        configs.append({"op": "SOFTMAX", "shape": shape, "ranges": [[lo, hi]]})
+    for i, c in enumerate(configs):
+        c.update(id=f"branch-{i}-{str(c['op']).lower()}", seed=100 + i)
+    return configs
+
+
+def test_16x8_sigmoid_branches_are_chosen_as_litert_chooses() -> None:
+    """The fixed configs of the next test reach every path (scales as the converter stores them)."""
+    for tanh in (False, True):
+        paths = {r: s16.sigmoid_input_rescale(float(np.float32(r / 32767)), tanh) for r in SIGMOID_BRANCHES}
+        assert paths[8.0] is None and (paths[16.0] is None) == tanh
+        assert paths[1.0] == (24576, 16) and paths[750.0] is not None and paths[750.0][1] == 6
+        assert paths[3e5] is not None and paths[3e5][1] == 0 and paths[3e5][0] * 32768 > 2**31
+        assert paths[1e-6] is not None and paths[1e-6][1] == 31
+
+
+def test_16x8_logistic_tanh_softmax_every_branch_every_input(tmp_path: Path) -> None:
+    """LOGISTIC and TANH over all 65536 int16 inputs on every kernel path; SOFTMAX with input
+    rescaling shifts from -10 to +15 (where LiteRT's int32 left shift wraps)."""
+    configs = _branch_configs()
+    results = run_suite(configs, tmp_path, n_inputs=2, seed=5, every_value=True)  # type: ignore[arg-type]
+    assert len(results) == len(configs)
+    failed = [r for r in results.values() if r.error]
+    assert not failed, report(failed)
+
+
+def test_16x8_activation_tables_match_their_definitions() -> None:
+    table = s16.sigmoid_table()
+    exact = np.array([2**16 / (1 + math.exp(-i / 24)) for i in range(256)])
+    assert table[0] == 2**15 and table[-1] == 2**16 - 1 and np.all(np.diff(table) >= 0)
+    assert np.all((table - exact > -0.5) & (table - exact < 1.5))  # rounded; 60 entries one above
+    values = np.arange(-(2**15), 2**15)
+    for lut, fn in [(s16.softmax_exp_table(), lambda v: np.exp(10 * (v - 32767) / 65535)),
+                    (s16.softmax_reciprocal_table(), lambda v: 1 / (1 + (v + 32768) / 65535))]:
+        assert lut.shape == (513,)
+        index, frac = 256 + (values >> 7), values & 0x7F
+        interpolated = lut[index] + (((lut[index + 1] - lut[index]) * frac + 64) >> 7)
+        assert np.abs(interpolated - fn(values) * 2**15).max() < 8  # 0.15 fixed point, within 2^-12
+
+
+def test_16x8_unsupported_operator_names_tflm(tmp_path: Path) -> None:
+    from tinypipe.aot.codegen import generate
+
+    model = convert_group([{"op": "PAD", "id": "pad-16x8", "seed": 1, "shape": [2, 2, 1],
+                            "pads": [[1, 0], [0, 1]], "ranges": [[-3.0, 3.0]]}])
+    assert model is not None
+    (tmp_path / "pad.tflite").write_bytes(model)
+    with pytest.raises(TinypipeError) as err:
+        generate(tmp_path / "pad.tflite", tmp_path / "gen", name="m")
+    message = str(err.value).splitlines()[0]
+    assert "PAD #0" in message and "int16 activations" in message and "--runtime tflm" in message
 
 
 def _conv_net(path: Path) -> None:

@@ -11,7 +11,8 @@ hand-built one-op models (tests/tflite_builder.py), bit for bit against LiteRT:
 * MUL of same-shape tensors whose scaled products leave the int16 range: LiteRT's NEON loop
   saturates them to int16 and adds the output offset with a wrapping int16 add.
 * EXPAND_DIMS and SQUEEZE (the converter emits RESHAPE for both), ELU (the converter keeps it in
-  float), with random scales and zero points.
+  float), TILE (ranks 1-5) and NEG (LiteRT negates the raw int8 value), with random scales and
+  zero points.
 """
 
 from __future__ import annotations
@@ -72,6 +73,15 @@ def models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[bytes, H
         in_scale, out_scale = (float(s) for s in rng.choice([0.003, 0.02, 0.1, 0.7], 2))
         built[f"elu_{i}"] = one_op_model("ELU", [Io(shape, in_scale, int(rng.integers(-128, 128)))],
                                          [Io(shape, out_scale, int(rng.integers(-128, 128)))])
+    for i in range(6):  # TILE (UpSampling1D, tf.tile): ranks 1-5, multiples 1-3; NEG: a wrapping negate
+        shape = tuple(int(d) for d in rng.integers(1, 4, i % 5 + 1))
+        multiples = rng.integers(1, 4, len(shape)).astype(np.int32)
+        scale, zp = float(rng.choice([0.002, 0.1, 3.0])), int(rng.integers(-128, 128))
+        built[f"tile_{i}"] = one_op_model(
+            "TILE", [Io(shape, scale, zp), Io((len(shape),), data=multiples)],
+            [Io(tuple(int(d * m) for d, m in zip(shape, multiples, strict=True)), scale, zp)])
+        out_scale, out_zp = float(rng.choice([scale, 0.5])), int(rng.integers(-128, 128))
+        built[f"neg_{i}"] = one_op_model("NEG", [Io(shape, scale, zp)], [Io(shape, out_scale, out_zp)])
     aot = []
     for k, (name, model) in enumerate(built.items()):
         path = work / f"{name}.tflite"
@@ -131,7 +141,7 @@ def test_mul_int16_narrowing_bit_exact(n: int, models: Models) -> None:
     assert np.array_equal(got, want), f"mul_{n}: {int((got != want).sum())} elements differ"
 
 
-@pytest.mark.parametrize("op", ["expand_dims", "squeeze", "elu"])
+@pytest.mark.parametrize("op", ["expand_dims", "squeeze", "elu", "tile", "neg"])
 def test_unconverted_ops_bit_exact(op: str, models: Models) -> None:
     for i in range(6):
         _check(models, f"{op}_{i}")

@@ -6,7 +6,7 @@ converted by the TensorFlow converter; every int8 input value, both ends include
 configs are converted in batches: each converter call builds one model whose independent branches
 are one config each (tests/op_models.py build_batches), because a converter call costs seconds
 whatever its size. The outputs are mapped back to their configs, so a failure still names its
-config. Scale up locally with TP_OP_CONFIGS=40 TP_OP_INPUTS=500.
+config.
 
 * MORE_OPS: CONFIGS_PER_OP random configs each, tensor ranks drawn from 1-5 (BATCH_MATMUL: two
   activations or a constant right-hand side, adj_x / adj_y, broadcast batch axes; EXPAND_DIMS over a
@@ -15,6 +15,8 @@ config. Scale up locally with TP_OP_CONFIGS=40 TP_OP_INPUTS=500.
   (RECURRENT_CONFIGS) since each is a whole graph.
 * RANK_OPS (PAD, PADV2, RESHAPE, CONCATENATION, STRIDED_SLICE, SLICE, MEAN, SUM, REDUCE_MAX/MIN,
   TRANSPOSE, SPLIT, SPLIT_V, PACK, UNPACK, the element-wise binary ops...): one config per rank.
+
+Scale up locally with TP_OP_CONFIGS=40 TP_OP_INPUTS=500 TP_OP_RECURRENT=6.
 """
 
 from __future__ import annotations
@@ -30,8 +32,10 @@ SEED = 2024
 CONFIGS_PER_OP = int(os.environ.get("TP_OP_CONFIGS", "10"))
 INPUTS_PER_CONFIG = int(os.environ.get("TP_OP_INPUTS", "60"))
 SPARE_CONFIGS = 2
-RECURRENT_CONFIGS = 3  # each config is a whole unrolled recurrent graph (tens of operators)
-RECURRENT_SPARES = 2  # the converter leaves a float SPLIT in some (op_models.RECURRENT_CONVERSIONS)
+# each recurrent config is a whole unrolled graph (tens of operators, seconds to convert): one of
+# each by default, more with TP_OP_RECURRENT=6
+RECURRENT_CONFIGS = int(os.environ.get("TP_OP_RECURRENT", "1"))
+RECURRENT_SPARES = 1  # the converter leaves a float SPLIT in some (op_models.RECURRENT_CONVERSIONS)
 
 
 def configs_of(op: str) -> int:

@@ -19,6 +19,7 @@ import numpy as np
 from tinypipe import graph as graph_mod
 from tinypipe.errors import TinypipeError
 from tinypipe.figures import op_macs, op_params
+from tinypipe.ops import tflm_builtins
 from tinypipe.verify import run_isolated
 
 __all__ = ["Inspection", "inspect_model", "op_macs", "print_report", "tflm_arena_bytes"]
@@ -44,6 +45,8 @@ class OpInfo:
     params: int  # elements of constant inputs (weights, biases)
     macs: int
     aot_supported: bool
+    aot_refusal: str = ""  # why aot refuses this operator (its one line), when it does
+    tflm_supported: bool | None = None  # TFLite Micro has a kernel for it; None: no TFLM tree to ask
 
 
 @dataclass
@@ -119,6 +122,21 @@ def tflm_arena_bytes(model: str | Path) -> int:
     return int(result)
 
 
+def _aot_refusals(g: graph_mod.Graph) -> dict[int, str]:
+    """{operator index: the aot generator's one-line refusal} for each operator it cannot lower."""
+    from tinypipe.aot.lowering import lower
+
+    out = {}
+    for op in g.operators:
+        try:
+            lower(g, op)
+        except TinypipeError as exc:
+            out[op.index] = exc.what
+        except (ArithmeticError, ValueError) as exc:  # as lower_graph: fixed-point parameters out of range
+            out[op.index] = f"operator #{op.index} {op.opcode}: quantization parameters out of range ({exc})"
+    return out
+
+
 def _aot_details(g: graph_mod.Graph) -> tuple[set[str], int | None, list[dict[str, Any]], str, int | None]:
     """Ops the aot runtime supports and, when it can compile the whole model, its memory plan
     and weights (tinypipe.figures)."""
@@ -140,6 +158,8 @@ def inspect_model(model: str | Path) -> Inspection:
     path = Path(model)
     g = graph_mod.load(path)
     supported, aot_arena, aot_plan, aot_error, aot_weights = _aot_details(g)
+    refusals = _aot_refusals(g) if aot_error else {}
+    tflm_ops, _ = tflm_builtins()
     ops = []
     for op in g.operators:
         ops.append(OpInfo(
@@ -149,7 +169,9 @@ def inspect_model(model: str | Path) -> Inspection:
             options={k: v for k, v in op.options.items() if not isinstance(v, np.ndarray)},
             params=op_params(g, op),
             macs=op_macs(g, op),
-            aot_supported=op.opcode in supported,
+            aot_supported=op.opcode in supported and op.index not in refusals,
+            aot_refusal=refusals.get(op.index, ""),
+            tflm_supported=None if tflm_ops is None else op.opcode in tflm_ops,
         ))
     try:
         tflm, tflm_error = tflm_arena_bytes(path), ""
@@ -187,15 +209,22 @@ def print_report(r: Inspection, console: Any) -> None:
     from rich.table import Table
 
     table = Table(title=escape(f"{Path(r.path).name}  ({r.size_bytes:,} bytes, sha256 {r.sha256[:12]})"))
-    for col in ("#", "op", "input", "output", "quantization (out)", "params", "MACs", "aot"):
+    for col in ("#", "op", "input", "output", "quantization (out)", "params", "MACs", "aot", "tflm"):
         table.add_column(col, justify="right" if col in ("#", "params", "MACs") else "left")
+
+    def mark(ok: bool | None) -> str:
+        return "?" if ok is None else "yes" if ok else "[red]no[/red]"
+
     for o in r.ops:
         table.add_row(
             str(o.index), escape(o.opcode), escape(" ".join(_shape(t) for t in o.inputs)),
             escape(" ".join(_shape(t) for t in o.outputs)), escape(o.outputs[0].quant if o.outputs else ""),
-            f"{o.params:,}", f"{o.macs:,}", "yes" if o.aot_supported else "[red]no[/red]",
+            f"{o.params:,}", f"{o.macs:,}", mark(o.aot_supported), mark(o.tflm_supported),
         )
     console.print(table)
+    for o in r.ops:  # why aot refuses an operator, in the generator's own words
+        if o.aot_refusal:
+            console.print(f"aot: {escape(o.aot_refusal.removeprefix(f'{r.path}: '))}", highlight=False)
     console.print(f"operators: {escape(', '.join(r.opcodes))}")
     if r.activations:
         detail = {"int16": " (16x8: int16 activations, int8 weights)", "int8": " (full int8)"}

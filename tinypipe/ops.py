@@ -23,22 +23,26 @@ class OpSupport:
     family: str = ""  # the aot lowering module (tinypipe/aot/ops/<family>.py)
 
 
-def operator_table(tflm_dir: str | Path | None = None) -> tuple[list[OpSupport], str]:
-    """One row per operator either runtime knows, and where the tflm column came from."""
-    from tinypipe.aot.lowering import op_families
+def tflm_builtins(tflm_dir: str | Path | None = None) -> tuple[set[str] | None, str]:
+    """The builtins TensorFlow Lite Micro has a kernel for (None without a tree), and the source."""
     from tinypipe.tflm.library import resolver
     from tinypipe.tflm.tree import TFLM_COMMIT, find_tree
 
-    families = op_families()
     try:
         tree = find_tree(tflm_dir)
     except TinypipeError as exc:
-        tflm_ops: set[str] | None = None
-        source = f"tflm column unknown: {exc.what}"
-    else:
-        r = resolver(tree)
-        tflm_ops = {op for op, (_, reg) in r.methods.items() if reg in r.kernel_files}
-        source = f"TensorFlow Lite Micro {TFLM_COMMIT[:7]} at {tree}"
+        return None, f"tflm column unknown: {exc.what}"
+    r = resolver(tree)
+    return ({op for op, (_, reg) in r.methods.items() if reg in r.kernel_files},
+            f"TensorFlow Lite Micro {TFLM_COMMIT[:7]} at {tree}")
+
+
+def operator_table(tflm_dir: str | Path | None = None) -> tuple[list[OpSupport], str]:
+    """One row per operator either runtime knows, and where the tflm column came from."""
+    from tinypipe.aot.lowering import op_families
+
+    families = op_families()
+    tflm_ops, source = tflm_builtins(tflm_dir)
     names = sorted(set(families) | (tflm_ops or set()))
     rows = [OpSupport(op, op in families, None if tflm_ops is None else op in tflm_ops, families.get(op, ""))
             for op in names]

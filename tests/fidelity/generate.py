@@ -591,8 +591,8 @@ def s_split(rng: Rng, s: Shape) -> Params | None:
     if not axes:
         return None
     axis = _pick(rng, axes)
-    if rng.random() < 0.5:
-        divisors = [k for k in range(2, s[axis] + 1) if s[axis] % k == 0 and k <= 4]
+    divisors = [k for k in range(2, min(s[axis], 4) + 1) if s[axis] % k == 0]
+    if rng.random() < 0.5 and divisors:
         splits: Any = _pick(rng, divisors)
     else:
         cut = sorted({_int(rng, 1, s[axis] - 1) for _ in range(_int(rng, 1, 2))})
@@ -841,7 +841,10 @@ def make_model(seed: int | None = None, spec: Spec | None = None) -> tuple[Any, 
             candidates = [k for k in KINDS if len(s) in k.ranks]
             weights = np.array([k.weight for k in candidates])
             kind = candidates[int(rng.choice(len(candidates), p=weights / weights.sum()))]
-            p = kind.sample(rng, s)
+            try:
+                p = kind.sample(rng, s)
+            except ValueError:  # a sampler with no valid choice for this shape: sample again
+                continue
             if p is None or any(_size(tuple(a["shape"])) > MAX_ELEMENTS for a in p.get("aux", [])):
                 continue
             trial = Builder(list(b.inputs), list(b.ranges), list(b.extra_outputs))

@@ -312,6 +312,10 @@ def _more_kernel_extents(layer: Layer) -> tuple[list[tuple[int, int]], list[tupl
         out_dims, window = ints("output_dims"), ints("reduce_dims")
         full = [o * w for o, w in zip(out_dims, window, strict=True)]
         return [_span(0, full, ints("input_strides"))], [(0, size(*out_dims))]
+    if k == "tp_tile":  # reads the whole input, writes it tiled (element_bytes per element)
+        arrays = {c.suffix: int(np.prod(c.values, dtype=object)) for c in layer.consts}
+        size = int(p["element_bytes"]) * arrays["dims"]
+        return [(0, size)], [(0, size * arrays["multiples"])]
     if k == "tp_gather_s8":
         outer, inner = int(p["outer"]), int(p["inner"])
         return [(0, outer * int(p["axis_size"]) * inner)], [(0, outer * int(p["num_indices"]) * inner)]

@@ -133,11 +133,24 @@ def unsupported(graph: Graph, op: Operator, why: str) -> TinypipeError:
     )
 
 
+def int16_unsupported(graph: Graph, op: Operator) -> TinypipeError:
+    """The refusal of an operator the aot runtime has no int16-activation (16x8) kernel for."""
+    from tinypipe.aot.s16 import S16_OPERATORS
+
+    return TinypipeError(
+        f"{graph.path}: operator {describe(graph, op)} is not supported with int16 activations (16x8) by the "
+        f"aot runtime; `--runtime tflm` runs it",
+        "aot runs these with int16 activations: " + ", ".join(S16_OPERATORS),
+    )
+
+
 def expect_int8(graph: Graph, op: Operator, *tensors: Tensor | None) -> None:
     """Every given tensor must be int8 with a single (per-tensor) scale and zero point."""
     for t in tensors:
         if t is None:
             continue
+        if t.dtype == "int16" and not t.is_const:
+            raise int16_unsupported(graph, op)
         if t.dtype != "int8" or t.quant is None:
             raise unsupported(graph, op, f"tensor '{t.name}' is {t.dtype}"
                               f"{'' if t.quant else ' without quantization'}; only int8 is supported")

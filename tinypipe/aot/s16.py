@@ -16,14 +16,24 @@ path LiteRT's built-in resolver (`BUILTIN_WITHOUT_DEFAULT_DELEGATES`) takes for 
 * MEAN: reference_ops::QuantizedMeanOrSum (int32 sums, 1/count folded into the multiplier).
 * QUANTIZE: float -> int16 (8-wide NEON multiply by the reciprocal, scalar tail divides),
   int16 <-> int8 and int16 -> int16 (scalar Requantize); DEQUANTIZE int16 -> float.
+* LOGISTIC / TANH (activations.cc SigmoidPrepare/TanhPrepare + Eval): an input scale of 2^-12
+  (TANH also 2^-11; LiteRT's CheckedLog2 allows 1e-3 in log2) runs gemmlowp's 16-bit fixed-point
+  logistic / tanh (optimized_ops, kernels/lut_s16 `*_pot_s16`); any other scale
+  reference_integer_ops::Logistic / Tanh: the input rescaled to units of 1 / (3 * 2^12), then
+  interpolated in LiteRT's 256-entry sigmoid table (`sigmoid_table`).
+* SOFTMAX: reference_ops::SoftmaxInt16 with the exp and 1/(1+x) tables of LUTPopulate<int16_t>
+  (double precision), computed here.
 """
 
 from __future__ import annotations
 
+import math
+from collections.abc import Callable
+
 import numpy as np
 
 from tinypipe.aot.lowering import Const, Layer, const_input, padding, unsupported
-from tinypipe.aot.quant import quantize_multiplier, quantize_value, scale_of, zero_point_of
+from tinypipe.aot.quant import quantize_multiplier, quantize_value, scale_of, tflite_round, zero_point_of
 from tinypipe.graph import Graph, Operator, Tensor
 
 INT16_MIN, INT16_MAX = -(2**15), 2**15 - 1
@@ -31,6 +41,10 @@ ADD_LEFT_SHIFT = 15  # TP_ADD_S16_LEFT_SHIFT: LiteRT's headroom for int16 ADD/SU
 ADD_VECTOR = 16  # elements per NEON iteration of optimized_integer_ops::AddElementwiseInt16
 QUANTIZE_VECTOR = 8  # elements per NEON iteration of optimized_ops::AffineQuantize<int16_t>
 MAX_SHIFT_64 = 7  # MultiplyByQuantizedMultiplier(int64_t, ...) requires shift < 8
+# The operators the aot runtime runs with int16 activations (any other is refused, naming tflm).
+S16_OPERATORS = ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "ADD", "SUB", "MUL", "AVERAGE_POOL_2D",
+                 "MAX_POOL_2D", "CONCATENATION", "RESHAPE", "SQUEEZE", "EXPAND_DIMS", "QUANTIZE",
+                 "DEQUANTIZE", "MEAN", "LOGISTIC", "TANH", "SOFTMAX")
 
 
 def is_s16(graph: Graph, op: Operator) -> bool:
@@ -372,6 +386,171 @@ def lower_mean(graph: Graph, op: Operator, name: str) -> Layer:
                  macs=inp.size)
 
 
+# --- LOGISTIC, TANH -------------------------------------------------------------------------
+
+OUTPUT_SCALE_LOG2 = -15  # LOGISTIC / TANH / SOFTMAX outputs: scale 2^-15 (LiteRT checks it)
+SIGMOID_INPUT_UNIT = 3.0 * 4096.0  # the table path rescales the input to units of 1 / (3 * 2^12)
+SIGMOID_MULTIPLIER_FLOOR = 32767.0 / 2.0  # SigmoidPrepare doubles the multiplier up past this...
+SIGMOID_MAX_SHIFT = 30  # ...while the shift is at most this
+POT_INPUT_SHIFT = 12  # 15 - 3 integer bits: gemmlowp's Q3.12 input
+CHECKED_LOG2_TOLERANCE = np.float32(1e-3)
+
+# LiteRT's sigmoid table (common.h sigmoid_table_uint16): sigmoid(i / 24) in 0.16 fixed point for
+# i = 0..255, the rounded value round(2^16 * sigmoid(i / 24)) (65535 at most) plus one where LiteRT
+# ships one more ('+' below, 60 entries; no entry is lower). Checked in tests/test_ops_16x8.py.
+SIGMOID_ENTRIES = 256
+SIGMOID_STEP = 24.0
+_SIGMOID_ROUNDED_UP = (
+    "....+...+...+.++++.++++..+.+++++.+++.+.+++.++++..++...+.......++"
+    "+.+...............+...+......+......+..+........+...+..........."
+    ".......+........................................................"
+    "...............................................................+"
+)
+SIGMOID_TABLE_OFFSET = 32768  # TP_SIGMOID_S16_TABLE_OFFSET: the C table is stored minus this
+
+
+def sigmoid_table() -> np.ndarray:
+    """LiteRT's int16 LOGISTIC/TANH table, uint16 values (sigmoid(i / 24) * 2^16)."""
+    rounded = [min(2**16 - 1, tflite_round(2.0**16 / (1.0 + math.exp(-i / SIGMOID_STEP))))
+               for i in range(SIGMOID_ENTRIES)]
+    return np.array(rounded, np.int64) + np.array([c == "+" for c in _SIGMOID_ROUNDED_UP], np.int64)
+
+
+def checked_log2(x: float) -> tuple[int, bool]:
+    """LiteRT's CheckedLog2 (float32 arithmetic, libm logf): round(log2 x), and whether x is a
+    power of two within 1e-3 in log2."""
+    from tinypipe.aot.ops.lut import _libm
+
+    logf = _libm("logf")
+    x_log2 = np.float32(logf(np.float32(x)) * (np.float32(1.0) / logf(np.float32(2.0))))
+    rounded = np.float32(tflite_round(float(x_log2)))
+    return int(rounded), bool(abs(np.float32(x_log2 - rounded)) < CHECKED_LOG2_TOLERANCE)
+
+
+def sigmoid_input_rescale(scale: float, tanh: bool) -> tuple[int, int] | None:
+    """SigmoidPrepare / TanhPrepare for int16: (input_multiplier, input_left_shift) of the table
+    path, or None where LiteRT runs the fixed-point path instead (a power-of-two input scale, or a
+    multiplier that truncates to 0 with the shift exhausted)."""
+    log2, pot = checked_log2(scale)
+    shift = POT_INPUT_SHIFT + log2
+    if pot and (shift in (0, 1) if tanh else shift == 0):
+        return None
+    multiplier, shift = scale * SIGMOID_INPUT_UNIT, 0
+    while multiplier <= SIGMOID_MULTIPLIER_FLOOR and shift <= SIGMOID_MAX_SHIFT:
+        shift += 1
+        multiplier *= 2.0
+    return (int(multiplier), shift) if int(multiplier) > 0 else None
+
+
+def _expect_unit_output(graph: Graph, op: Operator, out: Tensor) -> None:
+    log2, pot = checked_log2(scale_of(out))
+    exact = op.opcode != "LOGISTIC" or scale_of(out) == 2.0**OUTPUT_SCALE_LOG2
+    if not (pot and log2 == OUTPUT_SCALE_LOG2 and exact):
+        raise unsupported(graph, op, f"output scale {scale_of(out):g} is not 2^-15, which LiteRT's int16 "
+                                     f"{op.opcode} requires")
+
+
+def lower_sigmoid(graph: Graph, op: Operator, name: str) -> Layer:
+    """LOGISTIC or TANH with int16 activations (see the module docstring)."""
+    inp, out = graph.op_inputs(op)[0], graph.op_outputs(op)[0]
+    expect_int16(graph, op, inp, out)
+    assert inp is not None
+    _expect_unit_output(graph, op, out)
+    tanh = op.opcode == "TANH"
+    kernel = "tp_tanh" if tanh else "tp_logistic"
+    if scale_of(inp) * SIGMOID_INPUT_UNIT >= 2**31:  # LiteRT's int32 multiplier then overflows
+        raise unsupported(graph, op, f"input scale {scale_of(inp):g} is so coarse that LiteRT's int16 "
+                                     f"{op.opcode} multiplier overflows int32, which is undefined there")
+    rescale = sigmoid_input_rescale(scale_of(inp), tanh)
+    io = {"inputs": [inp.index], "outputs": [out.index], "inplace": [(0, 0)], "macs": out.size}
+    if rescale is None:  # gemmlowp fixed point on the raw Q3.12 input (TANH: Q4.11 doubled)
+        log2, _ = checked_log2(scale_of(inp))
+        return Layer(op, name, kernel=f"{kernel}_pot_s16", params_type="tp_sigmoid_pot_s16_params_t",
+                     params={"size": out.size, "input_double": int(tanh and POT_INPUT_SHIFT + log2 != 0)},
+                     **io)  # type: ignore[arg-type]
+    multiplier, shift = rescale
+    table = sigmoid_table() - SIGMOID_TABLE_OFFSET
+    return Layer(op, name, kernel=f"{kernel}_s16", params_type="tp_sigmoid_s16_params_t",
+                 params={"size": out.size, "input_multiplier": multiplier, "input_left_shift": shift},
+                 consts=[Const("sigmoid_table", "int16_t", table)], **io)  # type: ignore[arg-type]
+
+
+# --- SOFTMAX ---------------------------------------------------------------------------------
+
+LUT_INTERVALS = 512  # LUTPopulate<int16_t>: 512 intervals + the end point
+INT16_RANGE = INT16_MAX - INT16_MIN  # 65535
+SOFTMAX_EXP_SPAN = 10.0  # the exp table covers [-10, 0]
+SOFTMAX_MAX_DEPTH = 2**16  # the int32 sum of up to this many Q0.15 exps cannot overflow
+SOFTMAX_SCALE_TOLERANCE = 0.001  # SoftmaxPrepare: |output scale - 2^-15| <= 0.1% of 2^-15
+
+
+def lut_populate_int16(fn: Callable[[float], float], input_scale: float, input_zero_point: int,
+                       output_scale: float, output_zero_point: int) -> np.ndarray:
+    """LUTPopulate<int16_t> with double arithmetic: fn sampled at 513 points over the int16 input
+    range, each entry but the last lowered by half the interpolation error at its interval's
+    midpoint (rounded), so that linear interpolation between entries tracks fn."""
+    input_min = input_scale * (INT16_MIN - input_zero_point)
+    input_max = input_scale * (INT16_MAX - input_zero_point)
+    output_min = output_scale * (INT16_MIN - output_zero_point)
+    output_max = output_scale * (INT16_MAX - output_zero_point)
+    step = (input_max - input_min) / LUT_INTERVALS
+    half_step = step / 2
+    inverse = float(INT16_RANGE + 1) / (output_max - output_min)
+    table = []
+    for i in range(LUT_INTERVALS):
+        value = fn(input_min + i * step)
+        midpoint = fn(input_min + i * step + half_step)
+        following = fn(input_min + (i + 1) * step)
+        sample = tflite_round(value * inverse)
+        interpolated = tflite_round((following * inverse + tflite_round(value * inverse)) / 2)
+        bias = tflite_round((interpolated - tflite_round(midpoint * inverse)) / 2)
+        table.append(sample - bias)
+    table.append(tflite_round(fn(input_max) * inverse))
+    return np.clip(np.array(table, np.int64), INT16_MIN, INT16_MAX)
+
+
+def softmax_exp_table() -> np.ndarray:
+    """exp(x) for x in [-10, 0] over the int16 range (value v <-> x = 10 (v - 32767) / 65535)."""
+    return lut_populate_int16(math.exp, SOFTMAX_EXP_SPAN / INT16_RANGE, INT16_MAX, 2.0 / INT16_RANGE, 0)
+
+
+def softmax_reciprocal_table() -> np.ndarray:
+    """1 / (1 + x) for x in [0, 1] over the int16 range (v <-> x = (v + 32768) / 65535)."""
+    return lut_populate_int16(lambda x: 1.0 / (1.0 + x), 1.0 / INT16_RANGE, INT16_MIN, 2.0 / INT16_RANGE, 0)
+
+
+def lower_softmax(graph: Graph, op: Operator, name: str) -> Layer:
+    """SOFTMAX with int16 activations: reference_ops::SoftmaxInt16."""
+    inp, out = graph.op_inputs(op)[0], graph.op_outputs(op)[0]
+    expect_int16(graph, op, inp, out)
+    assert inp is not None
+    if not inp.shape:
+        raise unsupported(graph, op, "scalar input")
+    unit = 2.0**OUTPUT_SCALE_LOG2
+    if abs(np.float32(scale_of(out)) - np.float32(unit)) > np.float32(SOFTMAX_SCALE_TOLERANCE * unit):
+        raise unsupported(graph, op, f"output scale {scale_of(out):g} is not 2^-15, which LiteRT's int16 "
+                                     "SOFTMAX requires")
+    depth = inp.shape[-1]
+    if depth > SOFTMAX_MAX_DEPTH:
+        raise unsupported(graph, op, f"depth {depth} exceeds {SOFTMAX_MAX_DEPTH}: LiteRT's int32 sum of "
+                                     "exps overflows, which is undefined there")
+    # input_scale * beta in float32 (both are floats in LiteRT), then rescaled in double so that
+    # [-65535, 0] spans [-10, 0]
+    beta = np.float32(op.options.get("beta", 1.0))
+    scaled_beta = float(np.float32(scale_of(inp)) * beta)
+    multiplier, shift = quantize_multiplier(scaled_beta / (SOFTMAX_EXP_SPAN / INT16_RANGE))
+    if shift > 30:
+        raise unsupported(graph, op, f"input scale {scale_of(inp):g} is so coarse that LiteRT's int16 "
+                                     "SOFTMAX shifts left by 31 or more, which is undefined there")
+    return Layer(op, name, kernel="tp_softmax_s16", inputs=[inp.index], outputs=[out.index],
+                 params_type="tp_softmax_s16_params_t",
+                 params={"rows": inp.size // depth, "depth": depth, "input_multiplier": multiplier,
+                         "input_shift": shift},
+                 consts=[Const("exp_table", "int16_t", softmax_exp_table()),
+                         Const("reciprocal_table", "int16_t", softmax_reciprocal_table())],
+                 inplace=[(0, 0)], macs=inp.size)
+
+
 def kernel_extents(layer: Layer) -> tuple[list[tuple[int, int]], list[tuple[int, int]]] | None:
     """codegen.kernel_extents for the int16 kernels: [(lowest, end)] byte ranges per input and
     output (2 bytes per int16 element), or None for a kernel not listed here."""
@@ -407,6 +586,10 @@ def kernel_extents(layer: Layer) -> tuple[list[tuple[int, int]], list[tuple[int,
         return [(0, 4 * int(p["size"]))], s16(p["size"])
     if k == "tp_dequantize_s16_f32":
         return s16(p["size"]), [(0, 4 * int(p["size"]))]
+    if k in ("tp_logistic_s16", "tp_tanh_s16", "tp_logistic_pot_s16", "tp_tanh_pot_s16"):
+        return s16(p["size"]), s16(p["size"])
+    if k == "tp_softmax_s16":
+        return s16(p["rows"] * p["depth"]), s16(p["rows"] * p["depth"])
     if k == "tp_mean_s16":
         from tinypipe.aot.codegen import _span
 

@@ -1,4 +1,4 @@
-"""RELU, RELU6, RELU_N1_TO_1, LEAKY_RELU, ABS and ELU (int8) -> kernels/lut_s8.
+"""RELU, RELU6, RELU_N1_TO_1, LEAKY_RELU, ABS, NEG and ELU (int8) -> kernels/lut_s8.
 
 Each is a function of one int8 value whose LiteRT kernel is scalar integer (or float-table)
 arithmetic with no position dependence, so the generator evaluates that arithmetic for the 256
@@ -113,6 +113,14 @@ _expm1f = _libm("expm1f")
 
 def _elu(x: np.float32) -> np.float32:
     return _expm1f(x) if x < 0 else F32(x)
+
+
+@register("NEG", prefix="neg")
+def lower_neg(graph: Graph, op: Operator, name: str) -> Layer:
+    """LiteRT's int8 NEG (neg.cc -> reference_ops::Negate<int8_t>) negates the raw int8 value,
+    wrapping -128 to -128, whatever the scales and zero points say: so does the table."""
+    inp, out = _operands(graph, op)
+    return lut_layer(graph, op, name, (-INT8_VALUES.astype(np.int16)).astype(np.int8))
 
 
 @register("ELU", prefix="elu")

@@ -15,6 +15,7 @@ from collections.abc import Callable
 
 import numpy as np
 
+from tinypipe.aot import s16
 from tinypipe.aot.lowering import Const, Layer, expect_int8, register
 from tinypipe.aot.quant import INT8_MAX, INT8_MIN, scale_of, tflite_round, zero_point_of
 from tinypipe.graph import Graph, Operator
@@ -63,6 +64,8 @@ def lut_layer(graph: Graph, op: Operator, name: str, table: np.ndarray) -> Layer
 
 
 def _lower_float_lut(graph: Graph, op: Operator, name: str, transform: FloatFn) -> Layer:
+    if s16.is_s16(graph, op):  # 16x8: int16 activations
+        return s16.lower_sigmoid(graph, op, name)
     inp, out = graph.op_inputs(op)[0], graph.op_outputs(op)[0]
     expect_int8(graph, op, inp, out)
     assert inp is not None

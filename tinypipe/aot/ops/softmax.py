@@ -7,6 +7,7 @@ import ctypes.util
 
 import numpy as np
 
+from tinypipe.aot import s16
 from tinypipe.aot.lowering import Const, Layer, expect_int8, register, unsupported
 from tinypipe.aot.quant import scale_of, zero_point_of
 from tinypipe.graph import Graph, Operator
@@ -30,6 +31,8 @@ def exp_table(input_scale: float, beta: float) -> np.ndarray:
 
 @register("SOFTMAX", prefix="softmax")
 def lower_softmax(graph: Graph, op: Operator, name: str) -> Layer:
+    if s16.is_s16(graph, op):  # 16x8: int16 activations
+        return s16.lower_softmax(graph, op, name)
     inp, out = graph.op_inputs(op)[0], graph.op_outputs(op)[0]
     expect_int8(graph, op, inp, out)
     assert inp is not None
