@@ -158,6 +158,9 @@ def test_ops_table_lists_both_runtimes(tmp_path: Path, monkeypatch: pytest.Monke
     assert by_op["CONV_2D"].aot and by_op["CONV_2D"].tflm and "90b983c" in source
     assert by_op["UNIDIRECTIONAL_SEQUENCE_LSTM"].tflm and not by_op["UNIDIRECTIONAL_SEQUENCE_LSTM"].aot
     assert all(r.tflm is not None for r in rows) and len(rows) >= 90
+    # int16 (16x8): aot's own list; TFLite Micro's from its kernel sources
+    assert by_op["SOFTMAX"].aot_int16 and by_op["SOFTMAX"].tflm_int16 and not by_op["PAD"].aot_int16
+    assert by_op["MEAN"].tflm_int16 and by_op["RESHAPE"].tflm_int16 and not by_op["ARG_MAX"].tflm_int16
     monkeypatch.delenv(ENV_VAR)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
     rows, source = operator_table()

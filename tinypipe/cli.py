@@ -207,7 +207,7 @@ def ops_cmd(
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
     tflm_dir: Path | None = _tflm_dir_option(),
 ) -> None:
-    """List every operator aot or TensorFlow Lite Micro runs, and which runtime runs it (int8).
+    """List every operator aot or TensorFlow Lite Micro runs, and which runtime runs it (int8, int16).
 
     Example: tinypipe ops
     """
@@ -222,13 +222,16 @@ def ops_cmd(
     def mark(v: bool | None) -> str:
         return "?" if v is None else ("yes" if v else "-")
 
-    table = Table("operator", "aot", "tflm", "aot kernel family", title="Operators by runtime (int8)")
+    table = Table("operator", "aot int8", "tflm int8", "aot int16", "tflm int16", "aot kernel family",
+                  title="Operators by runtime and activation type (int16: 16x8 models)")
     for r in rows:
-        table.add_row(r.op, mark(r.aot), mark(r.tflm), r.family)
+        table.add_row(r.op, mark(r.aot), mark(r.tflm), mark(r.aot_int16), mark(r.tflm_int16), r.family)
     console.print(table)
     both = sum(1 for r in rows if r.aot and r.tflm)
-    console.print(f"{len(rows)} operators: aot runs {sum(r.aot for r in rows)}, tflm runs "
-                  f"{sum(bool(r.tflm) for r in rows)}, both {both}; {source}", highlight=False, markup=False)
+    console.print(f"{len(rows)} operators: aot runs {sum(r.aot for r in rows)} (int16: "
+                  f"{sum(r.aot_int16 for r in rows)}), tflm runs {sum(bool(r.tflm) for r in rows)} (int16: "
+                  f"{sum(bool(r.tflm_int16) for r in rows)}), both {both}; {source}; tflm int16 from its "
+                  "kernel sources", highlight=False, markup=False)
 
 
 @app.command("export-c")

@@ -68,6 +68,9 @@ def op_macs(g: graph_mod.Graph, op: graph_mod.Operator) -> int:
         return out.size * kh * kw
     if op.opcode == "FULLY_CONNECTED" and w.shape:
         return out.size * w.shape[-1]
+    if op.opcode == "BATCH_MATMUL" and ins[0] is not None and len(ins[0].shape) >= 2:
+        lhs = ins[0].shape  # the contracted dimension: the last of lhs, or the one before with adj_x
+        return out.size * (lhs[-2] if op.options.get("adj_x") else lhs[-1])
     if op.opcode == "TRANSPOSE_CONV" and len(w.shape) == 4 and len(ins) > 2 and ins[2] is not None:
         _, kh, kw, _ = w.shape
         return ins[2].size * kh * kw * w.shape[0]

@@ -314,8 +314,8 @@ def _more_kernel_extents(layer: Layer) -> tuple[list[tuple[int, int]], list[tupl
         return [_span(0, full, ints("input_strides"))], [(0, size(*out_dims))]
     if k == "tp_tile":  # reads the whole input, writes it tiled (element_bytes per element)
         arrays = {c.suffix: int(np.prod(c.values, dtype=object)) for c in layer.consts}
-        size = int(p["element_bytes"]) * arrays["dims"]
-        return [(0, size)], [(0, size * arrays["multiples"])]
+        input_bytes = int(p["element_bytes"]) * arrays["dims"]
+        return [(0, input_bytes)], [(0, input_bytes * arrays["multiples"])]
     if k == "tp_gather_s8":
         outer, inner = int(p["outer"]), int(p["inner"])
         return [(0, outer * int(p["axis_size"]) * inner)], [(0, outer * int(p["num_indices"]) * inner)]
@@ -448,13 +448,16 @@ def render(graph: Graph, layers: list[Layer], plan: MemoryPlan, out_dir: Path, n
                 consts.insert(k, Const(f"input{k}", ctype, tensor.data))  # type: ignore[arg-type]
                 args.append(f"{layer.name}_input{k}")
             else:
-                args.append(used.setdefault(t, _c_name(tensor.name, t)))
+                var = used.setdefault(t, _c_name(tensor.name, t))
+                args.append(f"(const int8_t *){var}" if layer.as_bytes else var)
         if layer.inputs_as_array:  # variadic kernels (CONCATENATION) take one array of input pointers
             element = _ctype(graph.tensor(layer.inputs[0]))
             args[first_input:] = [f"(const {element} *const[]){{" + ", ".join(args[first_input:]) + "}"]
         args += [f"{layer.name}_{c.suffix}" if c.values.size else "NULL"  # empty: an absent optional array
                  for c in consts if not c.suffix.startswith("input")]
         out_args = [used.setdefault(t, _c_name(graph.tensor(t).name, t)) for t in layer.outputs]
+        if layer.as_bytes:
+            out_args = [f"(int8_t *){var}" for var in out_args]
         if layer.outputs_as_array:  # variadic kernels (SPLIT) take one array of output pointers
             out_args = ["(int8_t *const[]){" + ", ".join(out_args) + "}"]
         args += out_args

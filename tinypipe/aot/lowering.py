@@ -64,6 +64,7 @@ class Layer:
     # signature; the call becomes TP_VARIANT(kernel, dsp, helium)(...) and the compiler keeps the
     # one the core has (tp_common.h), the linker only the variants some layer calls.
     variants: tuple[str, str] | None = None
+    as_bytes: bool = False  # a data-movement kernel: tensors of any type are passed as int8_t bytes
 
     @property
     def opcode(self) -> str:
@@ -163,9 +164,11 @@ def lower(graph: Graph, op: Operator) -> Layer:
     _load_ops()
     fn = _REGISTRY.get(op.opcode)
     if fn is None:
+        loop = (" (a Keras LSTM/GRU converts to a WHILE loop; built with `unroll=True` it becomes "
+                "operators aot runs)" if op.opcode == "WHILE" else "")
         raise TinypipeError(
             f"{graph.path}: operator {describe(graph, op)} is not supported by the aot runtime "
-            f"(no aot kernel for {op.opcode}); `--runtime tflm` runs it",
+            f"(no aot kernel for {op.opcode}); `--runtime tflm` runs it{loop}",
             "supported operators: " + ", ".join(supported_ops()),
         )
     return fn(graph, op, f"{_PREFIXES[op.opcode]}_{op.index}")

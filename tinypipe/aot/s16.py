@@ -447,7 +447,7 @@ def _expect_unit_output(graph: Graph, op: Operator, out: Tensor) -> None:
     exact = op.opcode != "LOGISTIC" or scale_of(out) == 2.0**OUTPUT_SCALE_LOG2
     if not (pot and log2 == OUTPUT_SCALE_LOG2 and exact):
         raise unsupported(graph, op, f"output scale {scale_of(out):g} is not 2^-15, which LiteRT's int16 "
-                                     f"{op.opcode} requires")
+                                     f"{op.opcode} requires; `--runtime tflm` runs it")
 
 
 def lower_sigmoid(graph: Graph, op: Operator, name: str) -> Layer:
@@ -460,7 +460,8 @@ def lower_sigmoid(graph: Graph, op: Operator, name: str) -> Layer:
     kernel = "tp_tanh" if tanh else "tp_logistic"
     if scale_of(inp) * SIGMOID_INPUT_UNIT >= 2**31:  # LiteRT's int32 multiplier then overflows
         raise unsupported(graph, op, f"input scale {scale_of(inp):g} is so coarse that LiteRT's int16 "
-                                     f"{op.opcode} multiplier overflows int32, which is undefined there")
+                                     f"{op.opcode} multiplier overflows int32, which is undefined there; "
+                                     "`--runtime tflm` runs it")
     rescale = sigmoid_input_rescale(scale_of(inp), tanh)
     io = {"inputs": [inp.index], "outputs": [out.index], "inplace": [(0, 0)], "macs": out.size}
     if rescale is None:  # gemmlowp fixed point on the raw Q3.12 input (TANH: Q4.11 doubled)
@@ -529,11 +530,11 @@ def lower_softmax(graph: Graph, op: Operator, name: str) -> Layer:
     unit = 2.0**OUTPUT_SCALE_LOG2
     if abs(np.float32(scale_of(out)) - np.float32(unit)) > np.float32(SOFTMAX_SCALE_TOLERANCE * unit):
         raise unsupported(graph, op, f"output scale {scale_of(out):g} is not 2^-15, which LiteRT's int16 "
-                                     "SOFTMAX requires")
+                                     "SOFTMAX requires; `--runtime tflm` runs it")
     depth = inp.shape[-1]
     if depth > SOFTMAX_MAX_DEPTH:
         raise unsupported(graph, op, f"depth {depth} exceeds {SOFTMAX_MAX_DEPTH}: LiteRT's int32 sum of "
-                                     "exps overflows, which is undefined there")
+                                     "exps overflows, which is undefined there; `--runtime tflm` runs it")
     # input_scale * beta in float32 (both are floats in LiteRT), then rescaled in double so that
     # [-65535, 0] spans [-10, 0]
     beta = np.float32(op.options.get("beta", 1.0))
@@ -541,7 +542,8 @@ def lower_softmax(graph: Graph, op: Operator, name: str) -> Layer:
     multiplier, shift = quantize_multiplier(scaled_beta / (SOFTMAX_EXP_SPAN / INT16_RANGE))
     if shift > 30:
         raise unsupported(graph, op, f"input scale {scale_of(inp):g} is so coarse that LiteRT's int16 "
-                                     "SOFTMAX shifts left by 31 or more, which is undefined there")
+                                     "SOFTMAX shifts left by 31 or more, which is undefined there; "
+                                     "`--runtime tflm` runs it")
     return Layer(op, name, kernel="tp_softmax_s16", inputs=[inp.index], outputs=[out.index],
                  params_type="tp_softmax_s16_params_t",
                  params={"rows": inp.size // depth, "depth": depth, "input_multiplier": multiplier,

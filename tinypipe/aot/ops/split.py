@@ -1,4 +1,4 @@
-"""SPLIT, SPLIT_V and UNPACK (int8, any rank) -> kernels/split_s8; PACK -> kernels/concat_s8.
+"""SPLIT, SPLIT_V and UNPACK (int8, any rank; float32 too) -> kernels/split_s8; PACK -> kernels/concat_s8.
 
 All four are block copies around one axis: with `outer` = the product of the dimensions before
 it, each output (SPLIT, UNPACK) or input (PACK) contributes one contiguous block per outer index.
@@ -27,8 +27,12 @@ def _axis(graph: Graph, op: Operator, axis: int, rank: int) -> int:
 def _split_layer(graph: Graph, op: Operator, name: str, inp: Tensor, axis: int, removed: bool) -> Layer:
     """outputs take consecutive blocks of `inp` along `axis` (`removed`: UNPACK drops the axis)."""
     outs = graph.op_outputs(op)
-    expect_int8(graph, op, inp, *outs)
-    same_quantization(graph, op, inp, *outs)
+    # float32: the split the converter leaves in float between DEQUANTIZE and QUANTIZE (unrolled
+    # LSTM/GRU gates); the kernel copies bytes, so blocks count bytes (4 per element)
+    element = 4 if inp.dtype == "float32" and all(o.dtype == "float32" for o in outs) else 1
+    if element == 1:
+        expect_int8(graph, op, inp, *outs)
+        same_quantization(graph, op, inp, *outs)
     if inp.is_const:
         raise unsupported(graph, op, "splitting a constant tensor (fold it before export)")
     inner = _volume(inp.shape[axis + 1:])
@@ -39,8 +43,10 @@ def _split_layer(graph: Graph, op: Operator, name: str, inp: Tensor, axis: int, 
     return Layer(
         op, name, kernel="tp_split_s8", inputs=[inp.index], outputs=[o.index for o in outs],
         params_type="tp_split_params_t",
-        params={"num_outputs": len(outs), "outer": _volume(inp.shape[:axis]), "input_block": sum(blocks)},
-        consts=[Const("blocks", "int32_t", np.array(blocks))], outputs_as_array=True,
+        params={"num_outputs": len(outs), "outer": _volume(inp.shape[:axis]),
+                "input_block": element * sum(blocks)},
+        consts=[Const("blocks", "int32_t", element * np.array(blocks))], outputs_as_array=True,
+        as_bytes=element != 1,
     )
 
 
