@@ -770,10 +770,11 @@ def _group_key(config: Config) -> tuple[bool, bool]:
     return config["op"] == "QUANTIZE", bool(config.get("per_tensor"))
 
 
-def convert_group(configs: list[Config]) -> bytes | None:
+def convert_group(configs: list[Config], activations: str = "int8") -> bytes | None:
     """Convert the configs as independent branches of ONE Keras model (inputs named b<j>_<k>), or
     None if the converter fails on any of them. One converter call costs a few seconds whatever
-    the model's size, so this is what keeps the op suites fast."""
+    the model's size, so this is what keeps the op suites fast. `activations` "int16": 16x8
+    quantization (int16 activations and I/O, int8 weights)."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     import keras
     import tensorflow as tf
@@ -803,11 +804,14 @@ def convert_group(configs: list[Config]) -> bytes | None:
     converter = tf.lite.TFLiteConverter.from_keras_model(model)
     converter.optimizations = [tf.lite.Optimize.DEFAULT]
     converter.representative_dataset = representative
-    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+    wide = activations == "int16"
+    converter.target_spec.supported_ops = [
+        tf.lite.OpsSet.EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8 if wide
+        else tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
     float_io, per_tensor = _group_key(configs[0])
     if not float_io:
-        converter.inference_input_type = tf.int8
-        converter.inference_output_type = tf.int8
+        converter.inference_input_type = tf.int16 if wide else tf.int8
+        converter.inference_output_type = tf.int16 if wide else tf.int8
     if per_tensor:
         converter._experimental_disable_per_channel = True
         converter._experimental_disable_per_channel_quantization_for_dense_layers = True
@@ -817,10 +821,13 @@ def convert_group(configs: list[Config]) -> bytes | None:
         return None
 
 
-def split_branches(model: bytes, configs: list[Config]) -> tuple[list[Branch], list[Config]]:
+def split_branches(model: bytes, configs: list[Config],
+                   accepted: Callable[[Config, list[str]], bool] | None = None
+                   ) -> tuple[list[Branch], list[Config]]:
     """Map a batched model's inputs and outputs back to its configs (by input name, and by tracing
     each output to the inputs it depends on); configs whose branch is not exactly their op
-    (the converter rewrote it) are returned as rejected."""
+    (the converter rewrote it; `accepted(config, opcodes)` decides, by default
+    `_converted_as_expected`) are returned as rejected."""
     import re
 
     from tinypipe.graph import parse
@@ -846,11 +853,11 @@ def split_branches(model: bytes, configs: list[Config]) -> tuple[list[Branch], l
         j = owners.pop()
         branches[j].outputs.append(pos)
         ops_of[j] |= seen
-    rejected = []
-    for j, config in enumerate(configs):
-        opcodes = [graph.operators[i].opcode for i in ops_of[j]]
-        if not _converted_as_expected(config["op"], opcodes):
-            rejected.append(config)
+    def expected(config: Config, opcodes: list[str]) -> bool:
+        return _converted_as_expected(config["op"], opcodes)
+
+    ok = accepted or expected
+    rejected = [c for j, c in enumerate(configs) if not ok(c, [graph.operators[i].opcode for i in ops_of[j]])]
     return [b for b in branches if b.config not in rejected], rejected
 
 

@@ -9,6 +9,7 @@ LiteRT; each config gets a Result naming what, if anything, differed.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -46,9 +47,14 @@ def _branch_of_op(model: bytes, op_index: int) -> int:
     return -1
 
 
-def _generate_all(batches: list[Batch], work: Path) -> tuple[list[tuple[Batch, AotModel]], list[Result]]:
+BuildFn = Callable[[list[Config]], tuple[list[Batch], list[Config]]]  # build_batches' shape
+InputsFn = Callable[[Reference, Batch, int, int], list[np.ndarray]]  # batch_inputs' shape
+
+
+def _generate_all(batches: list[Batch], work: Path, build: BuildFn = build_batches
+                  ) -> tuple[list[tuple[Batch, AotModel]], list[Result]]:
     """aot-compile every batch; a branch the generator refuses is reported against its config and
-    its batch's other configs are converted again without it."""
+    its batch's other configs are converted again without it (by `build`)."""
     out: list[tuple[Batch, AotModel]] = []
     errors: list[Result] = []
     pending = batches
@@ -60,15 +66,16 @@ def _generate_all(batches: list[Batch], work: Path) -> tuple[list[tuple[Batch, A
             try:
                 out.append((batch, generate(path, path.parent / "gen", name=f"b{attempt}_{len(out)}")))
             except TinypipeError as exc:
-                owner = _branch_of_op(batch.model, int(re.search(r" #(\d+) ", str(exc)).group(1)))  # type: ignore
+                found = re.search(r" #(\d+) ", str(exc))
+                owner = _branch_of_op(batch.model, int(found.group(1))) if found else -1
                 for b in batch.branches:
-                    if b.index == owner:
+                    if b.index == owner or owner < 0:
                         errors.append(Result(b.config, f"aot generation failed: {exc}"))
                     else:
                         redo.append(b.config)
         if not redo:
             break
-        pending, rejected = build_batches(redo)
+        pending, rejected = build(redo)
         errors += [Result(c, CONVERTER_FAILED) for c in rejected]
     return out, errors
 
@@ -106,12 +113,15 @@ def mismatch(got: np.ndarray, want: np.ndarray) -> str:
             f"{got[k].reshape(-1)[elem]} vs LiteRT {want[k].reshape(-1)[elem]}, max |diff| {diff.max():g}")
 
 
-def run_suite(configs: list[Config], work: Path, n_inputs: int, seed: int) -> dict[str, Result]:
-    """Convert `configs` in batches, aot-compile every batch into ONE sanitized host binary, run
-    `n_inputs` random inputs through it and LiteRT: a Result per config id."""
-    batches, rejected = build_batches(configs)
+def run_suite(configs: list[Config], work: Path, n_inputs: int, seed: int, build: BuildFn = build_batches,
+              inputs: InputsFn | None = None) -> dict[str, Result]:
+    """Convert `configs` in batches (`build`), aot-compile every batch into ONE sanitized host
+    binary, run `n_inputs` random inputs (`inputs`, default batch_inputs) through it and LiteRT:
+    a Result per config id (same shape, same type, same bytes)."""
+    make_inputs = inputs or batch_inputs
+    batches, rejected = build(configs)
     found = {c["id"]: Result(c, CONVERTER_FAILED) for c in rejected}
-    generated, errors = _generate_all(batches, work)
+    generated, errors = _generate_all(batches, work, build)
     found |= {r.config["id"]: r for r in errors}
     if not generated:
         return found
@@ -119,7 +129,7 @@ def run_suite(configs: list[Config], work: Path, n_inputs: int, seed: int) -> di
     for i, (batch, aot) in enumerate(generated):
         try:
             reference = Reference(batch.model)
-            xs = batch_inputs(reference, batch, n_inputs, seed=seed + i)
+            xs = make_inputs(reference, batch, n_inputs, seed + i)
             want = reference.run_batch(xs)
             got = runner.run(aot.name, xs)
         except TinypipeError as exc:  # reported against every config of the batch, not as a crash
@@ -128,8 +138,9 @@ def run_suite(configs: list[Config], work: Path, n_inputs: int, seed: int) -> di
         for b in batch.branches:
             result = Result(b.config)
             for pos in b.outputs:
-                if got[pos].shape != want[pos].shape:
-                    result.error = f"output shape {got[pos].shape} != {want[pos].shape}"
+                if got[pos].shape != want[pos].shape or got[pos].dtype != want[pos].dtype:
+                    result.error = (f"output {got[pos].dtype}{got[pos].shape} != "
+                                    f"{want[pos].dtype}{want[pos].shape}")
                 elif not np.array_equal(got[pos], want[pos]):
                     result.error = mismatch(got[pos], want[pos])
                 if result.error:

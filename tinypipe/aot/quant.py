@@ -93,9 +93,11 @@ def quantize_value(t: Tensor, value: float) -> int:
     return zero_point_of(t) + tflite_round(float(np.float32(value) / np.float32(scale_of(t))))
 
 
-def activation_range(fused: str, out: Tensor) -> tuple[int, int]:
-    """CalculateActivationRangeQuantized for an int8 output and a fused activation name."""
-    lo, hi = INT8_MIN, INT8_MAX
+def activation_range(fused: str | None, out: Tensor, bounds: tuple[int, int] = (INT8_MIN, INT8_MAX)
+                     ) -> tuple[int, int]:
+    """CalculateActivationRangeQuantized for a fused activation name and an output of the type
+    whose range is `bounds` (int8 by default)."""
+    lo, hi = bounds
     if fused == "RELU":
         return max(lo, quantize_value(out, 0.0)), hi
     if fused == "RELU6":

@@ -32,8 +32,9 @@ from collections.abc import Callable
 
 import numpy as np
 
+from tinypipe.aot import quant
 from tinypipe.aot.lowering import Const, Layer, const_input, padding, unsupported
-from tinypipe.aot.quant import quantize_multiplier, quantize_value, scale_of, tflite_round, zero_point_of
+from tinypipe.aot.quant import quantize_multiplier, scale_of, tflite_round, zero_point_of
 from tinypipe.graph import Graph, Operator, Tensor
 
 INT16_MIN, INT16_MAX = -(2**15), 2**15 - 1
@@ -81,16 +82,7 @@ def activation_range(graph: Graph, op: Operator, out: Tensor) -> tuple[int, int]
 
 
 def _activation_range(fused: str | None, out: Tensor) -> tuple[int, int]:
-    lo, hi = INT16_MIN, INT16_MAX
-    if fused == "RELU":
-        return max(lo, quantize_value(out, 0.0)), hi
-    if fused == "RELU6":
-        return max(lo, quantize_value(out, 0.0)), min(hi, quantize_value(out, 6.0))
-    if fused == "RELU_N1_TO_1":
-        return max(lo, quantize_value(out, -1.0)), min(hi, quantize_value(out, 1.0))
-    if fused in ("NONE", "", None):
-        return lo, hi
-    raise ValueError(fused)
+    return quant.activation_range(fused, out, (INT16_MIN, INT16_MAX))
 
 
 def _int64_bias(graph: Graph, op: Operator, b: Tensor | None, channels: int) -> np.ndarray:
@@ -304,31 +296,6 @@ def lower_pool(graph: Graph, op: Operator, name: str) -> Layer:
                          "filter_h": fh, "filter_w": fw, "stride_h": o["stride_h"], "stride_w": o["stride_w"],
                          "pad_top": pad_top, "pad_left": pad_left, "act_min": act_min, "act_max": act_max},
                  macs=out.size * fh * fw)
-
-
-def lower_concat(graph: Graph, op: Operator, name: str) -> Layer:
-    from tinypipe.aot.ops.layout import same_quantization
-
-    inputs = [t for t in graph.op_inputs(op) if t is not None]
-    out = graph.op_outputs(op)[0]
-    expect_int16(graph, op, *inputs, out)
-    same_quantization(graph, op, out, *inputs)
-    if op.options.get("fused_activation_function", "NONE") != "NONE":
-        raise unsupported(graph, op, "a fused activation on CONCATENATION is not supported")
-    if any(t.is_const for t in inputs):
-        raise unsupported(graph, op, "constant inputs to CONCATENATION are not supported")
-    axis = op.options.get("axis", 0)
-    axis = axis + len(out.shape) if axis < 0 else axis
-
-    def block(t: Tensor) -> int:
-        return int(np.prod(t.shape[axis:], dtype=np.int64))
-
-    return Layer(op, name, kernel="tp_concat_s16", inputs=[t.index for t in inputs], outputs=[out.index],
-                 params_type="tp_concat_params_t",
-                 params={"num_inputs": len(inputs), "outer": int(np.prod(out.shape[:axis], dtype=np.int64)),
-                         "output_block": block(out)},
-                 consts=[Const("blocks", "int32_t", np.array([block(t) for t in inputs]))],
-                 inputs_as_array=True)
 
 
 def lower_quantize(graph: Graph, op: Operator, name: str) -> Layer:

@@ -12,11 +12,10 @@ from tinypipe.graph import Graph, Operator, Tensor
 
 @register("CONCATENATION", prefix="concat")
 def lower_concat(graph: Graph, op: Operator, name: str) -> Layer:
-    if s16.is_s16(graph, op):  # 16x8: int16 activations
-        return s16.lower_concat(graph, op, name)
+    wide = s16.is_s16(graph, op)  # 16x8: int16 activations, the same block copies of 2-byte elements
     inputs = [t for t in graph.op_inputs(op) if t is not None]
     out = graph.op_outputs(op)[0]
-    expect_int8(graph, op, *inputs, out)
+    (s16.expect_int16 if wide else expect_int8)(graph, op, *inputs, out)
     same_quantization(graph, op, out, *inputs)
     if op.options.get("fused_activation_function", "NONE") != "NONE":
         raise unsupported(graph, op, "a fused activation on CONCATENATION is not supported")
@@ -29,7 +28,8 @@ def lower_concat(graph: Graph, op: Operator, name: str) -> Layer:
         return int(np.prod(t.shape[axis:], dtype=np.int64))
 
     return Layer(
-        op, name, kernel="tp_concat_s8", inputs=[t.index for t in inputs], outputs=[out.index],
+        op, name, kernel="tp_concat_s16" if wide else "tp_concat_s8", inputs=[t.index for t in inputs],
+        outputs=[out.index],
         params_type="tp_concat_params_t",
         params={"num_inputs": len(inputs), "outer": int(np.prod(out.shape[:axis], dtype=np.int64)),
                 "output_block": block(out)},
