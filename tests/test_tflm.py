@@ -64,6 +64,10 @@ def test_library_plan_compiles_exactly_the_models_kernels() -> None:
     assert "AddConv2D(tflite::Register_CONV_2D_INT8())" in cmsis.resolver_calls
     assert "AddConv2D()" in ref.resolver_calls and "AddReshape()" in cmsis.resolver_calls
     assert {"CONV_2D", "SOFTMAX", "UNIDIRECTIONAL_SEQUENCE_LSTM"} <= supported_ops(tree)
+    # a resolver method without a registration parameter (AddResizeNearestNeighbor()) is found too
+    nearest = plan_library(tree, ["RESIZE_NEAREST_NEIGHBOR"], "reference")
+    assert f"{kernels}resize_nearest_neighbor.cc" in nearest.kernel_sources
+    assert "AddResizeNearestNeighbor()" in nearest.resolver_calls
     with pytest.raises(TinypipeError, match="operator NOT_AN_OP has no TensorFlow Lite Micro kernel"):
         plan_library(tree, ["NOT_AN_OP"], "reference")
 

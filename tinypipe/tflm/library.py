@@ -49,6 +49,9 @@ CODE_BYTES_ALLOWANCE = 64 * 1024
 
 _METHOD = re.compile(r"TfLiteStatus (Add\w+)\(\s*const TFLMRegistration& registration\s*=\s*"
                      r"(?:[\w:]*::)?(Register_\w+)\(\)\)\s*\{\s*return AddBuiltin\(BuiltinOperator_(\w+),")
+# methods without a registration parameter: `AddX() { return AddBuiltin(BuiltinOperator_X, Register_X(), ...`
+_FIXED_METHOD = re.compile(r"TfLiteStatus (Add\w+)\(\)\s*\{\s*return AddBuiltin\(BuiltinOperator_(\w+),\s*"
+                           r"(?:[\w:]*::)?(Register_\w+)\(\)")
 _REGISTRATION = re.compile(r"TFLMRegistration\s+(Register_\w+)\s*\(\s*\)\s*\{")
 _CUSTOM_OP = re.compile(r"TFLMRegistration\*\s*Register_\w+\s*\(")
 _DECLARATION = re.compile(r"^TFLMRegistration\s+(Register_\w+_INT8)\s*\(\s*\)\s*;", re.M)
@@ -67,6 +70,7 @@ class Resolver:
 def resolver(tree: Path) -> Resolver:
     header = (tree / MICRO / "micro_mutable_op_resolver.h").read_text(encoding="utf-8")
     methods = {op: (method, reg) for method, reg, op in _METHOD.findall(header)}
+    methods |= {op: (method, reg) for method, op, reg in _FIXED_METHOD.findall(header) if op not in methods}
     files: dict[str, list[str]] = {}
     for path in sorted((tree / KERNELS).rglob("*.cc")):
         for reg in set(_REGISTRATION.findall(path.read_text(encoding="utf-8", errors="replace"))):
