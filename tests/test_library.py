@@ -123,9 +123,11 @@ def test_library_layout_names_and_kernels(libraries: tuple[Path, dict[str, Path]
     files = sorted(str(p.relative_to(lib)) for p in lib.rglob("*") if p.is_file())
     assert files == ["CMakeLists.txt", "README.md", "library.json", "library.properties", "src/digits.c",
                      "src/digits.h", "src/digits.json", "src/kernels/conv_s8.c", "src/kernels/conv_s8.h",
+                     "src/kernels/conv_s8_dsp.c", "src/kernels/conv_s8_mve.c", "src/kernels/conv_s8_patch.h",
                      "src/kernels/fully_connected_s8.c", "src/kernels/fully_connected_s8.h",
+                     "src/kernels/fully_connected_s8_dsp.c", "src/kernels/fully_connected_s8_mve.c",
                      "src/kernels/pooling_s8.c", "src/kernels/pooling_s8.h", "src/kernels/softmax_s8.c",
-                     "src/kernels/softmax_s8.h", "src/tp_common.h"]  # only the kernels digits calls
+                     "src/kernels/softmax_s8.h", "src/tp_common.h"]  # only the kernel families digits calls
     assert json.loads((lib / "library.json").read_text())["build"]["libArchive"] is True
     assert "dot_a_linkage=true" in (lib / "library.properties").read_text()
     header = (lib / "src" / "digits.h").read_text()
@@ -198,9 +200,12 @@ def test_two_model_libraries_in_one_program_on_qemu_m4(libraries: tuple[Path, di
     link_map = built.map_file.read_text()
     arena = r"\.bss\.digits_arena\s*\n?\s*0x[0-9a-f]+\s+0x0*810 .*libdigits\.a\(digits\.o\)"
     assert re.search(arena, link_map)  # DIGITS_ARENA_SECTION placed the arena (0x810 = 2,064 B)
-    # both archives hold the shared kernels; the linker takes each from one of them only
-    for kernel in ("conv_s8", "fully_connected_s8", "pooling_s8", "softmax_s8"):
+    # both archives hold the shared kernels; the linker takes each from one of them only, and on
+    # this DSP core the DSP variants of the convolution and the fully-connected layer, not the portable C
+    for kernel in ("conv_s8_dsp", "fully_connected_s8_dsp", "pooling_s8", "softmax_s8"):
         assert len(set(re.findall(rf"lib(\w+)\.a\({kernel}\.o\)", link_map))) == 1, kernel
+    for portable in ("conv_s8", "fully_connected_s8"):
+        assert not re.search(rf"lib\w+\.a\({portable}\.o\)", link_map), portable
     with emulate(project, timeout_s=120) as session:
         text = session.read_until_exit().decode(errors="replace")
         code = session.wait()

@@ -33,10 +33,8 @@ void tp_add_s16(const tp_add_s16_params_t *p, const int16_t *input1, const int16
     for (int32_t i0 = 0; i0 < p->dims[0]; ++i0) {
         for (int32_t i1 = 0; i1 < p->dims[1]; ++i1) {
             for (int32_t i2 = 0; i2 < p->dims[2]; ++i2) {
-                const int16_t *a = input1 + i0 * p->input1_strides[0] + i1 * p->input1_strides[1] +
-                                   i2 * p->input1_strides[2];
-                const int16_t *b = input2 + i0 * p->input2_strides[0] + i1 * p->input2_strides[1] +
-                                   i2 * p->input2_strides[2];
+                const int16_t *a = tp_broadcast_row_s16(input1, p->input1_strides, i0, i1, i2);
+                const int16_t *b = tp_broadcast_row_s16(input2, p->input2_strides, i0, i1, i2);
                 for (int32_t i3 = 0; i3 < p->dims[3]; ++i3, ++k) {
                     const int32_t x = a[i3 * p->input1_strides[3]];
                     const int32_t y = b[i3 * p->input2_strides[3]];

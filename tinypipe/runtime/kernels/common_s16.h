@@ -43,6 +43,12 @@ TP_INLINE int32_t tp_round_double_to_int32(double x) {
 
 TP_INLINE int16_t tp_clamp_s16(int32_t x, int32_t lo, int32_t hi) { return (int16_t)tp_clamp(x, lo, hi); }
 
+/* tp_broadcast_row for int16 operands: the start of row (i0, i1, i2) of a broadcast operand. */
+TP_INLINE const int16_t *tp_broadcast_row_s16(const int16_t *base, const int32_t strides[4], int32_t i0, int32_t i1,
+                                              int32_t i2) {
+    return base + i0 * strides[0] + i1 * strides[1] + i2 * strides[2];
+}
+
 #ifdef __cplusplus
 }
 #endif
