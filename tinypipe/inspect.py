@@ -159,7 +159,7 @@ def inspect_model(model: str | Path) -> Inspection:
     g = graph_mod.load(path)
     supported, aot_arena, aot_plan, aot_error, aot_weights = _aot_details(g)
     refusals = _aot_refusals(g) if aot_error else {}
-    tflm_ops, _, _ = tflm_builtins()
+    tflm_ops, _ = tflm_builtins()
     ops = []
     for op in g.operators:
         ops.append(OpInfo(

@@ -10,6 +10,7 @@ have a kernel in it). Without a tree, the tflm column is unknown rather than gue
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 
 from tinypipe.errors import TinypipeError
@@ -29,17 +30,24 @@ class OpSupport:
 TYPE_FREE = {"RESHAPE", "SQUEEZE", "EXPAND_DIMS", "GATHER", "SHAPE"}
 
 
-def tflm_builtins(tflm_dir: str | Path | None = None) -> tuple[set[str] | None, set[str] | None, str]:
-    """The builtins TensorFlow Lite Micro has a kernel for, those of them whose reference kernel
-    (or its `<stem>_common.cc` helper) handles int16 tensors, and where that came from; None, None
-    without a tree."""
-    from tinypipe.tflm.library import resolver
+def tflm_builtins(tflm_dir: str | Path | None = None) -> tuple[set[str] | None, str]:
+    """The builtins TensorFlow Lite Micro has a kernel for (None without a tree), and the source."""
+    from tinypipe.tflm.library import supported_ops
     from tinypipe.tflm.tree import TFLM_COMMIT, find_tree
 
     try:
         tree = find_tree(tflm_dir)
     except TinypipeError as exc:
-        return None, None, f"tflm column unknown: {exc.what}"
+        return None, f"tflm column unknown: {exc.what}"
+    return supported_ops(tree), f"TensorFlow Lite Micro {TFLM_COMMIT[:7]} at {tree}"
+
+
+@cache
+def tflm_int16_builtins(tree: Path) -> frozenset[str]:
+    """The builtins whose TensorFlow Lite Micro reference kernel (or its `<stem>_common.cc` helper)
+    handles int16 tensors, plus the data-movement ones that copy any type (TYPE_FREE)."""
+    from tinypipe.tflm.library import resolver
+
     r = resolver(tree)
     ops = {op for op, (_, reg) in r.methods.items() if reg in r.kernel_files}
     int16 = set(TYPE_FREE & ops)
@@ -49,16 +57,18 @@ def tflm_builtins(tflm_dir: str | Path | None = None) -> tuple[set[str] | None, 
             sources = [path, path.with_name(f"{path.stem}_common.cc")]
             if any(p.is_file() and "kTfLiteInt16" in p.read_text(errors="replace") for p in sources):
                 int16.add(op)
-    return ops, int16, f"TensorFlow Lite Micro {TFLM_COMMIT[:7]} at {tree}"
+    return frozenset(int16)
 
 
 def operator_table(tflm_dir: str | Path | None = None) -> tuple[list[OpSupport], str]:
     """One row per operator either runtime knows, and where the tflm column came from."""
     from tinypipe.aot.lowering import op_families
     from tinypipe.aot.s16 import S16_OPERATORS
+    from tinypipe.tflm.tree import find_tree
 
     families = op_families()
-    tflm_ops, tflm_int16, source = tflm_builtins(tflm_dir)
+    tflm_ops, source = tflm_builtins(tflm_dir)
+    tflm_int16 = None if tflm_ops is None else tflm_int16_builtins(find_tree(tflm_dir))
     names = sorted(set(families) | (tflm_ops or set()))
     rows = [OpSupport(op, op in families, None if tflm_ops is None else op in tflm_ops, families.get(op, ""),
                       op in S16_OPERATORS, None if tflm_int16 is None else op in tflm_int16)
