@@ -875,22 +875,18 @@ def trace_firmware(model: str | Path, target: str, emulated: str | None = None, 
     the entry is the harness's `tp_glue_invoke`, whichever runtime sits behind it. The harness is
     built to stop serving 1 ms after its timed runs, since no host talks to it."""
     from tinypipe.build import build
+    from tinypipe.device.qemu import qemu_command
     from tinypipe.export import export
 
     tb = load_board(target)
     eb = load_board(emulated) if emulated else emulated_board_for(tb)
     check_pair(tb, eb)
-    emu = eb.emulator
-    assert emu is not None
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(work_dir) if work_dir else Path(tmp)
         project = export(model, eb.id, work / "firmware", runtime=runtime, runs=FIRMWARE_RUNS,
                          build_flags=build_flags, tflm_kernels=tflm_kernels, serve_idle_ms=1)
         elf = build(project.dir).elf
-        command = ["qemu-system-arm", "-M", emu.machine, *(["-cpu", emu.cpu] if emu.cpu else []),
-                   "-nographic", "-monitor", "none", "-semihosting-config", "enable=on,target=native",
-                   "-icount", "shift=0,align=off,sleep=off", "-kernel", str(elf), *emu.extra_args]
-        return trace_elf(elf, command, tb, eb, "tp_glue_invoke", work)
+        return trace_elf(elf, qemu_command(eb, elf, icount=True), tb, eb, "tp_glue_invoke", work)
 
 
 def trace_elf(elf: Path, command: Sequence[str], target: Board, emulated: Board, entry: str | None,

@@ -124,16 +124,14 @@ def tflm_arena_bytes(model: str | Path) -> int:
 
 def _aot_refusals(g: graph_mod.Graph) -> dict[int, str]:
     """{operator index: the aot generator's one-line refusal} for each operator it cannot lower."""
-    from tinypipe.aot.lowering import lower
+    from tinypipe.aot.codegen import lower_op
 
     out = {}
     for op in g.operators:
         try:
-            lower(g, op)
+            lower_op(g, op)
         except TinypipeError as exc:
             out[op.index] = exc.what
-        except (ArithmeticError, ValueError) as exc:  # as lower_graph: fixed-point parameters out of range
-            out[op.index] = f"operator #{op.index} {op.opcode}: quantization parameters out of range ({exc})"
     return out
 
 

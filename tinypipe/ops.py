@@ -46,10 +46,9 @@ def tflm_builtins(tflm_dir: str | Path | None = None) -> tuple[set[str] | None, 
 def tflm_int16_builtins(tree: Path) -> frozenset[str]:
     """The builtins whose TensorFlow Lite Micro reference kernel (or its `<stem>_common.cc` helper)
     handles int16 tensors, plus the data-movement ones that copy any type (TYPE_FREE)."""
-    from tinypipe.tflm.library import resolver
+    from tinypipe.tflm.library import resolver, supported_ops
 
-    r = resolver(tree)
-    ops = {op for op, (_, reg) in r.methods.items() if reg in r.kernel_files}
+    r, ops = resolver(tree), supported_ops(tree)
     int16 = set(TYPE_FREE & ops)
     for op in ops:
         for name in (f for f in r.kernel_files[r.methods[op][1]] if "/cmsis_nn/" not in f):

@@ -23,7 +23,7 @@ from tinypipe.aot.ops.variables import variable_inits
 from tinypipe.aot.planner import MemoryPlan, plan_buffers
 from tinypipe.errors import TinypipeError
 from tinypipe.figures import aot_weights_bytes, op_macs
-from tinypipe.graph import Graph, Tensor, load
+from tinypipe.graph import Graph, Operator, Tensor, load
 
 VALUES_PER_LINE = {"int8_t": 16, "uint8_t": 16, "int16_t": 12, "int32_t": 8, "int64_t": 4, "float": 6,
                    "double": 3}
@@ -189,18 +189,18 @@ def lower_graph(graph: Graph) -> list[Layer]:
     if not graph.inputs or not graph.outputs:
         raise TinypipeError(f"{graph.path}: the model has no {'inputs' if not graph.inputs else 'outputs'}",
                             "the aot runtime needs at least one model input and one output")
-    layers = []
-    for op in graph.operators:
-        try:
-            layers.append(lower(graph, op))
-        except (ArithmeticError, ValueError) as exc:  # fixed-point parameters out of range
-            raise TinypipeError(
-                f"{graph.path}: operator #{op.index} {op.opcode}: its quantization parameters cannot be "
-                f"turned into fixed-point arithmetic ({type(exc).__name__}: "
-                f"{' '.join(str(exc).split())[:120]})",
-                "the model's scales or zero points are out of the range TFLite's int8 kernels handle") \
-                from None
-    return layers
+    return [lower_op(graph, op) for op in graph.operators]
+
+
+def lower_op(graph: Graph, op: Operator) -> Layer:
+    """`lowering.lower`, with fixed-point parameters out of range as one TinypipeError line too."""
+    try:
+        return lower(graph, op)
+    except (ArithmeticError, ValueError) as exc:
+        raise TinypipeError(
+            f"{graph.path}: operator #{op.index} {op.opcode}: its quantization parameters cannot be "
+            f"turned into fixed-point arithmetic ({type(exc).__name__}: {' '.join(str(exc).split())[:120]})",
+            "the model's scales or zero points are out of the range TFLite's int8 kernels handle") from None
 
 
 def check_name(name: str, what: str = "model name") -> None:

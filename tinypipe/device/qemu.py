@@ -48,6 +48,19 @@ def linker_script(board: Board) -> str:
     return str(template).format(**tp["memory"], id=board.id)
 
 
+ICOUNT = ["-icount", "shift=0,align=off,sleep=off"]  # one instruction per ns of guest time
+
+
+def qemu_command(board: Board, elf: Path, icount: bool = False) -> list[str]:
+    """qemu-system-arm for `elf` on the emulated `board`, semihosting on, no serial port (`icount`:
+    guest time counts instructions, so the firmware's timer-driven waits pass without the host)."""
+    emu = board.emulator
+    assert emu is not None
+    return ["qemu-system-arm", "-M", emu.machine, *(["-cpu", emu.cpu] if emu.cpu else []),
+            "-nographic", "-monitor", "none", "-semihosting-config", "enable=on,target=native",
+            *(ICOUNT if icount else []), "-kernel", str(elf), *emu.extra_args]
+
+
 def _run(cmd: list[str], what: str) -> None:
     proc = subprocess.run(cmd, capture_output=True, text=True)
     if proc.returncode:
@@ -124,11 +137,7 @@ class QemuRunner:
         return groups
 
     def command(self, elf: Path) -> list[str]:
-        emu = self.board.emulator
-        assert emu is not None
-        return ["qemu-system-arm", "-M", emu.machine, *(["-cpu", emu.cpu] if emu.cpu else []),
-                "-nographic", "-monitor", "none", "-semihosting-config", "enable=on,target=native",
-                "-kernel", str(elf), *emu.extra_args]
+        return qemu_command(self.board, elf)
 
     def run(self, model: str, inputs: Sequence[np.ndarray]) -> list[np.ndarray]:
         """inputs[i] has shape (N, *shape of input i); returns outputs as (N, *shape of output j)."""
