@@ -244,26 +244,36 @@ def kernel_extents(layer: Layer) -> tuple[list[tuple[int, int]], list[tuple[int,
     then trusted to size its loops from the graph shapes)."""
     p, k = layer.params, layer.kernel
 
+    def ints(name: str) -> list[int]:
+        return [int(v) for v in p[name]]  # type: ignore[union-attr]
+
+    def size(*dims: object) -> int:
+        return int(np.prod([int(d) for d in dims], dtype=object))  # type: ignore[call-overload]
+
     def whole(*sizes: int) -> list[tuple[int, int]]:
         return [(0, int(n)) for n in sizes]
 
-    def prod(values: object) -> int:
-        return int(np.prod(values, dtype=object)) if isinstance(values, list) else int(values)  # type: ignore
+    def const(suffix: str) -> list[int] | None:
+        return next(([int(v) for v in c.values] for c in layer.consts if c.suffix == suffix), None)
 
-    if k in ("tp_conv_s8", "tp_depthwise_conv_s8"):
-        return (whole(p["batches"] * p["input_h"] * p["input_w"] * p["input_c"]),
-                whole(p["batches"] * p["output_h"] * p["output_w"] * p["output_c"]))
+    if k in ("tp_conv_s8", "tp_depthwise_conv_s8", "tp_transpose_conv_s8"):
+        return (whole(size(p["batches"], p["input_h"], p["input_w"], p["input_c"])),
+                whole(size(p["batches"], p["output_h"], p["output_w"], p["output_c"])))
     if k == "tp_fully_connected_s8":
-        return whole(p["batches"] * p["accum_depth"]), whole(p["batches"] * p["output_depth"])
-    if k in ("tp_average_pool_s8", "tp_max_pool_s8"):
-        return (whole(p["batches"] * p["input_h"] * p["input_w"] * p["channels"]),
-                whole(p["batches"] * p["output_h"] * p["output_w"] * p["channels"]))
+        return whole(size(p["batches"], p["accum_depth"])), whole(size(p["batches"], p["output_depth"]))
+    if k in ("tp_average_pool_s8", "tp_max_pool_s8", "tp_resize_nearest_s8", "tp_resize_bilinear_s8"):
+        return (whole(size(p["batches"], p["input_h"], p["input_w"], p["channels"])),
+                whole(size(p["batches"], p["output_h"], p["output_w"], p["channels"])))
     if k in ("tp_add_s8", "tp_mul_s8") and isinstance(p.get("dims"), list):
-        dims = [int(d) for d in p["dims"]]  # type: ignore[union-attr]
-        ins = [_span(0, dims, [int(x) for x in p[f"input{i}_strides"]]) for i in (1, 2)]  # type: ignore
-        return ins, whole(prod(dims))
-    if k == "tp_softmax_s8":
-        return whole(p["rows"] * p["depth"]), whole(p["rows"] * p["depth"])
+        dims = ints("dims")
+        return [_span(0, dims, ints(f"input{i}_strides")) for i in (1, 2)], whole(size(*dims))
+    if k in ("tp_div_s8", "tp_squared_difference_s8", "tp_maximum_s8", "tp_minimum_s8", "tp_prelu_s8"):
+        prelu = k == "tp_prelu_s8"
+        names = ("input_strides", "alpha_strides") if prelu else ("input1_strides", "input2_strides")
+        dims = ints("dims")
+        return [_span(0, dims, ints(n)) for n in names], whole(size(*dims))
+    if k in ("tp_softmax_s8", "tp_log_softmax_s8"):
+        return whole(size(p["rows"], p["depth"])), whole(size(p["rows"], p["depth"]))
     if k in ("tp_lut_s8", "tp_requantize_s8", "tp_requantize_s8_u8", "tp_requantize_u8_s8"):
         return whole(p["size"]), whole(p["size"])
     if k == "tp_variable_copy":
@@ -272,67 +282,32 @@ def kernel_extents(layer: Layer) -> tuple[list[tuple[int, int]], list[tuple[int,
         return whole(4 * p["size"]), whole(p["size"])
     if k == "tp_dequantize_s8_f32":
         return whole(p["size"]), whole(4 * p["size"])
-    if k == "tp_concat_s8":
-        blocks = next((c.values for c in layer.consts if c.suffix == "blocks"), None)
-        if blocks is None:
-            return None
-        return whole(*[p["outer"] * int(b) for b in blocks]), whole(p["outer"] * p["output_block"])
-    if k == "tp_pad_s8" and isinstance(p.get("input_dims"), list):
-        ind, outd, before = (list(map(int, p[f])) for f in ("input_dims", "output_dims", "pad_before"))  # type: ignore
-        if any(b < 0 or b + i > o for b, i, o in zip(before, ind, outd, strict=True)):
-            return whole(prod(ind)), [(0, prod(outd) + 1)]  # the input does not fit: refused below
-        return whole(prod(ind)), whole(prod(outd))
-    if k == "tp_strided_slice_s8":
-        counts, strides = list(map(int, p["counts"])), list(map(int, p["strides"]))  # type: ignore
-        return [_span(int(p["start"]), counts, strides)], whole(prod(counts))
-    more = _more_kernel_extents(layer)
-    if more is not None:
-        return more
-    from tinypipe.aot import s16
-
-    return s16.kernel_extents(layer)  # the int16 kernels (2 bytes per element); None if unknown
-
-
-def _more_kernel_extents(layer: Layer) -> tuple[list[tuple[int, int]], list[tuple[int, int]]] | None:
-    """kernel_extents for the int8 kernels added after its first table (same contract)."""
-    p, k = layer.params, layer.kernel
-
-    def ints(name: str) -> list[int]:
-        return [int(v) for v in p[name]]  # type: ignore[union-attr]
-
-    def size(*dims: object) -> int:
-        return int(np.prod([int(d) for d in dims], dtype=object))  # type: ignore[call-overload]
-
-    if k in ("tp_div_s8", "tp_squared_difference_s8", "tp_maximum_s8", "tp_minimum_s8", "tp_prelu_s8"):
-        prelu = k == "tp_prelu_s8"
-        names = ("input_strides", "alpha_strides") if prelu else ("input1_strides", "input2_strides")
-        dims = ints("dims")
-        return [_span(0, dims, ints(n)) for n in names], [(0, size(*dims))]
-    if k in ("tp_mean_s8", "tp_sum_s8", "tp_reduce_max_s8", "tp_reduce_min_s8"):
-        out_dims, window = ints("output_dims"), ints("reduce_dims")
-        full = [o * w for o, w in zip(out_dims, window, strict=True)]
-        return [_span(0, full, ints("input_strides"))], [(0, size(*out_dims))]
-    if k == "tp_tile":  # reads the whole input, writes it tiled (element_bytes per element)
-        arrays = {c.suffix: int(np.prod(c.values, dtype=object)) for c in layer.consts}
-        input_bytes = int(p["element_bytes"]) * arrays["dims"]
-        return [(0, input_bytes)], [(0, input_bytes * arrays["multiples"])]
-    if k == "tp_gather_s8":
-        outer, inner = int(p["outer"]), int(p["inner"])
-        return [(0, outer * int(p["axis_size"]) * inner)], [(0, outer * int(p["num_indices"]) * inner)]
-    if k == "tp_split_s8":
-        blocks = next((c.values for c in layer.consts if c.suffix == "blocks"), None)
+    if k in ("tp_concat_s8", "tp_split_s8"):
+        blocks = const("blocks")
         if blocks is None:
             return None
         outer = int(p["outer"])
-        return [(0, outer * int(p["input_block"]))], [(0, outer * int(b)) for b in blocks]
-    if k in ("tp_resize_nearest_s8", "tp_resize_bilinear_s8"):
-        return ([(0, size(p["batches"], p["input_h"], p["input_w"], p["channels"]))],
-                [(0, size(p["batches"], p["output_h"], p["output_w"], p["channels"]))])
-    if k == "tp_transpose_conv_s8":
-        return ([(0, size(p["batches"], p["input_h"], p["input_w"], p["input_c"]))],
-                [(0, size(p["batches"], p["output_h"], p["output_w"], p["output_c"]))])
-    if k == "tp_log_softmax_s8":
-        return [(0, size(p["rows"], p["depth"]))], [(0, size(p["rows"], p["depth"]))]
+        if k == "tp_split_s8":
+            return whole(outer * int(p["input_block"])), whole(*[outer * b for b in blocks])
+        return whole(*[outer * b for b in blocks]), whole(outer * int(p["output_block"]))
+    if k == "tp_pad_s8" and isinstance(p.get("input_dims"), list):
+        ind, outd, before = ints("input_dims"), ints("output_dims"), ints("pad_before")
+        if any(b < 0 or b + i > o for b, i, o in zip(before, ind, outd, strict=True)):
+            return whole(size(*ind)), [(0, size(*outd) + 1)]  # the input does not fit: refused below
+        return whole(size(*ind)), whole(size(*outd))
+    if k == "tp_strided_slice_s8":
+        counts = ints("counts")
+        return [_span(int(p["start"]), counts, ints("strides"))], whole(size(*counts))
+    if k in ("tp_mean_s8", "tp_sum_s8", "tp_reduce_max_s8", "tp_reduce_min_s8"):
+        out_dims, window = ints("output_dims"), ints("reduce_dims")
+        full = [o * w for o, w in zip(out_dims, window, strict=True)]
+        return [_span(0, full, ints("input_strides"))], whole(size(*out_dims))
+    if k == "tp_tile":  # reads the whole input, writes it tiled (element_bytes per element)
+        input_bytes = int(p["element_bytes"]) * size(*(const("dims") or []))
+        return whole(input_bytes), whole(input_bytes * size(*(const("multiples") or [])))
+    if k == "tp_gather_s8":
+        outer, inner = int(p["outer"]), int(p["inner"])
+        return whole(outer * int(p["axis_size"]) * inner), whole(outer * int(p["num_indices"]) * inner)
     if k == "tp_batch_matmul_s8":
         batch = ints("batch_dims")
         rows, cols, depth = int(p["rows"]), int(p["cols"]), int(p["depth"])
@@ -340,8 +315,10 @@ def _more_kernel_extents(layer: Layer) -> tuple[list[tuple[int, int]], list[tupl
                                                int(p["lhs_depth_stride"])])
         rhs = _span(0, [*batch, depth, cols], [*ints("rhs_batch_strides"), int(p["rhs_depth_stride"]),
                                                int(p["rhs_col_stride"])])
-        return [lhs, rhs], [(0, size(*batch, rows, cols))]
-    return None
+        return [lhs, rhs], whole(size(*batch, rows, cols))
+    from tinypipe.aot import s16
+
+    return s16.kernel_extents(layer)  # the int16 kernels (2 bytes per element); None if unknown
 
 
 def check_buffers(graph: Graph, layers: list[Layer], plan: MemoryPlan) -> None:
