@@ -11,8 +11,8 @@ hand-built one-op models (tests/tflite_builder.py), bit for bit against LiteRT:
 * MUL of same-shape tensors whose scaled products leave the int16 range: LiteRT's NEON loop
   saturates them to int16 and adds the output offset with a wrapping int16 add.
 * EXPAND_DIMS and SQUEEZE (the converter emits RESHAPE for both), ELU (the converter keeps it in
-  float), TILE (ranks 1-5) and NEG (LiteRT negates the raw int8 value), with random scales and
-  zero points.
+  float), TILE (ranks 1-5, int8 and the int16 of 16x8 models) and NEG (LiteRT negates the raw
+  int8 value), with random scales and zero points.
 """
 
 from __future__ import annotations
@@ -77,9 +77,12 @@ def models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[bytes, H
         shape = tuple(int(d) for d in rng.integers(1, 4, i % 5 + 1))
         multiples = rng.integers(1, 4, len(shape)).astype(np.int32)
         scale, zp = float(rng.choice([0.002, 0.1, 3.0])), int(rng.integers(-128, 128))
-        built[f"tile_{i}"] = one_op_model(
-            "TILE", [Io(shape, scale, zp), Io((len(shape),), data=multiples)],
-            [Io(tuple(int(d * m) for d, m in zip(shape, multiples, strict=True)), scale, zp)])
+        tiled = tuple(int(d * m) for d, m in zip(shape, multiples, strict=True))
+        built[f"tile_{i}"] = one_op_model("TILE", [Io(shape, scale, zp), Io((len(shape),), data=multiples)],
+                                          [Io(tiled, scale, zp)])
+        built[f"tile_s16_{i}"] = one_op_model(
+            "TILE", [Io(shape, scale, 0, dtype="int16"), Io((len(shape),), data=multiples)],
+            [Io(tiled, scale, 0, dtype="int16")])
         out_scale, out_zp = float(rng.choice([scale, 0.5])), int(rng.integers(-128, 128))
         built[f"neg_{i}"] = one_op_model("NEG", [Io(shape, scale, zp)], [Io(shape, out_scale, out_zp)])
     aot = []
@@ -145,6 +148,13 @@ def test_mul_int16_narrowing_bit_exact(n: int, models: Models) -> None:
 def test_unconverted_ops_bit_exact(op: str, models: Models) -> None:
     for i in range(6):
         _check(models, f"{op}_{i}")
+
+
+def test_tile_int16_bit_exact(models: Models) -> None:
+    rng = np.random.default_rng(16)
+    for i in range(6):
+        _check(models, f"tile_s16_{i}",
+               lambda shape: rng.integers(-(2**15), 2**15, (SAMPLES, *shape), dtype=np.int16))
 
 
 def test_requantize_ties_are_exercised() -> None:

@@ -22,12 +22,14 @@ OptionsFn = Callable[[flatbuffers.Builder], tuple[int, int]]  # -> (BuiltinOptio
 
 @dataclass
 class Io:
-    """An int8 activation tensor (scale, zero point) or, with `data`, a constant int32/int8 tensor."""
+    """An int8 (or `dtype` int16) activation tensor (scale, zero point) or, with `data`, a constant
+    int32/int8 tensor."""
 
     shape: tuple[int, ...]
     scale: float = 1.0
     zero_point: int = 0
     data: np.ndarray | None = None
+    dtype: str = "int8"
 
 
 def _vector(b: flatbuffers.Builder, start: Callable[[flatbuffers.Builder, int], None],
@@ -88,7 +90,8 @@ def one_op_model(opcode: str, inputs: Sequence[Io], outputs: Sequence[Io],
         fb.TensorStart(b)
         fb.TensorAddShape(b, shape)
         is_int32 = io.data is not None and io.data.dtype == np.int32
-        fb.TensorAddType(b, fb.TensorType.INT32 if is_int32 else fb.TensorType.INT8)
+        kind = "INT32" if is_int32 else "INT16" if io.dtype == "int16" and io.data is None else "INT8"
+        fb.TensorAddType(b, getattr(fb.TensorType, kind))
         fb.TensorAddBuffer(b, buffer_of[k])
         fb.TensorAddName(b, name)
         if quant is not None:

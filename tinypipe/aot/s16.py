@@ -45,7 +45,7 @@ MAX_SHIFT_64 = 7  # MultiplyByQuantizedMultiplier(int64_t, ...) requires shift <
 # The operators the aot runtime runs with int16 activations (any other is refused, naming tflm).
 S16_OPERATORS = ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "ADD", "SUB", "MUL", "AVERAGE_POOL_2D",
                  "MAX_POOL_2D", "CONCATENATION", "RESHAPE", "SQUEEZE", "EXPAND_DIMS", "QUANTIZE",
-                 "DEQUANTIZE", "MEAN", "LOGISTIC", "TANH", "SOFTMAX")
+                 "DEQUANTIZE", "MEAN", "LOGISTIC", "TANH", "SOFTMAX", "TILE")
 
 
 def is_s16(graph: Graph, op: Operator) -> bool:

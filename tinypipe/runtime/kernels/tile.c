@@ -27,7 +27,7 @@ static int32_t tile_from(const tp_tile_params_t *p, const int32_t *dims, const i
     return block * multiples[d];
 }
 
-void tp_tile(const tp_tile_params_t *p, const int8_t *input, const int32_t *dims, const int32_t *multiples,
-             int8_t *output) {
-    (void)tile_from(p, dims, multiples, 0, input, output);
+void tp_tile(const tp_tile_params_t *p, const void *input, const int32_t *dims, const int32_t *multiples,
+             void *output) {
+    (void)tile_from(p, dims, multiples, 0, (const int8_t *)input, (int8_t *)output); /* bytes */
 }

@@ -16,9 +16,10 @@ typedef struct {
 } tp_tile_params_t;
 
 /* output = input tiled: dims[d] the input's dimensions, multiples[d] >= 1 the repeats (both `rank`
- * long). Built from the innermost dimension out, each tiled block copied with memcpy. */
-void tp_tile(const tp_tile_params_t *p, const int8_t *input, const int32_t *dims, const int32_t *multiples,
-             int8_t *output);
+ * long). Built from the innermost dimension out, each tiled block copied with memcpy: the buffers
+ * are bytes, int8 or int16 elements alike. */
+void tp_tile(const tp_tile_params_t *p, const void *input, const int32_t *dims, const int32_t *multiples,
+             void *output);
 
 #ifdef __cplusplus
 }
