@@ -9,16 +9,16 @@
 
 #if defined(TP_USE_MVE)
 
-/* Requantize 4 channels' sums and store them at `out` (channel c onwards). */
-static inline void store4(const tp_conv_params_t *p, int32_t a0, int32_t a1, int32_t a2, int32_t a3,
-                          const int32_t *multiplier, const int32_t *shift, const int16_t *channels, int32_t c,
-                          int8_t *out) {
+/* The 4 channels' sums as one vector. */
+static inline int32x4_t lanes4(int32_t a0, int32_t a1, int32_t a2, int32_t a3) {
     int32x4_t acc = vdupq_n_s32(a0);
     acc = vsetq_lane_s32(a1, acc, 1);
     acc = vsetq_lane_s32(a2, acc, 2);
-    acc = vsetq_lane_s32(a3, acc, 3);
-    const int32x4_t q = tp_requantize_upward_x4(acc, vldrwq_s32(multiplier + c), vldrwq_s32(shift + c),
-                                                p->output_offset, p->act_min, p->act_max);
+    return vsetq_lane_s32(a3, acc, 3);
+}
+
+/* Store 4 requantized channels at `out` (channel c onwards). */
+static inline void store4(int8_t *out, int32x4_t q, const int16_t *channels, int32_t c) {
     if (channels != NULL) { /* live channels scattered to their positions */
         vstrbq_scatter_offset_s32(out, vreinterpretq_u32_s32(vldrhq_s32(channels + c)), q);
     } else {
@@ -28,53 +28,64 @@ static inline void store4(const tp_conv_params_t *p, int32_t a0, int32_t a1, int
 
 /* Two output pixels (patches x0, x1; outputs o0, o1, or o1 == NULL for one pixel: x1 is then x0)
  * at once: each 16-byte weight load feeds both pixels, 4 channels x 2 pixels = 8 VMLADAVA.S8 per
- * 2 patch loads + 4 weight loads (128 MACs). */
+ * 2 patch loads + 4 weight loads (128 MACs); the 4 weight rows and both patches are walked with
+ * post-incremented pointers, and the two pixels' 4 sums are requantized with one load of the
+ * channels' multipliers and shifts. */
 static void __attribute__((noinline)) pixel_pair(const tp_conv_params_t *p, const int8_t *x0, const int8_t *x1,
                                                  const int8_t *filter, const int32_t *bias,
                                                  const int32_t *multiplier, const int32_t *shift,
                                                  const int16_t *channels, int8_t *o0, int8_t *o1) {
     const int32_t k_size = p->filter_h * p->filter_w * p->input_c, live = p->live_c;
-    const int32_t k_full = k_size & ~15;
-    const mve_pred16_t tail = vctp8q((uint32_t)(k_size - k_full));
+    const int32_t blocks = k_size >> 4, rest = k_size & 15;
+    const mve_pred16_t tail = vctp8q((uint32_t)rest);
     int32_t c = 0;
     for (; c + 4 <= live; c += 4) {
-        const int8_t *w = filter + c * k_size;
+        const int8_t *w0 = filter + c * k_size, *w1 = w0 + k_size, *w2 = w1 + k_size, *w3 = w2 + k_size;
+        const int8_t *u = x0, *v = x1;
         int32_t a0 = bias[c], a1 = bias[c + 1], a2 = bias[c + 2], a3 = bias[c + 3];
         int32_t b0 = a0, b1 = a1, b2 = a2, b3 = a3;
-        int32_t k = 0;
-        for (; k < k_full; k += 16) {
-            const int8x16_t u = vldrbq_s8(x0 + k), v = vldrbq_s8(x1 + k);
-            int8x16_t wv = vldrbq_s8(w + k);
-            a0 = vmladavaq_s8(a0, u, wv);
-            b0 = vmladavaq_s8(b0, v, wv);
-            wv = vldrbq_s8(w + k_size + k);
-            a1 = vmladavaq_s8(a1, u, wv);
-            b1 = vmladavaq_s8(b1, v, wv);
-            wv = vldrbq_s8(w + 2 * k_size + k);
-            a2 = vmladavaq_s8(a2, u, wv);
-            b2 = vmladavaq_s8(b2, v, wv);
-            wv = vldrbq_s8(w + 3 * k_size + k);
-            a3 = vmladavaq_s8(a3, u, wv);
-            b3 = vmladavaq_s8(b3, v, wv);
+        for (int32_t n = blocks; n > 0; --n) {
+            const int8x16_t xu = vldrbq_s8(u), xv = vldrbq_s8(v);
+            u += 16;
+            v += 16;
+            int8x16_t wv = vldrbq_s8(w0);
+            w0 += 16;
+            a0 = vmladavaq_s8(a0, xu, wv);
+            b0 = vmladavaq_s8(b0, xv, wv);
+            wv = vldrbq_s8(w1);
+            w1 += 16;
+            a1 = vmladavaq_s8(a1, xu, wv);
+            b1 = vmladavaq_s8(b1, xv, wv);
+            wv = vldrbq_s8(w2);
+            w2 += 16;
+            a2 = vmladavaq_s8(a2, xu, wv);
+            b2 = vmladavaq_s8(b2, xv, wv);
+            wv = vldrbq_s8(w3);
+            w3 += 16;
+            a3 = vmladavaq_s8(a3, xu, wv);
+            b3 = vmladavaq_s8(b3, xv, wv);
         }
-        if (k < k_size) {
-            const int8x16_t u = vldrbq_z_s8(x0 + k, tail), v = vldrbq_z_s8(x1 + k, tail);
-            int8x16_t wv = vldrbq_z_s8(w + k, tail);
-            a0 = vmladavaq_s8(a0, u, wv);
-            b0 = vmladavaq_s8(b0, v, wv);
-            wv = vldrbq_z_s8(w + k_size + k, tail);
-            a1 = vmladavaq_s8(a1, u, wv);
-            b1 = vmladavaq_s8(b1, v, wv);
-            wv = vldrbq_z_s8(w + 2 * k_size + k, tail);
-            a2 = vmladavaq_s8(a2, u, wv);
-            b2 = vmladavaq_s8(b2, v, wv);
-            wv = vldrbq_z_s8(w + 3 * k_size + k, tail);
-            a3 = vmladavaq_s8(a3, u, wv);
-            b3 = vmladavaq_s8(b3, v, wv);
+        if (rest) {
+            const int8x16_t xu = vldrbq_z_s8(u, tail), xv = vldrbq_z_s8(v, tail);
+            int8x16_t wv = vldrbq_z_s8(w0, tail);
+            a0 = vmladavaq_s8(a0, xu, wv);
+            b0 = vmladavaq_s8(b0, xv, wv);
+            wv = vldrbq_z_s8(w1, tail);
+            a1 = vmladavaq_s8(a1, xu, wv);
+            b1 = vmladavaq_s8(b1, xv, wv);
+            wv = vldrbq_z_s8(w2, tail);
+            a2 = vmladavaq_s8(a2, xu, wv);
+            b2 = vmladavaq_s8(b2, xv, wv);
+            wv = vldrbq_z_s8(w3, tail);
+            a3 = vmladavaq_s8(a3, xu, wv);
+            b3 = vmladavaq_s8(b3, xv, wv);
         }
-        store4(p, a0, a1, a2, a3, multiplier, shift, channels, c, o0);
+        const int32x4_t m = vldrwq_s32(multiplier + c), sh = vldrwq_s32(shift + c);
+        store4(o0, tp_requantize_upward_x4(lanes4(a0, a1, a2, a3), m, sh, p->output_offset, p->act_min,
+                                           p->act_max), channels, c);
         if (o1 != NULL) {
-            store4(p, b0, b1, b2, b3, multiplier, shift, channels, c, o1);
+            store4(o1, tp_requantize_upward_x4(lanes4(b0, b1, b2, b3), m, sh, p->output_offset, p->act_min,
+                                               p->act_max), channels, c);
         }
     }
     for (; c < live; ++c) {

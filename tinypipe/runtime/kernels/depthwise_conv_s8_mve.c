@@ -3,13 +3,75 @@
  * vector (VLDRB.S16 widening loads, input offset added in int16, VMULLB/VMULLT into even/odd int32
  * accumulators), only the taps inside the input (tp_dw_clip). Full vectors: VLD2 of the bias into
  * even/odd lanes, VST2 of the sums back into channel order, then 4-lane VQRDMULH/VRSHL
- * requantization with contiguous loads; the last channels tail-predicated.
+ * requantization with contiguous loads; the last channels tail-predicated. Output pixels whose
+ * 3x3 window lies inside the input take window3x3: the 9 taps unrolled, each 8 channels'
+ * sums requantized as soon as they are made.
  */
 #include "depthwise_conv_s8_window.h"
 
 #if defined(TP_USE_MVE)
 
 #define TP_DW_MVE_CHUNK 64 /* channels accumulated before they are requantized (stack: 4 B each) */
+
+/* The layer's constants for window3x3, read once (an int8 store may alias the params struct, so
+ * the compiler would otherwise reload them after every output). */
+typedef struct {
+    int32_t row_step, col_step, frow_step, ch;
+    int32_t channels; /* [0, channels): rounded ties upward, a multiple of 8 */
+    int32_t output_offset, act_min, act_max;
+    int16_t input_offset;
+} tp_dw_mve_window_t;
+
+/* One tap of 8 channels into the even / odd channel accumulators: VLDRB.S16 widening loads (their
+ * base must be r0-r7: "l"), the input offset added in int16, VMULLB / VMULLT products. One asm
+ * statement per tap: written in C, GCC hoists a window's 18 loads and reassociates its sums into a
+ * tree, keeping every product live at once, and spills Helium's 8 vector registers (KWS on
+ * qemu-m55: 511,428 instructions in window3x3 that way, 341,136 this way). */
+TP_INLINE int32x4x2_t dw_tap8(int32x4x2_t a, const int8_t *x, const int8_t *w, int16_t offset) {
+    int16x8_t xv, wv;
+    int32x4_t t;
+    __asm__("vldrb.s16 %q[xv], [%[x]]\n\t"
+            "vldrb.s16 %q[wv], [%[w]]\n\t"
+            "vadd.i16 %q[xv], %q[xv], %[off]\n\t"
+            "vmullb.s16 %q[t], %q[xv], %q[wv]\n\t"
+            "vadd.i32 %q[a0], %q[a0], %q[t]\n\t"
+            "vmullt.s16 %q[t], %q[xv], %q[wv]\n\t"
+            "vadd.i32 %q[a1], %q[a1], %q[t]"
+            : [a0] "+w"(a.val[0]), [a1] "+w"(a.val[1]), [xv] "=&w"(xv), [wv] "=&w"(wv), [t] "=&w"(t)
+            : [x] "l"(x), [w] "l"(w), [off] "r"((int32_t)offset), "m"(*(const int8_t(*)[8])x),
+              "m"(*(const int8_t(*)[8])w));
+    return a;
+}
+
+/* Channels [0, k->channels) of one output pixel whose whole 3x3 window is inside the input (x: the
+ * window's top-left input pixel): per 8 channels the 9 taps unrolled (no loop control, no bounds),
+ * VST2 back to channel order, 2 x 4-lane requantization. */
+static void __attribute__((noinline)) window3x3(const tp_dw_mve_window_t *k, const int8_t *x, const int8_t *w,
+                                                const int32_t *bias, const int32_t *multiplier,
+                                                const int32_t *shift, int8_t *out) {
+    const int32_t rs = k->row_step, cs = k->col_step, fs = k->frow_step, ch = k->ch, n = k->channels;
+    const int16_t offset = k->input_offset;
+    const int32_t zo = k->output_offset, lo = k->act_min, hi = k->act_max;
+    int32_t acc[8] __attribute__((aligned(16)));
+    for (int32_t c = 0; c < n; c += 8, x += 8, w += 8) {
+        int32x4x2_t a = vld2q_s32(bias + c); /* val[0]: even channels, val[1]: odd */
+        const int8_t *xr = x, *wr = w;
+        /* opaque to the optimizer: the 18 tap addresses are made from xr / wr here, each iteration,
+         * instead of 18 induction variables that do not fit in the registers */
+        __asm__("" : "+r"(xr), "+r"(wr));
+        TP_UNROLL(3)
+        for (int32_t r = 0; r < 3; ++r, xr += rs, wr += fs) {
+            a = dw_tap8(a, xr, wr, offset);
+            a = dw_tap8(a, xr + cs, wr + ch, offset);
+            a = dw_tap8(a, xr + 2 * cs, wr + 2 * ch, offset);
+        }
+        vst2q_s32(acc, a);
+        vstrbq_s32(out + c, tp_requantize_upward_x4(vldrwq_s32(acc), vldrwq_s32(multiplier + c),
+                                                    vldrwq_s32(shift + c), zo, lo, hi));
+        vstrbq_s32(out + c + 4, tp_requantize_upward_x4(vldrwq_s32(acc + 4), vldrwq_s32(multiplier + c + 4),
+                                                        vldrwq_s32(shift + c + 4), zo, lo, hi));
+    }
+}
 
 void tp_depthwise_conv_s8_mve(const tp_depthwise_conv_params_t *p, const int8_t *input,
                               const int8_t *filter, const int32_t *bias, const int32_t *multiplier,
@@ -21,6 +83,10 @@ void tp_depthwise_conv_s8_mve(const tp_depthwise_conv_params_t *p, const int8_t 
     const int16_t offset = (int16_t)p->input_offset;
     const uint32x4_t even = vidupq_n_u32(0, 2), odd = vaddq_n_u32(even, 1);
     int32_t acc[TP_DW_MVE_CHUNK] __attribute__((aligned(16))); /* one chunk's accumulators */
+    const int32_t upward = (ch < p->upward_channels ? ch : p->upward_channels) & ~7;
+    const tp_dw_mve_window_t window = {row_step, col_step, frow_step, ch, upward, p->output_offset, p->act_min,
+                                       p->act_max, offset};
+    const int full_3x3 = p->filter_h == 3 && p->filter_w == 3;
     for (int32_t b = 0; b < p->batches; ++b) {
         const int8_t *in_b = input + b * p->input_h * p->input_w * ch;
         for (int32_t oy = 0; oy < p->output_h; ++oy) {
@@ -36,9 +102,12 @@ void tp_depthwise_conv_s8_mve(const tp_depthwise_conv_params_t *p, const int8_t 
                 const int32_t rows = ky1 - ky0, cols = kx1 - kx0;
                 /* full vectors of 8 channels rounded ties upward, in chunks: accumulate (even and
                  * odd channels interleaved back by VST2), then requantize the chunk 4 at a time */
-                const int32_t upward = (ch < p->upward_channels ? ch : p->upward_channels) & ~7;
                 int32_t c = 0;
-                for (int32_t c0 = 0; c0 < upward; c0 += TP_DW_MVE_CHUNK) {
+                if (full_3x3 && rows == 3 && cols == 3) {
+                    window3x3(&window, in0, f0, bias, multiplier, shift, output);
+                    c = upward;
+                }
+                for (int32_t c0 = c; c0 < upward; c0 += TP_DW_MVE_CHUNK) {
                     const int32_t c1 = upward - c0 < TP_DW_MVE_CHUNK ? upward : c0 + TP_DW_MVE_CHUNK;
                     for (c = c0; c < c1; c += 8) {
                         int32x4x2_t a = vld2q_s32(bias + c); /* val[0]: even channels, val[1]: odd */
