@@ -168,6 +168,7 @@ def test_nucleo_builds_offline_and_fits_the_chip(board_id: str, runtime: str, bu
     assert text + data - parts["weights_bytes"] <= board.memory.flash_reserve + allowance
     if runtime == "tflm":
         assert "-DTF_LITE_STATIC_MEMORY" in b.log or "tflite-micro-cmsis-nn" in b.log
+        _assert_schema_precompiled(b)
     check_fit(board, text + data, data + bss, "the KWS firmware")
 
     # The board file's memory map is the chip's (the cache's device-header linker script) ...
@@ -180,6 +181,22 @@ def test_nucleo_builds_offline_and_fits_the_chip(board_id: str, runtime: str, bu
     regions = [(r.base, r.size) for r in (board.memory.flash, board.memory.ram, board.memory.fast_ram) if r]
     for name, (addr, length) in _sections(b.elf).items():
         assert any(base <= addr and addr + length <= base + size for base, size in regions), (name, hex(addr))
+
+
+def _assert_schema_precompiled(b: Built) -> None:
+    """TFLite Micro's C++ files are compiled with the precompiled flatbuffers schema, and GCC takes
+    it for the exact command PlatformIO runs with the framework's own toolchain (`-H` marks a
+    precompiled header it uses with `!`; an invalid one would be parsed from source, silently)."""
+    subprocess.run([PIO, "run", "-d", str(b.project.dir), "-t", "compiledb"], env=b.env, check=True,
+                   capture_output=True)
+    commands = json.loads((b.project.dir / "compile_commands.json").read_text())
+    tflm = [c for c in commands if c["file"].endswith(".cc") and "tensorflow/lite/micro/" in c["file"]]
+    assert len(tflm) > 40 and all("tflm_schema.h" in c["command"] for c in tflm)
+    args = [*shlex.split(tflm[0]["command"]), "-H", "-fsyntax-only"]
+    args[0] = shutil.which(Path(args[0]).name) or args[0]  # the cache's toolchain entries name Debian's
+    proc = subprocess.run(args, cwd=tflm[0]["directory"], env=b.env, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert re.search(r"^! \S+tflm_schema\.h\.gch$", proc.stderr, re.M), proc.stderr[:2000]
 
 
 @pytest.mark.slow
