@@ -17,7 +17,7 @@ from tinypipe.bench import bench
 from tinypipe.boards import load_board
 from tinypipe.compare import compare
 from tinypipe.errors import TinypipeError
-from tinypipe.export import resolve_runtime
+from tinypipe.export import export, resolve_runtime
 from tinypipe.tflm.arena import arena_reserve
 from tinypipe.tflm.library import plan_library, supported_ops
 from tinypipe.tflm.tree import ENV_VAR, find_tree
@@ -115,14 +115,27 @@ def test_mlperf_model_with_cmsis_nn_on_qemu_m4(name: str, tmp_path: Path) -> Non
 
 @pytest.mark.slow
 @pytest.mark.qemu
-@pytest.mark.parametrize(("board", "name"), [("qemu-m3", "ad01_int8"), ("qemu-m55", "kws_ref_model")])
-def test_reference_kernels_on_m3_and_helium_on_m55(board: str, name: str, tmp_path: Path) -> None:
+def test_helium_kernels_on_m55(tmp_path: Path) -> None:
     tflm_tree()
-    result = validate(mlperf_model(name), board=board, samples=3, runtime="tflm", work_dir=tmp_path)
+    result = validate(mlperf_model("kws_ref_model"), board="qemu-m55", samples=3, runtime="tflm",
+                      work_dir=tmp_path)
     assert result.bit_exact == result.samples == 3, result.summary()
     assert TFLM_LABEL in result.reference and result.runtime == "tflm"
-    ini = (tmp_path / "firmware" / "platformio.ini").read_text()
-    assert ("-DCMSIS_NN" in ini) == (board == "qemu-m55")
+
+
+KERNEL_SETS = [("qemu-m3", False), ("qemu-microbit", False), ("qemu-m4", True), ("qemu-m55", True),
+               ("nucleo-l4r5zi", True)]
+
+
+@pytest.mark.parametrize(("board", "cmsis_nn"), KERNEL_SETS)
+def test_kernel_set_follows_the_core(board: str, cmsis_nn: bool, tmp_path: Path) -> None:
+    """CMSIS-NN where the core has DSP or Helium instructions, TFLite Micro's reference kernels
+    elsewhere (the reference kernels run bit-exact on the micro:bit's Cortex-M0 below)."""
+    tflm_tree()
+    project = export(DIGITS, board, tmp_path / "fw", runtime="tflm")
+    ini = (project.dir / "platformio.ini").read_text()
+    assert ("-DCMSIS_NN" in ini) == cmsis_nn
+    assert ("tflite-micro-cmsis-nn-" in ini) == cmsis_nn and ("tflite-micro-reference-" in ini) != cmsis_nn
 
 
 @pytest.mark.slow
