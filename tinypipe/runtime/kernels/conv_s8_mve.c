@@ -26,6 +26,14 @@ static inline void store4(int8_t *out, int32x4_t q, const int16_t *channels, int
     }
 }
 
+/* One weight row's 16 bytes `load` into both pixels' sums a (patch xu) and b (patch xv). */
+#define TP_MAC_ROW(load, a, b)                 \
+    do {                                       \
+        const int8x16_t wv_ = (load);          \
+        (a) = vmladavaq_s8((a), xu, wv_);      \
+        (b) = vmladavaq_s8((b), xv, wv_);      \
+    } while (0)
+
 /* Two output pixels (patches x0, x1; outputs o0, o1, or o1 == NULL for one pixel: x1 is then x0)
  * at once: each 16-byte weight load feeds both pixels, 4 channels x 2 pixels = 8 VMLADAVA.S8 per
  * 2 patch loads + 4 weight loads (128 MACs); the 4 weight rows and both patches are walked with
@@ -48,37 +56,21 @@ static void __attribute__((noinline)) pixel_pair(const tp_conv_params_t *p, cons
             const int8x16_t xu = vldrbq_s8(u), xv = vldrbq_s8(v);
             u += 16;
             v += 16;
-            int8x16_t wv = vldrbq_s8(w0);
+            TP_MAC_ROW(vldrbq_s8(w0), a0, b0);
+            TP_MAC_ROW(vldrbq_s8(w1), a1, b1);
+            TP_MAC_ROW(vldrbq_s8(w2), a2, b2);
+            TP_MAC_ROW(vldrbq_s8(w3), a3, b3);
             w0 += 16;
-            a0 = vmladavaq_s8(a0, xu, wv);
-            b0 = vmladavaq_s8(b0, xv, wv);
-            wv = vldrbq_s8(w1);
             w1 += 16;
-            a1 = vmladavaq_s8(a1, xu, wv);
-            b1 = vmladavaq_s8(b1, xv, wv);
-            wv = vldrbq_s8(w2);
             w2 += 16;
-            a2 = vmladavaq_s8(a2, xu, wv);
-            b2 = vmladavaq_s8(b2, xv, wv);
-            wv = vldrbq_s8(w3);
             w3 += 16;
-            a3 = vmladavaq_s8(a3, xu, wv);
-            b3 = vmladavaq_s8(b3, xv, wv);
         }
         if (rest) {
             const int8x16_t xu = vldrbq_z_s8(u, tail), xv = vldrbq_z_s8(v, tail);
-            int8x16_t wv = vldrbq_z_s8(w0, tail);
-            a0 = vmladavaq_s8(a0, xu, wv);
-            b0 = vmladavaq_s8(b0, xv, wv);
-            wv = vldrbq_z_s8(w1, tail);
-            a1 = vmladavaq_s8(a1, xu, wv);
-            b1 = vmladavaq_s8(b1, xv, wv);
-            wv = vldrbq_z_s8(w2, tail);
-            a2 = vmladavaq_s8(a2, xu, wv);
-            b2 = vmladavaq_s8(b2, xv, wv);
-            wv = vldrbq_z_s8(w3, tail);
-            a3 = vmladavaq_s8(a3, xu, wv);
-            b3 = vmladavaq_s8(b3, xv, wv);
+            TP_MAC_ROW(vldrbq_z_s8(w0, tail), a0, b0);
+            TP_MAC_ROW(vldrbq_z_s8(w1, tail), a1, b1);
+            TP_MAC_ROW(vldrbq_z_s8(w2, tail), a2, b2);
+            TP_MAC_ROW(vldrbq_z_s8(w3, tail), a3, b3);
         }
         const int32x4_t m = vldrwq_s32(multiplier + c), sh = vldrwq_s32(shift + c);
         store4(o0, tp_requantize_upward_x4(lanes4(a0, a1, a2, a3), m, sh, p->output_offset, p->act_min,
