@@ -43,6 +43,13 @@ TP_INLINE int32x4x2_t dw_tap8(int32x4x2_t a, const int8_t *x, const int8_t *w, i
     return a;
 }
 
+/* 4 channels' sums (acc, channel order) requantized ties upward and stored at out. */
+TP_INLINE void requantize_store4(int8_t *out, const int32_t *acc, const int32_t *multiplier, const int32_t *shift,
+                                 int32_t output_offset, int32_t act_min, int32_t act_max) {
+    vstrbq_s32(out, tp_requantize_upward_x4(vldrwq_s32(acc), vldrwq_s32(multiplier), vldrwq_s32(shift),
+                                            output_offset, act_min, act_max));
+}
+
 /* Channels [0, k->channels) of one output pixel whose whole 3x3 window is inside the input (x: the
  * window's top-left input pixel): per 8 channels the 9 taps unrolled (no loop control, no bounds),
  * VST2 back to channel order, 2 x 4-lane requantization. */
@@ -66,10 +73,8 @@ static void __attribute__((noinline)) window3x3(const tp_dw_mve_window_t *k, con
             a = dw_tap8(a, xr + 2 * cs, wr + 2 * ch, offset);
         }
         vst2q_s32(acc, a);
-        vstrbq_s32(out + c, tp_requantize_upward_x4(vldrwq_s32(acc), vldrwq_s32(multiplier + c),
-                                                    vldrwq_s32(shift + c), zo, lo, hi));
-        vstrbq_s32(out + c + 4, tp_requantize_upward_x4(vldrwq_s32(acc + 4), vldrwq_s32(multiplier + c + 4),
-                                                        vldrwq_s32(shift + c + 4), zo, lo, hi));
+        requantize_store4(out + c, acc, multiplier + c, shift + c, zo, lo, hi);
+        requantize_store4(out + c + 4, acc + 4, multiplier + c + 4, shift + c + 4, zo, lo, hi);
     }
 }
 
@@ -124,9 +129,8 @@ void tp_depthwise_conv_s8_mve(const tp_depthwise_conv_params_t *p, const int8_t 
                         vst2q_s32(acc + (c - c0), a);
                     }
                     for (c = c0; c < c1; c += 4) {
-                        vstrbq_s32(output + c, tp_requantize_upward_x4(vldrwq_s32(acc + (c - c0)),
-                                                                       vldrwq_s32(multiplier + c), vldrwq_s32(shift + c),
-                                                                       p->output_offset, p->act_min, p->act_max));
+                        requantize_store4(output + c, acc + (c - c0), multiplier + c, shift + c,
+                                          p->output_offset, p->act_min, p->act_max);
                     }
                 }
                 /* the last channels: tail-predicated, LiteRT's leftover channels rounded ties away */
