@@ -24,6 +24,7 @@ import os
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
+from functools import partial
 from multiprocessing import get_context
 from typing import Any
 
@@ -873,11 +874,14 @@ def _parses(model: bytes) -> bool:
     return True
 
 
-def build_batches(configs: list[Config], per_model: int = 30, workers: int = 2
+def build_batches(configs: list[Config], per_model: int = 30, workers: int = 2, activations: str = "int8",
+                  accepted: Callable[[Config, list[str]], bool] | None = None
                   ) -> tuple[list[Batch], list[Config]]:
     """Convert `configs` in batches of `per_model` branches, in `workers` spawned processes.
     Returns the batches (models whose every branch is exactly its op) and the configs the converter
-    failed on (found by bisection) or rewrote (a batch is converted again without those)."""
+    failed on (found by bisection) or rewrote (a batch is converted again without those).
+    `activations` and `accepted`: as convert_group and split_branches take them (the 16x8 suite)."""
+    convert = partial(convert_group, activations=activations)
     groups: dict[tuple[tuple[bool, bool], bool], list[Config]] = {}
     for c in configs:  # recurrent graphs batch with each other only: they are converted again
         groups.setdefault((_group_key(c), c["op"] in RECURRENT), []).append(c)
@@ -890,7 +894,7 @@ def build_batches(configs: list[Config], per_model: int = 30, workers: int = 2
             if not todo:
                 break
             retry: list[list[Config]] = []
-            for group, model in zip(todo, pool.map(convert_group, todo), strict=True):
+            for group, model in zip(todo, pool.map(convert, todo), strict=True):
                 if model is not None and not _parses(model):
                     model = None  # e.g. a constant converted to asymmetric FULLY_CONNECTED weights
                 if model is None:  # bisect to find the configs the converter fails on
@@ -899,7 +903,7 @@ def build_batches(configs: list[Config], per_model: int = 30, workers: int = 2
                     else:
                         retry += [group[:len(group) // 2], group[len(group) // 2:]]
                     continue
-                branches, bad = split_branches(model, group)
+                branches, bad = split_branches(model, group, accepted)
                 for c in group:
                     conversions[c["id"]] = conversions.get(c["id"], 0) + 1
                 again = [c for c in bad

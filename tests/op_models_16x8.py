@@ -10,14 +10,12 @@ failing config prints everything needed to rebuild its model exactly as the int8
 from __future__ import annotations
 
 import re
-from concurrent.futures import ProcessPoolExecutor
-from multiprocessing import get_context
 from pathlib import Path
 
 import numpy as np
 
 from tests import op_models, op_suite
-from tests.op_models import Batch, Branch, Config
+from tests.op_models import Batch, Config
 from tests.op_suite import FLOAT_OVERSHOOT, Result
 from tinypipe.reference import Reference
 
@@ -37,41 +35,10 @@ def _accepted(config: Config, opcodes: list[str]) -> bool:
     return sorted(opcodes) == sorted(op_models.expected_opcodes(config["op"]))
 
 
-def split_branches(model: bytes, configs: list[Config]) -> tuple[list[Branch], list[Config]]:
-    """`op_models.split_branches` with the 16x8 acceptance rule (`_accepted`)."""
-    return op_models.split_branches(model, configs, _accepted)
-
-
 def build_batches(configs: list[Config], per_model: int = 30, workers: int = 2
                   ) -> tuple[list[Batch], list[Config]]:
-    """`op_models.build_batches` with the 16x8 converter."""
-    groups: dict[tuple[bool, bool], list[Config]] = {}
-    for c in configs:
-        groups.setdefault(op_models._group_key(c), []).append(c)
-    todo = [g[i:i + per_model] for g in groups.values() for i in range(0, len(g), per_model)]
-    batches: list[Batch] = []
-    rejected: list[Config] = []
-    context = get_context("spawn")  # TensorFlow is not fork-safe
-    with ProcessPoolExecutor(workers, mp_context=context, initializer=op_models._worker_init) as pool:
-        for _ in range(8):
-            if not todo:
-                break
-            retry: list[list[Config]] = []
-            for group, model in zip(todo, pool.map(convert_group, todo), strict=True):
-                if model is None:
-                    if len(group) == 1:
-                        rejected += group
-                    else:
-                        retry += [group[:len(group) // 2], group[len(group) // 2:]]
-                    continue
-                branches, bad = split_branches(model, group)
-                rejected += bad
-                if bad and branches:
-                    retry.append([b.config for b in branches])
-                elif branches:
-                    batches.append(Batch(model, branches))
-            todo = retry
-    return batches, rejected + [c for g in todo for c in g]
+    """`op_models.build_batches` with the 16x8 converter and acceptance rule."""
+    return op_models.build_batches(configs, per_model, workers, activations="int16", accepted=_accepted)
 
 
 def batch_inputs(reference: Reference, batch: Batch, n: int, seed: int,
