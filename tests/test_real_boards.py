@@ -25,7 +25,7 @@ from tinypipe import TEMPLATES_DIR
 from tinypipe.bench import memory_breakdown
 from tinypipe.boards import Board, check_fit, load_board
 from tinypipe.build import LDSCRIPT
-from tinypipe.export import FirmwareProject, export
+from tinypipe.export import FirmwareProject, export, tflm_build_cache
 from tinypipe.tflm.library import CODE_BYTES_ALLOWANCE as TFLM_CODE_BYTES
 
 SHARED_PIO_CORE = ROOT.parent / "shared" / "pio" / "core"
@@ -50,16 +50,15 @@ def _writable_copy(src: Path, dst: Path) -> Path:
 @pytest.fixture(scope="module")
 def pio_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     """One writable copy of ../shared/pio/core for this module's builds (they run one after the
-    other), and a PlatformIO build cache that outlives the run (pytest's temp root) so a second
-    run compiles nothing it compiled before."""
+    other), and tinypipe's own build cache, the one the emulated boards' tflm builds use: a
+    NUCLEO-L4R5ZI takes TFLite Micro's objects from a qemu-m4 build (or gives them to it)."""
     if not (SHARED_PIO_CORE / "platforms" / "ststm32").is_dir():
         pytest.skip(f"no offline PlatformIO package cache at {SHARED_PIO_CORE} (../shared/pio is absent): "
                     "the NUCLEO builds need platform-ststm32 19.6.0 and the STM32Cube frameworks from it")
     if not shutil.which("arm-none-eabi-gcc"):
         pytest.skip("arm-none-eabi-gcc is not installed (make setup)")
     core = _writable_copy(SHARED_PIO_CORE, tmp_path_factory.mktemp("pio") / "core")
-    cache = Path(os.environ.get("TINYPIPE_TEST_PIO_BUILD_CACHE",
-                                tmp_path_factory.getbasetemp().parent / "tinypipe-pio-build-cache"))
+    cache = tflm_build_cache()
     cache.mkdir(parents=True, exist_ok=True)
     return {**os.environ, "PLATFORMIO_CORE_DIR": str(core), "PLATFORMIO_BUILD_CACHE_DIR": str(cache),
             "PLATFORMIO_SETTING_ENABLE_TELEMETRY": "no", "PLATFORMIO_DISABLE_UPGRADE_CHECK": "true"}
@@ -68,8 +67,9 @@ def pio_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
 class Built:
     """One board's KWS firmware: the exported project, `pio run`'s log, the ELF and the map."""
 
-    def __init__(self, board: Board, project: FirmwareProject, log: str, env: dict[str, str]) -> None:
-        self.board, self.project, self.log, self.env = board, project, log, env
+    def __init__(self, board: Board, project: FirmwareProject, log: str, env: dict[str, str],
+                 tmp: pytest.TempPathFactory) -> None:
+        self.board, self.project, self.log, self.env, self.tmp = board, project, log, env, tmp
         self.build_dir = project.dir / ".pio" / "build" / board.id
         self.elf, self.map = self.build_dir / "firmware.elf", self.build_dir / "firmware.map"
 
@@ -95,7 +95,7 @@ class Builds:
                                   timeout=1800)
             log = proc.stdout + proc.stderr
             assert proc.returncode == 0, log[-4000:]
-            self.done[key] = Built(load_board(board_id), project, log, self.env)
+            self.done[key] = Built(load_board(board_id), project, log, self.env, self.tmp)
         return self.done[key]
 
 
@@ -168,7 +168,9 @@ def test_nucleo_builds_offline_and_fits_the_chip(board_id: str, runtime: str, bu
     assert text + data - parts["weights_bytes"] <= board.memory.flash_reserve + allowance
     if runtime == "tflm":
         assert "-DTF_LITE_STATIC_MEMORY" in b.log or "tflite-micro-cmsis-nn" in b.log
-        _assert_schema_precompiled(b)
+        commands = _tflm_commands(b.project.dir, b.env)
+        _assert_schema_precompiled(commands, b.env)
+        _assert_same_objects_as_the_emulated_core(board, commands, b.tmp)
     check_fit(board, text + data, data + bss, "the KWS firmware")
 
     # The board file's memory map is the chip's (the cache's device-header linker script) ...
@@ -183,20 +185,48 @@ def test_nucleo_builds_offline_and_fits_the_chip(board_id: str, runtime: str, bu
         assert any(base <= addr and addr + length <= base + size for base, size in regions), (name, hex(addr))
 
 
-def _assert_schema_precompiled(b: Built) -> None:
+def _tflm_commands(project: Path, env: dict[str, str]) -> list[dict[str, str]]:
+    """TFLite Micro's C++ compile commands, from PlatformIO's compile database of `project`."""
+    subprocess.run([PIO, "run", "-d", str(project), "-t", "compiledb"], env=env, check=True,
+                   capture_output=True)
+    commands = json.loads((project / "compile_commands.json").read_text())
+    return [c for c in commands if c["file"].endswith(".cc") and "tensorflow/lite/micro/" in c["file"]]
+
+
+def _assert_schema_precompiled(tflm: list[dict[str, str]], env: dict[str, str]) -> None:
     """TFLite Micro's C++ files are compiled with the precompiled flatbuffers schema, and GCC takes
     it for the exact command PlatformIO runs with the framework's own toolchain (`-H` marks a
     precompiled header it uses with `!`; an invalid one would be parsed from source, silently)."""
-    subprocess.run([PIO, "run", "-d", str(b.project.dir), "-t", "compiledb"], env=b.env, check=True,
-                   capture_output=True)
-    commands = json.loads((b.project.dir / "compile_commands.json").read_text())
-    tflm = [c for c in commands if c["file"].endswith(".cc") and "tensorflow/lite/micro/" in c["file"]]
     assert len(tflm) > 40 and all("tflm_schema.h" in c["command"] for c in tflm)
     args = [*shlex.split(tflm[0]["command"]), "-H", "-fsyntax-only"]
     args[0] = shutil.which(Path(args[0]).name) or args[0]  # the cache's toolchain entries name Debian's
-    proc = subprocess.run(args, cwd=tflm[0]["directory"], env=b.env, capture_output=True, text=True)
+    proc = subprocess.run(args, cwd=tflm[0]["directory"], env=env, capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert re.search(r"^! \S+tflm_schema\.h\.gch$", proc.stderr, re.M), proc.stderr[:2000]
+
+
+def _assert_same_objects_as_the_emulated_core(board: Board, tflm: list[dict[str, str]],
+                                              tmp: pytest.TempPathFactory) -> None:
+    """The NUCLEO compiles TFLite Micro exactly as the emulated board with its core does (the same
+    commands into the same object paths, none of the STM32Cube framework's defines or includes),
+    so PlatformIO's build cache gives one build the other's objects, and what make mlperf measures
+    and validates on QEMU is the code the chip runs."""
+    twin = {"cortex-m4": "qemu-m4", "cortex-m7": "qemu-m7"}[board.core]
+    emulated_board = load_board(twin)
+    assert (emulated_board.fpu, emulated_board.dsp, emulated_board.mve) == (board.fpu, board.dsp, board.mve)
+    project = export(mlperf_model("kws_ref_model"), emulated_board.id, tmp.mktemp(f"{twin}-tflm") / "fw",
+                     runtime="tflm").dir
+
+    def normalized(commands: list[dict[str, str]]) -> dict[str, list[str]]:
+        return {c["file"]: shlex.split(c["command"])[1:] for c in commands}  # without the compiler's path
+
+    emulated = normalized(_tflm_commands(project, {k: v for k, v in os.environ.items()
+                                                   if k != "PLATFORMIO_CORE_DIR"}))
+    real = normalized(tflm)
+    assert real == emulated
+    assert all(re.search(r"\.pio/build/tflm-[0-9a-f]{16}/", " ".join(args)) for args in real.values())
+    assert not any(flag.startswith(("-DSTM32", "-DUSE_HAL", "-DF_CPU", "-DTP_")) for args in real.values()
+                   for flag in args)
 
 
 @pytest.mark.slow

@@ -11,8 +11,9 @@ returns the [env] options that give the TFLM flags to *every* translation unit: 
 and the project's own sources. That matters: `-DTF_LITE_STATIC_MEMORY` changes the layout of
 `TfLiteTensor`, and a glue file compiled without it reads `tensor->data` from the wrong field.
 The tree's include directories are `-isystem`, so TFLM's headers (which fail `-Wextra -Werror`)
-do not fail tinypipe's strict build of its own sources. The manifests' extra script (pch.py)
-precompiles the flatbuffers schema every C++ file includes.
+do not fail tinypipe's strict build of its own sources. The manifests' extra script
+(lib_script.py) compiles the library with the core's flags and TFLM's only, so boards with the same
+core share its objects, and precompiles the flatbuffers schema every C++ file includes.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from tinypipe.errors import TinypipeError
 from tinypipe.tflm.tree import CMSIS_NN_COMMIT, TFLM_COMMIT
 
 LIBRARY_NAME = "tflite-micro"
-PCH_SCRIPT = Path(__file__).with_name("pch.py")
+LIB_SCRIPT = Path(__file__).with_name("lib_script.py")
 MICRO = "tensorflow/lite/micro"
 KERNELS = f"{MICRO}/kernels"
 # Defines every TFLM translation unit needs (the tree's README), and the CMSIS-NN ones.
@@ -191,8 +192,8 @@ def _manifest(name: str, lib: TflmLibrary, sources: list[str], what: str) -> dic
             "srcFilter": ["-<*>", *(f"+<{s}>" for s in sources)],
             # Third-party code: its warnings are not tinypipe's to fix; no debug info (build time).
             "flags": ["-w", "-g0"],
-            # C++ files get the flatbuffers schema precompiled once per flag set (pch.py).
-            "extraScript": str(PCH_SCRIPT),
+            # The core's flags and TFLM's, not the framework's; a precompiled schema (lib_script.py).
+            "extraScript": str(LIB_SCRIPT),
             "libArchive": True,
             "libLDFMode": "off",
         },
