@@ -70,7 +70,7 @@ def conv_scratch_bytes(filter_h: int, filter_w: int, input_c: int) -> int:
 
 
 def depthwise_scratch_bytes(p: dict[str, int]) -> int:
-    """TP_DW3_SCRATCH_BYTES for the DSP variant's planar 3x3 path (TP_DW3_PLANAR), else 0."""
+    """TP_DW3_SCRATCH_BYTES for the planar 3x3 variants (TP_DW3_PLANAR), else 0."""
     if not (p["filter_h"] == p["filter_w"] == 3 and p["stride_h"] == p["stride_w"] == 1
             and p["dilation_h"] == p["dilation_w"] == 1 and p["depth_multiplier"] == 1
             and p["input_c"] % 4 == 0):
@@ -89,18 +89,16 @@ DW_MAX_TAPS = 25  # TP_DW_MAX_TAPS in depthwise_conv_s8.h
 
 
 def depthwise_variants(p: dict[str, int]) -> tuple[str, str] | None:
-    """(DSP, Helium) kernels for this depthwise layer: the planar 3x3 path where it has scratch,
-    tap pairs for channels % 4 == 0 and small windows, else the generic DSP path; none (portable
-    everywhere) for depth multipliers above 1."""
+    """(DSP, Helium) kernels for this depthwise layer: the planar 3x3 variants where they have
+    scratch, else DSP tap pairs for channels % 4 == 0 and small windows or the generic DSP path,
+    and the generic Helium one; none (portable everywhere) for depth multipliers above 1."""
     if p["depth_multiplier"] != 1:
         return None
     if depthwise_scratch_bytes(p):
-        dsp = "tp_depthwise_conv_s8_dsp_3x3"
-    elif p["input_c"] % 4 == 0 and p["filter_h"] * p["filter_w"] <= DW_MAX_TAPS:
-        dsp = "tp_depthwise_conv_s8_dsp_pairs"
-    else:
-        dsp = "tp_depthwise_conv_s8_dsp"
-    return dsp, "tp_depthwise_conv_s8_mve"
+        return "tp_depthwise_conv_s8_dsp_3x3", "tp_depthwise_conv_s8_mve_3x3"
+    if p["input_c"] % 4 == 0 and p["filter_h"] * p["filter_w"] <= DW_MAX_TAPS:
+        return "tp_depthwise_conv_s8_dsp_pairs", "tp_depthwise_conv_s8_mve"
+    return "tp_depthwise_conv_s8_dsp", "tp_depthwise_conv_s8_mve"
 
 
 def _dead_channels(rows: np.ndarray, bias: np.ndarray, mult: np.ndarray, shift: np.ndarray,

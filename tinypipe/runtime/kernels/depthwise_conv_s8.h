@@ -27,10 +27,11 @@ typedef struct {
     int32_t upward_channels;
 } tp_depthwise_conv_params_t;
 
-/* The DSP variant's planar 3x3 path (3x3, stride 1, no dilation, depth multiplier 1,
- * channels % 4 == 0) works on 4 zero-point-padded input planes in scratch: row pitch / rows of one
- * plane, and the scratch bytes (the generator reserves them in the arena; + 4 for word reads past
- * the last byte). Other shapes and variants take scratch = NULL. */
+/* The planar 3x3 variants (DSP and Helium; 3x3, stride 1, no dilation, depth multiplier 1,
+ * channels % 4 == 0) work on 4 zero-point-padded input planes in scratch
+ * (depthwise_conv_s8_planar.h): row pitch / rows of one plane, and the scratch bytes (the generator
+ * reserves them in the arena; + 4 for word reads past the last byte). Other shapes and variants
+ * take scratch = NULL. */
 #define TP_DW3_PLANAR(fh, fw, sh, sw, dh, dw, dm, c) \
     ((fh) == 3 && (fw) == 3 && (sh) == 1 && (sw) == 1 && (dh) == 1 && (dw) == 1 && (dm) == 1 && (c) % 4 == 0)
 #define TP_DW3_PLANE_W(output_w) ((output_w) + 2)
@@ -45,11 +46,15 @@ void tp_depthwise_conv_s8(const tp_depthwise_conv_params_t *p, const int8_t *inp
 
 /* The same call, optimized variants (same bytes), depth multiplier 1 only; the generator picks
  * one per layer (tinypipe/aot/ops/conv.py):
+ *   _mve_3x3  Helium, TP_DW3_PLANAR shapes, scratch of TP_DW3_SCRATCH_BYTES;
  *   _mve      Helium, any shape;
  *   _dsp_3x3  DSP, TP_DW3_PLANAR shapes, scratch of TP_DW3_SCRATCH_BYTES;
  *   _dsp_pairs DSP, channels % 4 == 0 and at most TP_DW_MAX_TAPS taps;
  *   _dsp      DSP, any shape. */
 #define TP_DW_MAX_TAPS 25
+void tp_depthwise_conv_s8_mve_3x3(const tp_depthwise_conv_params_t *p, const int8_t *input,
+                                  const int8_t *filter, const int32_t *bias, const int32_t *multiplier,
+                                  const int32_t *shift, int8_t *output, void *scratch);
 void tp_depthwise_conv_s8_mve(const tp_depthwise_conv_params_t *p, const int8_t *input,
                               const int8_t *filter, const int32_t *bias, const int32_t *multiplier,
                               const int32_t *shift, int8_t *output, void *scratch);

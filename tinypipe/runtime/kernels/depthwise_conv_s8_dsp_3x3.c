@@ -3,19 +3,9 @@
  * dilation, depth multiplier 1, channels % 4 == 0 (TP_DW3_PLANAR): planar, in scratch
  * (TP_DW3_SCRATCH_BYTES).
  */
-#include "depthwise_conv_s8.h"
+#include "depthwise_conv_s8_planar.h"
 
 #if defined(TP_USE_DSP)
-
-/* The planar path's geometry. A plane holds one channel's zero-point-padded input as lines
- * of `pitch` bytes: image rows (row-major) or, when the output is taller than wide, image columns
- * (column-major, the filter transposed with it), so that the inner loop runs along the longer
- * axis. u: along a line, v: across lines. */
-typedef struct {
-    int32_t pitch, n_u, n_v; /* line length (bytes), outputs along a line, lines of outputs */
-    int32_t out_u, out_v; /* output steps (bytes) of one u / v */
-    int transposed;
-} tp_dw3_geometry_t;
 
 /* Per-channel constants: the 9 taps as int16 pairs for SMLAD / SMLAxy, the bias with the input
  * offset folded in, and the requantization. Taps indexed (v, u): w[v][u] = filter[ky][kx], or
@@ -51,10 +41,11 @@ static tp_dw3_channel_t dw3_channel(const tp_depthwise_conv_params_t *p, const t
     }
     tp_dw3_channel_t k;
     const int32_t r = -shift[c];
-    const int64_t bound = (int64_t)(bias[c] < 0 ? -(int64_t)bias[c] : bias[c]) + (int64_t)wabs * 256;
 #if defined(TP_TFLM_ROUNDING)
+    (void)wabs;
     k.fast = 0;
 #else
+    const int64_t bound = (int64_t)(bias[c] < 0 ? -(int64_t)bias[c] : bias[c]) + (int64_t)wabs * 256;
     k.fast = c < p->upward_channels && r >= 1 && r <= 22 && bound < ((int64_t)1 << 30);
 #endif
     const int32_t d = k.fast ? 2 : 1;
@@ -138,19 +129,10 @@ void tp_depthwise_conv_s8_dsp_3x3(const tp_depthwise_conv_params_t *p, const int
                                   const int32_t *shift, int8_t *output, void *scratch) {
     int8_t *const planes = (int8_t *)scratch;
     const int32_t ch = p->input_c, iw = p->input_w, ih = p->input_h, ow = p->output_w, oh = p->output_h;
-    const int32_t pw = TP_DW3_PLANE_W(ow), ph = TP_DW3_PLANE_H(oh);
-    const int32_t plane = pw * ph;
-    tp_dw3_geometry_t g;
-    g.transposed = oh > ow;
-    if (g.transposed) { /* lines are image columns */
-        g = (tp_dw3_geometry_t){ph, oh, ow, ow * ch, ch, 1};
-    } else {
-        g = (tp_dw3_geometry_t){pw, ow, oh, ch, ow * ch, 0};
-    }
-    const int32_t step_x = g.transposed ? ph : 1, step_y = g.transposed ? 1 : pw; /* plane steps of x, y */
+    const tp_dw3_geometry_t g = tp_dw3_geometry(p);
+    const int32_t plane = TP_DW3_PLANE_W(ow) * TP_DW3_PLANE_H(oh);
+    const int32_t step_x = g.step_x, step_y = g.step_y, cols = g.cols, rows = g.rows;
     const int full_range = p->act_min == TP_INT8_MIN && p->act_max == TP_INT8_MAX;
-    /* input columns / rows no output reads are not copied */
-    const int32_t cols = tp_min(iw, pw - p->pad_left), rows = tp_min(ih, ph - p->pad_top);
     memset(planes, (int8_t)(-p->input_offset), (size_t)(4 * plane));
     for (int32_t b = 0; b < p->batches; ++b) {
         const int8_t *in_b = input + b * ih * iw * ch;

@@ -1,0 +1,161 @@
+/*
+ * depthwise_conv_s8_mve_3x3.c - DEPTHWISE_CONV_2D, Helium variant for 3x3, stride 1, no dilation,
+ * depth multiplier 1, channels % 4 == 0 (TP_DW3_PLANAR): the DSP variant's planar layout (each
+ * channel's zero-point-padded input as a plane in scratch, lines along the longer axis), 4 outputs
+ * of one channel per vector: 9 VLDRB.S32 + 9 VMLA.S32 by the taps as scalars, one requantization
+ * with the channel's scalar multiplier and shift, one scatter store into the channel's place.
+ */
+#include "depthwise_conv_s8_planar.h"
+
+#if defined(TP_USE_MVE)
+
+/* One channel's constants: the 9 taps in plane order (w[v * 3 + u]), the bias with the input
+ * offset folded in (the planes hold the raw input, their padding -input_offset), the
+ * requantization, and whether its ties round upward (LiteRT's vector rule) or away (its scalar
+ * rule, the output_c % 8 leftover channels). */
+typedef struct {
+    int32_t w[9];
+    int32_t bias, multiplier, left, right; /* left = max(shift, 0), right = min(shift, 0) */
+    int upward;
+} tp_dw3_mve_channel_t;
+
+#define TP_DW3_MVE_CHUNK 192 /* plane positions per pass (a multiple of 4; 768 B of stack) */
+
+/* The bias plus the first two rows of the window at plane positions [0, n) (rounded up to 4; x: the
+ * first position): 6 VLDRB.S32 + 6 VMLA.S32 per 4 positions. The window is summed in two passes
+ * so that each keeps its taps in registers (with all 9 taps at once GCC spills taps and pointers). */
+TP_INLINE void rows01(const tp_dw3_mve_channel_t *k, const int8_t *x, int32_t pitch, int32_t *acc, int32_t n) {
+    const int32_t w0 = k->w[0], w1 = k->w[1], w2 = k->w[2], w3 = k->w[3], w4 = k->w[4], w5 = k->w[5];
+    const int32x4_t bias = vdupq_n_s32(k->bias);
+    const int8_t *x0 = x, *x1 = x + pitch;
+    for (int32_t *const end = acc + n; acc < end; acc += 4, x0 += 4, x1 += 4) {
+        int32x4_t a = vmlaq_n_s32(bias, vldrbq_s32(x0), w0);
+        a = vmlaq_n_s32(a, vldrbq_s32(x0 + 1), w1);
+        a = vmlaq_n_s32(a, vldrbq_s32(x0 + 2), w2);
+        a = vmlaq_n_s32(a, vldrbq_s32(x1), w3);
+        a = vmlaq_n_s32(a, vldrbq_s32(x1 + 1), w4);
+        vstrwq_s32(acc, vmlaq_n_s32(a, vldrbq_s32(x1 + 2), w5));
+    }
+}
+
+/* The third row (x: its first position) added to 4 sums of rows01. */
+TP_INLINE int32x4_t row2(const int32_t *acc, const int8_t *x, const tp_dw3_mve_channel_t *k) {
+    int32x4_t a = vmlaq_n_s32(vldrwq_s32(acc), vldrbq_s32(x), k->w[6]);
+    a = vmlaq_n_s32(a, vldrbq_s32(x + 1), k->w[7]);
+    return vmlaq_n_s32(a, vldrbq_s32(x + 2), k->w[8]);
+}
+
+/* One channel's plane convolved in place: the output of the window at position f (lines of `pitch`
+ * bytes, f = v * pitch + u) replaces the input byte at f, which no later window reads. Positions
+ * [0, n) are computed, the 2 past each line's last output included (their bytes are never read
+ * again): one flat loop per plane instead of one per line. Upward channels: the requantization of
+ * tp_requantize_upward_x4 with the channel's scalar multiplier and shift (VSHL, VQRDMULH, VRSHL by
+ * registers), 4 outputs per VSTRB.32; the others (and TP_TFLM_ROUNDING builds) output by output. */
+static void __attribute__((noinline)) plane3x3(const tp_dw3_mve_channel_t *k, int8_t *plane, int32_t pitch,
+                                               int32_t n, int32_t output_offset, int32_t act_min, int32_t act_max) {
+    int32_t acc[TP_DW3_MVE_CHUNK] __attribute__((aligned(16)));
+    const tp_dw3_mve_channel_t c = *k; /* in registers: the stores below may not change it */
+    for (int32_t f0 = 0; f0 < n; f0 += TP_DW3_MVE_CHUNK, plane += TP_DW3_MVE_CHUNK) {
+        const int32_t m = tp_min(TP_DW3_MVE_CHUNK, n - f0);
+        const int8_t *x2 = plane + 2 * pitch;
+        rows01(&c, plane, pitch, acc, m);
+#if !defined(TP_TFLM_ROUNDING)
+        if (c.upward) {
+            const int32x4_t lo = vdupq_n_s32(act_min), hi = vdupq_n_s32(act_max);
+            for (int32_t i = 0; i < m; i += 4, x2 += 4) {
+                int32x4_t q = vshlq_r_s32(row2(acc + i, x2, &c), c.left);
+                q = vrshlq_n_s32(vqrdmulhq_n_s32(q, c.multiplier), c.right);
+                vstrbq_s32(plane + i, vminq_s32(vmaxq_s32(vaddq_n_s32(q, output_offset), lo), hi));
+            }
+            continue;
+        }
+#endif
+        for (int32_t i = 0; i < m; i += 4, x2 += 4) {
+            vstrwq_s32(acc + i, row2(acc + i, x2, &c));
+        }
+        for (int32_t i = 0; i < m; ++i) {
+            plane[i] = (int8_t)tp_requantize_either(acc[i], c.multiplier, c.left + c.right, output_offset, act_min,
+                                                    act_max, c.upward);
+        }
+    }
+}
+
+/* The constants of channels c..c+3 (k[0..3]), 4 lanes at a time: each tap's 4 channels by one
+ * VLDRB.S32 and one VSTRW.32 scatter into the 4 structs, in plane order (transposed with the plane). */
+TP_INLINE void channels4(const tp_depthwise_conv_params_t *p, const tp_dw3_geometry_t *g, const int8_t *filter,
+                         const int32_t *bias, const int32_t *multiplier, const int32_t *shift, int32_t c,
+                         tp_dw3_mve_channel_t k[4]) {
+    const uint32x4_t structs = vmulq_n_u32(vidupq_n_u32(0, 1), (uint32_t)sizeof(tp_dw3_mve_channel_t));
+    const int32x4_t zero = vdupq_n_s32(0);
+    int32x4_t wsum = zero;
+    for (int32_t ky = 0; ky < 3; ++ky) {
+        for (int32_t kx = 0; kx < 3; ++kx) {
+            const int32x4_t w = vldrbq_s32(filter + (ky * 3 + kx) * p->output_c + c);
+            vstrwq_scatter_offset_s32(&k[0].w[g->transposed ? kx * 3 + ky : ky * 3 + kx], structs, w);
+            wsum = vaddq_s32(wsum, w);
+        }
+    }
+    /* bias + input_offset * sum(w), mod 2^32 like TFLite's int32 sum */
+    vstrwq_scatter_offset_s32(&k[0].bias, structs, vmlaq_n_s32(vldrwq_s32(bias + c), wsum, p->input_offset));
+    vstrwq_scatter_offset_s32(&k[0].multiplier, structs, vldrwq_s32(multiplier + c));
+    const int32x4_t sh = vldrwq_s32(shift + c);
+    vstrwq_scatter_offset_s32(&k[0].left, structs, vmaxq_s32(sh, zero));
+    vstrwq_scatter_offset_s32(&k[0].right, structs, vminq_s32(sh, zero));
+    for (int32_t j = 0; j < 4; ++j) {
+        k[j].upward = c + j < p->upward_channels;
+    }
+}
+
+/* Fill `bytes` bytes with `value`, 16 per VSTRB.8 (the last store predicated). */
+TP_INLINE void fill(int8_t *d, int8_t value, int32_t bytes) {
+    const int8x16_t v = vdupq_n_s8(value);
+    int8_t *const end = d + (bytes & ~15);
+    for (; d < end; d += 16) {
+        vstrbq_s8(d, v);
+    }
+    vstrbq_p_s8(d, v, vctp8q((uint32_t)(bytes & 15)));
+}
+
+/* Helium depthwise 3x3, stride 1, no dilation, depth multiplier 1, channels % 4 == 0. Per group of
+ * 4 channels: the planes are padded and the input scattered into them (a VLDRB.S32 of the pixel's
+ * 4 channels, a VSTRB.32 scatter to the 4 planes), each plane is convolved in place (plane3x3),
+ * and the 4 output planes are gathered back into the channels' places (a VLDRB.S32 gather, a
+ * VSTRB.32 of 4 channels per pixel). */
+void tp_depthwise_conv_s8_mve_3x3(const tp_depthwise_conv_params_t *p, const int8_t *input,
+                                  const int8_t *filter, const int32_t *bias, const int32_t *multiplier,
+                                  const int32_t *shift, int8_t *output, void *scratch) {
+    int8_t *const planes = (int8_t *)scratch;
+    const int32_t ch = p->input_c, iw = p->input_w, ih = p->input_h, ow = p->output_w, oh = p->output_h;
+    const tp_dw3_geometry_t g = tp_dw3_geometry(p);
+    const int32_t plane = TP_DW3_PLANE_W(ow) * TP_DW3_PLANE_H(oh);
+    const int32_t positions = (g.n_v - 1) * g.pitch + g.n_u; /* through the last output */
+    const uint32x4_t to_planes = vmulq_n_u32(vidupq_n_u32(0, 1), (uint32_t)plane);
+    tp_dw3_mve_channel_t k[4];
+    for (int32_t b = 0; b < p->batches; ++b) {
+        const int8_t *in_b = input + b * ih * iw * ch;
+        int8_t *out_b = output + b * oh * ow * ch;
+        for (int32_t c = 0; c < ch; c += 4) {
+            fill(planes, (int8_t)(-p->input_offset), 4 * plane);
+            for (int32_t iy = 0; iy < g.rows; ++iy) {
+                int8_t *d = planes + (iy + p->pad_top) * g.step_y + p->pad_left * g.step_x;
+                const int8_t *s = in_b + iy * iw * ch + c;
+                for (int32_t ix = 0; ix < g.cols; ++ix, s += ch, d += g.step_x) {
+                    vstrbq_scatter_offset_s32(d, to_planes, vldrbq_s32(s));
+                }
+            }
+            channels4(p, &g, filter, bias, multiplier, shift, c, k);
+            for (int32_t j = 0; j < 4; ++j) {
+                plane3x3(&k[j], planes + j * plane, g.pitch, positions, p->output_offset, p->act_min, p->act_max);
+            }
+            for (int32_t v = 0; v < g.n_v; ++v) {
+                const int8_t *s = planes + v * g.pitch;
+                int8_t *o = out_b + c + v * g.out_v;
+                for (int32_t u = 0; u < g.n_u; ++u, ++s, o += g.out_u) {
+                    vstrbq_s32(o, vldrbq_gather_offset_s32(s, to_planes));
+                }
+            }
+        }
+    }
+}
+
+#endif /* TP_USE_MVE */
