@@ -129,10 +129,14 @@ void tp_depthwise_conv_s8_dsp_3x3(const tp_depthwise_conv_params_t *p, const int
                                   const int32_t *shift, int8_t *output, void *scratch) {
     int8_t *const planes = (int8_t *)scratch;
     const int32_t ch = p->input_c, iw = p->input_w, ih = p->input_h, ow = p->output_w, oh = p->output_h;
-    const tp_dw3_geometry_t g = tp_dw3_geometry(p);
-    const int32_t plane = TP_DW3_PLANE_W(ow) * TP_DW3_PLANE_H(oh);
-    const int32_t step_x = g.step_x, step_y = g.step_y, cols = g.cols, rows = g.rows;
+    const int32_t pw = TP_DW3_PLANE_W(ow), ph = TP_DW3_PLANE_H(oh);
+    const int32_t plane = pw * ph;
+    tp_dw3_geometry_t g;
+    TP_DW3_GEOMETRY(g, ch, ow, oh, pw, ph);
+    const int32_t step_x = g.transposed ? ph : 1, step_y = g.transposed ? 1 : pw; /* plane steps of x, y */
     const int full_range = p->act_min == TP_INT8_MIN && p->act_max == TP_INT8_MAX;
+    /* input columns / rows no output reads are not copied */
+    const int32_t cols = tp_min(iw, pw - p->pad_left), rows = tp_min(ih, ph - p->pad_top);
     memset(planes, (int8_t)(-p->input_offset), (size_t)(4 * plane));
     for (int32_t b = 0; b < p->batches; ++b) {
         const int8_t *in_b = input + b * ih * iw * ch;

@@ -126,8 +126,12 @@ void tp_depthwise_conv_s8_mve_3x3(const tp_depthwise_conv_params_t *p, const int
                                   const int32_t *shift, int8_t *output, void *scratch) {
     int8_t *const planes = (int8_t *)scratch;
     const int32_t ch = p->input_c, iw = p->input_w, ih = p->input_h, ow = p->output_w, oh = p->output_h;
-    const tp_dw3_geometry_t g = tp_dw3_geometry(p);
-    const int32_t plane = TP_DW3_PLANE_W(ow) * TP_DW3_PLANE_H(oh);
+    const int32_t pw = TP_DW3_PLANE_W(ow), ph = TP_DW3_PLANE_H(oh), plane = pw * ph;
+    tp_dw3_geometry_t g;
+    TP_DW3_GEOMETRY(g, ch, ow, oh, pw, ph);
+    const int32_t step_x = g.transposed ? ph : 1, step_y = g.transposed ? 1 : pw; /* plane steps of x, y */
+    /* input columns / rows no output reads are not copied */
+    const int32_t cols = tp_min(iw, pw - p->pad_left), rows = tp_min(ih, ph - p->pad_top);
     const int32_t positions = (g.n_v - 1) * g.pitch + g.n_u; /* through the last output */
     const uint32x4_t to_planes = vmulq_n_u32(vidupq_n_u32(0, 1), (uint32_t)plane);
     tp_dw3_mve_channel_t k[4];
@@ -136,10 +140,10 @@ void tp_depthwise_conv_s8_mve_3x3(const tp_depthwise_conv_params_t *p, const int
         int8_t *out_b = output + b * oh * ow * ch;
         for (int32_t c = 0; c < ch; c += 4) {
             fill(planes, (int8_t)(-p->input_offset), 4 * plane);
-            for (int32_t iy = 0; iy < g.rows; ++iy) {
-                int8_t *d = planes + (iy + p->pad_top) * g.step_y + p->pad_left * g.step_x;
+            for (int32_t iy = 0; iy < rows; ++iy) {
+                int8_t *d = planes + (iy + p->pad_top) * step_y + p->pad_left * step_x;
                 const int8_t *s = in_b + iy * iw * ch + c;
-                for (int32_t ix = 0; ix < g.cols; ++ix, s += ch, d += g.step_x) {
+                for (int32_t ix = 0; ix < cols; ++ix, s += ch, d += step_x) {
                     vstrbq_scatter_offset_s32(d, to_planes, vldrbq_s32(s));
                 }
             }
