@@ -126,12 +126,12 @@ def test_prepare_project_for_a_nucleo(tmp_path: Path) -> None:
     assert env["platform_packages"].split("\n") == ["platformio/framework-stm32cubeh7@1.12.1",
                                                      "platformio/toolchain-gccarmnoneeabi@1.70201.0"]
     assert env["build_flags"].split("\n") == ["-O2", "-mcpu=cortex-m7", "-mthumb", "-mfpu=fpv5-d16",
-                                              "-mfloat-abi=hard", "-Wl,-Map,${BUILD_DIR}/firmware.map",
-                                              "-DHSE_VALUE=8000000U"]
+                                              "-mfloat-abi=hard", "-Wl,-Map,${BUILD_DIR}/firmware.map"]
     assert env["build_unflags"] == "-Os" and env["board_build.ldscript"] == "tinypipe.ld"
     script = (tmp_path / "tp_machine_flags.py").read_text()
     assert '["-mcpu=cortex-m7", "-mthumb", "-mfpu=fpv5-d16", "-mfloat-abi=hard"]' in script
     assert "env.Append(LINKFLAGS=MACHINE_FLAGS" in script
+    assert 'BOARD_DEFINES = [["HSE_VALUE", "8000000U"]]' in script  # not build_flags: TFLM stays the core's
     manifest = json.loads((tmp_path / "boards" / "nucleo_h7a3zi_q.json").read_text())
     build = manifest["build"]
     assert build["f_cpu"] == "280000000L" and build["product_line"] == "STM32H7A3xxQ"

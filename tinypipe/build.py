@@ -202,10 +202,17 @@ def machine_flags(board: Board) -> list[str]:
 def real_build_flags(board: Board) -> tuple[list[str], list[str]]:
     """(build_flags, build_unflags) tinypipe adds for a real board, before the YAML's own flags."""
     flags = [board.build.optimization, *machine_flags(board), MAP_FLAG]
+    return flags, [f for f in FRAMEWORK_UNFLAGS if f != board.build.optimization]
+
+
+def board_defines(board: Board) -> dict[str, str]:
+    """Defines for the board's framework and tinypipe's sources, given by tp_machine_flags.py rather
+    than build_flags, whose defines also reach TensorFlow Lite Micro's library (tflm/lib_script.py):
+    TFLite Micro's objects then stay those of the core, shared by every board with it."""
     tree = board.clock_tree
     if tree is not None and tree.source.startswith("hse"):
-        flags.append(f"-DHSE_VALUE={tree.source_hz}U")  # the HAL's and system_stm32*.c's HSE frequency
-    return flags, [f for f in FRAMEWORK_UNFLAGS if f != board.build.optimization]
+        return {"HSE_VALUE": f"{tree.source_hz}U"}  # the HAL's and system_stm32*.c's HSE frequency
+    return {}
 
 
 def data_region(board: Board, arena_bytes: int | None) -> tuple[str, int, int]:
@@ -278,10 +285,11 @@ def _prepare_real_project(board: Board, project_dir: Path, runtime: str | None,
     env["build_flags"] = "\n".join([*flags, *pio.build_flags])
     if unflags:
         env["build_unflags"] = "\n".join(unflags)
-    machine = machine_flags(board)
-    if machine:
+    machine, defines = machine_flags(board), board_defines(board)
+    if machine or defines:
         (project_dir / MACHINE_FLAGS_SCRIPT).write_text(_render(
-            "hal/tp_machine_flags.py.j2", board=board.id, flags=json.dumps(machine)))
+            "hal/tp_machine_flags.py.j2", board=board.id, flags=json.dumps(machine),
+            defines=json.dumps(sorted(defines.items()))))
         env["extra_scripts"] = f"pre:{MACHINE_FLAGS_SCRIPT}"
     if pio.board_manifest is not None:
         boards_dir = project_dir / "boards"

@@ -15,22 +15,23 @@ need not have tinypipe installed), for each of the two TFLite Micro libraries, a
 2. **One build per flag set at a time.** A second build with the same flags (another board with
    the same core, or a parallel test) waits for the first and takes its objects from the cache
    instead of compiling the same ~175 files beside it. The lock is the process's and ends with it.
-3. **A precompiled flatbuffers schema.** Every C++ file of TFLite Micro includes
-   `schema_generated.h`, and parsing it is 4.4 s of the 5 s a translation unit takes
+3. **A precompiled flatbuffers schema.** Most C++ files of TFLite Micro include
+   `schema_generated.h`, and parsing it is 4.4 s of the 5 s such a translation unit takes
    (arm-none-eabi-g++ 12, Cortex-M4). It is precompiled once per compiler and flag set and given
-   to the library's C++ files with `-include`: a whole KWS firmware takes 160 instead of 250 CPU
-   seconds (bench/tflm_build.py). The code is the same; GCC may emit template functions and
-   assertion strings in another order. GCC uses a precompiled header only when it is valid for
-   the command's flags (a foreign one costs time, not correctness); it does not check the
-   header's sources, so the key includes the schema's bytes. The header lives in a folder named
-   by that key beside the library manifests, so the command lines, and the build cache, stay
-   shared. TINYPIPE_TFLM_PCH=0 turns it off (bench/tflm_build.py measures both).
+   with `-include` to the library's C++ files that include it (loading it costs 2.5 s, and a file
+   without it, such as runtime_shape.cc, compiles in 0.1 s). The code is the same; GCC may emit
+   template functions and assertion strings in another order. GCC uses a precompiled header
+   only when it is valid for the command's flags (a foreign one costs time, not correctness); it
+   does not check the header's sources, so the key includes the schema's bytes. The header lives
+   in a folder named by that key beside the library manifests, so the command lines, and the
+   build cache, stay shared. TINYPIPE_TFLM_PCH=0 turns it off (bench/tflm_build.py measures both).
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -49,6 +50,7 @@ KEEP = 8  # precompiled headers kept (one per compiler and flag set; ~250 MB eac
 TFLM_CXXFLAGS = ("-fno-rtti", "-fno-exceptions", "-fno-threadsafe-statics", "-fno-use-cxa-atexit")
 # Options that do not change the code: warnings (the manifest passes -w), and linker-only ones.
 IGNORED = ("-W", "-nostdlib", "-nostartfiles")
+_INCLUDE = re.compile(r'^\s*#\s*include\s*[<"]([^>"]+)[>"]', re.M)
 _held_locks: list[int] = []  # file descriptors kept open for the life of the build
 
 
@@ -108,8 +110,9 @@ def flag_set_folder(env: Any, library_dir: Path, tree: Path) -> tuple[Path, str,
     return folder, compiler, command
 
 
-def precompile_schema(env: Any, folder: Path, compiler: str, command: str) -> None:
-    """Build (once) the precompiled schema for `env`'s C++ command and add `-include` for it."""
+def precompile_schema(env: Any, folder: Path, compiler: str, command: str, tree: Path) -> None:
+    """Build (once) the precompiled schema for `env`'s C++ command and add `-include` for it to
+    the C++ files that read the schema."""
     if os.environ.get("TINYPIPE_TFLM_PCH", "1") == "0":
         return
     header, pch = folder / "tflm_schema.h", folder / "tflm_schema.h.gch"
@@ -128,8 +131,34 @@ def precompile_schema(env: Any, folder: Path, compiler: str, command: str) -> No
                 return
             partial.replace(pch)
         os.utime(pch)
-    env.Append(CXXFLAGS=["-include", str(header)])
+    flags = [*env["CXXFLAGS"], "-include", str(header)]
+    reads_schema = _schema_readers(tree)
+
+    def with_schema(env: Any, node: Any) -> Any:  # PlatformIO calls it for each C++ source
+        if not reads_schema(Path(node.srcnode().get_abspath())):
+            return node  # loading the 250 MB header costs 2.5 s; such a file compiles in 0.1 s
+        return env.Object(node, CXXFLAGS=flags)
+
+    env.AddBuildMiddleware(with_schema, "*.cc")
     _prune(folder.parent)
+
+
+def _schema_readers(tree: Path) -> Any:
+    """path -> whether the file includes the schema, directly or through the tree's headers (every
+    #include counted, conditional or not: a file wrongly counted pays the header's load, one
+    wrongly left out parses the schema itself; neither changes the code)."""
+    known: dict[Path, bool] = {}
+
+    def reads(path: Path) -> bool:
+        if path not in known:
+            known[path] = False  # include cycles end here
+            names = _INCLUDE.findall(path.read_text(encoding="utf-8", errors="replace"))
+            known[path] = any(Path(name).name == Path(SCHEMA).name or any(
+                reads(candidate) for candidate in (path.parent / name, tree / name) if candidate.is_file())
+                for name in names)
+        return known[path]
+
+    return reads
 
 
 def _prune(root: Path) -> None:
@@ -146,4 +175,4 @@ serialize_builds(flag_set)
 # Objects under a folder named by the flag set, not the board's: the object's path is part of the
 # build cache's key, so boards with the same flags share it.
 env.Replace(BUILD_DIR=os.path.join(env.subst("$PROJECT_BUILD_DIR"), f"tflm-{flag_set.name}"))  # noqa: F821
-precompile_schema(env, flag_set, cxx, cxx_flags)  # noqa: F821
+precompile_schema(env, flag_set, cxx, cxx_flags, Path(pio_lib_builder.src_dir))  # noqa: F821
