@@ -37,7 +37,7 @@ demo: setup
 
 test: qat onnx
 	$(VENV)/ruff check .
-	$(VENV)/pytest -n 2 --dist loadfile -q --durations=25
+	$(VENV)/pytest -n 2 --dist loadfile -q --durations=25 -m "not mlperf"
 
 lint: setup
 	$(VENV)/ruff check .
@@ -65,6 +65,7 @@ mlperf: setup    # the headline figures: bench/results/mlperf_tiny-*.md, aot_mem
 	$(VENV)/python bench/mlperf_tiny.py
 	$(VENV)/python bench/aot_memory.py
 	$(VENV)/python bench/cycle_estimates.py
+	$(VENV)/pytest -q -m mlperf  # the NUCLEO-H7A3ZI-Q tflm build, from the qemu-m7 objects just compiled
 
 # Hostile models (issue 12): 10,000 `inspect`, 300 `validate --board host` (ASan/UBSan) and 50
 # `export` + `build` (qemu-m4) mutants of the MLPerf Tiny models, 2 worker processes; counts per
