@@ -48,7 +48,7 @@ def test_each_core_links_only_the_chosen_variants(tmp_path: Path) -> None:
     aot = generate(model, tmp_path / "gen", name="kws")
     source = aot.c_file.read_text()
     calls = set(re.findall(r"TP_VARIANT\((\w+), (\w+), (\w+)\)", source))
-    assert ("tp_depthwise_conv_s8", "tp_depthwise_conv_s8_dsp_3x3", "tp_depthwise_conv_s8_mve") in calls
+    assert ("tp_depthwise_conv_s8", "tp_depthwise_conv_s8_dsp_3x3", "tp_depthwise_conv_s8_mve_3x3") in calls
     assert ("tp_fully_connected_s8", "tp_fully_connected_s8_dsp", "tp_fully_connected_s8_mve") in calls
     # every KWS convolution requantizes with SMMLAR (proved offline): no general DSP path is called
     convs = {c for c in calls if c[0] == "tp_conv_s8"}
@@ -62,17 +62,21 @@ def test_each_core_links_only_the_chosen_variants(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("depthwise", [
     ({"filter_h": 3, "filter_w": 3, "stride_h": 1, "stride_w": 1, "dilation_h": 1, "dilation_w": 1,
-      "depth_multiplier": 1, "input_c": 8, "output_h": 5, "output_w": 5}, "tp_depthwise_conv_s8_dsp_3x3"),
+      "depth_multiplier": 1, "input_c": 8, "output_h": 5, "output_w": 5},
+     ("tp_depthwise_conv_s8_dsp_3x3", "tp_depthwise_conv_s8_mve_3x3")),
     ({"filter_h": 3, "filter_w": 3, "stride_h": 2, "stride_w": 2, "dilation_h": 1, "dilation_w": 1,
-      "depth_multiplier": 1, "input_c": 8, "output_h": 5, "output_w": 5}, "tp_depthwise_conv_s8_dsp_pairs"),
+      "depth_multiplier": 1, "input_c": 8, "output_h": 5, "output_w": 5},
+     ("tp_depthwise_conv_s8_dsp_pairs", "tp_depthwise_conv_s8_mve")),
     ({"filter_h": 3, "filter_w": 3, "stride_h": 1, "stride_w": 1, "dilation_h": 1, "dilation_w": 1,
-      "depth_multiplier": 1, "input_c": 6, "output_h": 5, "output_w": 5}, "tp_depthwise_conv_s8_dsp"),
+      "depth_multiplier": 1, "input_c": 6, "output_h": 5, "output_w": 5},
+     ("tp_depthwise_conv_s8_dsp", "tp_depthwise_conv_s8_mve")),
     ({"filter_h": 7, "filter_w": 7, "stride_h": 1, "stride_w": 1, "dilation_h": 1, "dilation_w": 1,
-      "depth_multiplier": 1, "input_c": 8, "output_h": 5, "output_w": 5}, "tp_depthwise_conv_s8_dsp"),
+      "depth_multiplier": 1, "input_c": 8, "output_h": 5, "output_w": 5},
+     ("tp_depthwise_conv_s8_dsp", "tp_depthwise_conv_s8_mve")),
 ])
-def test_depthwise_variant_follows_the_shape(depthwise: tuple[dict[str, int], str]) -> None:
+def test_depthwise_variant_follows_the_shape(depthwise: tuple[dict[str, int], tuple[str, str]]) -> None:
     from tinypipe.aot.ops.conv import depthwise_variants
 
-    params, dsp = depthwise
-    assert depthwise_variants(params) == (dsp, "tp_depthwise_conv_s8_mve")
+    params, variants = depthwise
+    assert depthwise_variants(params) == variants
     assert depthwise_variants({**params, "depth_multiplier": 2}) is None  # portable on every core
