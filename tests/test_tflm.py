@@ -21,7 +21,6 @@ from tinypipe.export import export, resolve_runtime
 from tinypipe.tflm.arena import arena_reserve
 from tinypipe.tflm.library import plan_library, supported_ops
 from tinypipe.tflm.tree import ENV_VAR, find_tree
-from tinypipe.validate import validate
 
 DIGITS = ROOT / "tests" / "data" / "digits_int8.tflite"
 KWS_OPS = ["CONV_2D", "DEPTHWISE_CONV_2D", "AVERAGE_POOL_2D", "RESHAPE", "FULLY_CONNECTED", "SOFTMAX"]
@@ -113,16 +112,6 @@ def test_mlperf_model_with_cmsis_nn_on_qemu_m4(name: str, tmp_path: Path) -> Non
     assert mem["code_bytes"] > 0 and mem["weights_bytes"] >= graph.load(mlperf_model(name)).size_bytes
 
 
-@pytest.mark.slow
-@pytest.mark.qemu
-def test_helium_kernels_on_m55(tmp_path: Path) -> None:
-    tflm_tree()
-    result = validate(mlperf_model("kws_ref_model"), board="qemu-m55", samples=3, runtime="tflm",
-                      work_dir=tmp_path)
-    assert result.bit_exact == result.samples == 3, result.summary()
-    assert TFLM_LABEL in result.reference and result.runtime == "tflm"
-
-
 KERNEL_SETS = [("qemu-m3", False), ("qemu-microbit", False), ("qemu-m4", True), ("qemu-m55", True),
                ("nucleo-l4r5zi", True)]
 
@@ -130,21 +119,12 @@ KERNEL_SETS = [("qemu-m3", False), ("qemu-microbit", False), ("qemu-m4", True), 
 @pytest.mark.parametrize(("board", "cmsis_nn"), KERNEL_SETS)
 def test_kernel_set_follows_the_core(board: str, cmsis_nn: bool, tmp_path: Path) -> None:
     """CMSIS-NN where the core has DSP or Helium instructions, TFLite Micro's reference kernels
-    elsewhere (the reference kernels run bit-exact on the micro:bit's Cortex-M0 below)."""
+    elsewhere (the reference kernels run bit-exact on the micro:bit's Cortex-M0: test_tflm_cores)."""
     tflm_tree()
     project = export(DIGITS, board, tmp_path / "fw", runtime="tflm")
     ini = (project.dir / "platformio.ini").read_text()
     assert ("-DCMSIS_NN" in ini) == cmsis_nn
     assert ("tflite-micro-cmsis-nn-" in ini) == cmsis_nn and ("tflite-micro-reference-" in ini) != cmsis_nn
-
-
-@pytest.mark.slow
-@pytest.mark.qemu
-def test_recipe_model_on_the_cortex_m0_microbit(tmp_path: Path) -> None:
-    """TFLite Micro's reference kernels fit the micro:bit's 16 KB of RAM for the digits CNN."""
-    tflm_tree()
-    result = validate(DIGITS, board="qemu-microbit", samples=5, runtime="tflm", work_dir=tmp_path)
-    assert result.bit_exact == result.samples == 5, result.summary()
 
 
 @pytest.mark.slow

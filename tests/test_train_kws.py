@@ -1,0 +1,22 @@
+"""The kws recipe: its int8 accuracy on voices it never heard (the longest training of the suite,
+in a file of its own so that the two test workers share the work out)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tests.test_train import train_and_quantize
+
+
+@pytest.mark.slow
+def test_kws_int8_accuracy_on_unseen_voices(tmp_path: Path) -> None:
+    from tinypipe.recipes import kws
+
+    info, report = train_and_quantize("kws", tmp_path, None)
+    assert info["class_names"] == kws.CLASSES
+    assert report["metric"] == "accuracy" and report["int8_metric"] >= 0.90
+    test = np.load(tmp_path / "test.npz")
+    assert test["x"].shape[1:] == (49, 10, 1) and set(np.unique(test["y"])) == set(range(12))
