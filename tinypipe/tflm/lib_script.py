@@ -9,9 +9,10 @@ need not have tinypipe installed), for each of the two TFLite Micro libraries, a
    remaining code-generation flags are put in one order. A NUCLEO-L4R5ZI build and a qemu-m4 build
    (both Cortex-M4F, -O2) then run the same compiler commands into the same object paths
    (.pio/build/tflm-<flag set>/, not the board's folder: SCons's cache key holds the object's
-   path), and PlatformIO's build cache serves the second from the first. The defines of the
-   project's own build_flags stay (tinypipe's TF_LITE_STATIC_MEMORY..., and whatever a user adds
-   there, such as KERNELS_OPTIMIZED_FOR_SIZE).
+   path; `pio run -t clean` leaves that folder), and PlatformIO's build cache serves the second
+   from the first. The defines of the project's own build_flags stay (tinypipe's
+   TF_LITE_STATIC_MEMORY..., and whatever a user adds there, such as KERNELS_OPTIMIZED_FOR_SIZE);
+   a board's own defines come from its tp_machine_flags.py instead (tinypipe.build.board_defines).
 2. **One build per flag set at a time.** A second build with the same flags (another board with
    the same core, or a parallel test) waits for the first and takes its objects from the cache
    instead of compiling the same ~175 files beside it. The lock is the process's and ends with it.
