@@ -1,7 +1,8 @@
 """PlatformIO extra script of the TensorFlow Lite Micro libraries: one core, one set of objects.
 
 It runs inside PlatformIO's SCons with nothing but the standard library (a user's PlatformIO IDE
-need not have tinypipe installed), for each of the two TFLite Micro libraries, and does three things.
+need not have tinypipe installed), for each of the two TFLite Micro libraries, and does three things
+(and moves SCons's signature database out of the shared build cache: own_signature_database).
 
 1. **The library is compiled with the core's flags and TFLite Micro's, not the board's.** The
    framework's defines (STM32L4R5xx, USE_HAL_DRIVER, F_CPU, PlatformIO's version...), its include
@@ -35,10 +36,11 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
-from SCons.Script import Import
+from SCons.Script import DefaultEnvironment, Import
 
 try:
     import fcntl
@@ -53,6 +55,16 @@ TFLM_CXXFLAGS = ("-fno-rtti", "-fno-exceptions", "-fno-threadsafe-statics", "-fn
 IGNORED = ("-W", "-nostdlib", "-nostartfiles")
 _INCLUDE = re.compile(r'^\s*#\s*include\s*[<"]([^>"]+)[>"]', re.M)
 _held_locks: list[int] = []  # file descriptors kept open for the life of the build
+
+
+def own_signature_database() -> None:
+    """SCons's signature database in the project's build folder. With a build cache, PlatformIO
+    keeps it in the cache's folder: one file for every project, which concurrent builds race to
+    rewrite (FileNotFoundError: .sconsign311.tmp -> .sconsign311.dblite, seen with two tflm
+    builds at once). The cache itself needs no database: its entries are named by signature."""
+    project = DefaultEnvironment()
+    version = f"{sys.version_info[0]}{sys.version_info[1]}"
+    project.SConsignFile(os.path.join(project.subst("$BUILD_DIR"), f".sconsign{version}"))
 
 
 def canonical_flags(env: Any) -> None:
@@ -170,6 +182,7 @@ def _prune(root: Path) -> None:
 
 
 Import("env", "pio_lib_builder")
+own_signature_database()
 canonical_flags(env)  # noqa: F821 (env and pio_lib_builder come from Import)
 flag_set, cxx, cxx_flags = flag_set_folder(env, Path(pio_lib_builder.path), Path(pio_lib_builder.src_dir))  # noqa: F821
 serialize_builds(flag_set)
