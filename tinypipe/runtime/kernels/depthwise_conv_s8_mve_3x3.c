@@ -1,9 +1,10 @@
 /*
  * depthwise_conv_s8_mve_3x3.c - DEPTHWISE_CONV_2D, Helium variant for 3x3, stride 1, no dilation,
  * depth multiplier 1, channels % 4 == 0 (TP_DW3_PLANAR): the DSP variant's planar layout (each
- * channel's zero-point-padded input as a plane in scratch, lines along the longer axis), 4 outputs
- * of one channel per vector: 9 VLDRB.S32 + 9 VMLA.S32 by the taps as scalars, one requantization
- * with the channel's scalar multiplier and shift, one scatter store into the channel's place.
+ * channel's zero-point-padded input as a plane in scratch, lines along the longer axis), each
+ * plane convolved in place as one flat run, 4 outputs of one channel per vector: 9 VLDRB.S32 +
+ * 9 VMLA.S32 by the taps as scalars (in two passes), one requantization with the channel's scalar
+ * multiplier and shift, one VSTRB.32; the output planes gathered back into the channels' places.
  */
 #include "depthwise_conv_s8_planar.h"
 
