@@ -198,7 +198,7 @@ def _assert_schema_precompiled(tflm: list[dict[str, str]], env: dict[str, str]) 
     command PlatformIO runs with the framework's own toolchain (`-H` marks a precompiled header it
     uses with `!`; an invalid one would be parsed from source, silently)."""
     with_schema = {Path(c["file"]).name: "tflm_schema.h" in c["command"] for c in tflm}
-    assert len(tflm) > 40 and sum(with_schema.values()) > 25
+    assert len(tflm) > 30 and sum(with_schema.values()) > 20
     assert with_schema["micro_interpreter.cc"] and with_schema["micro_allocator.cc"]
     assert not with_schema["micro_log.cc"] and not with_schema["micro_time.cc"]
     command = next(c for c in tflm if c["file"].endswith("/micro_interpreter.cc"))

@@ -58,6 +58,21 @@ def test_library_plan_compiles_exactly_the_models_kernels() -> None:
     assert f"{kernels}reshape.cc" in cmsis.kernel_sources  # CMSIS-NN has no reshape: the reference one
     assert f"{kernels}transpose_conv.cc" not in ref.sources  # an operator the model does not use
     assert any(s.startswith("third_party/cmsis_nn/Source/") for s in cmsis.sources)
+    # the CMSIS-NN functions the kernels call (with the kernels), not those of other operators
+    cmsis_nn = "third_party/cmsis_nn/Source/"
+    assert f"{cmsis_nn}ConvolutionFunctions/arm_convolve_s8.c" in cmsis.kernel_sources
+    assert f"{cmsis_nn}ConvolutionFunctions/arm_nn_mat_mult_kernel_s8_s16.c" in cmsis.kernel_sources  # called by it
+    assert not any("LSTM" in s or "SVD" in s or "/BasicMathFunctions/" in s for s in cmsis.sources)
+    # framework sources no header of the glue or of the kernels reaches are left out
+    micro = "tensorflow/lite/micro/"
+    for plan in (cmsis, ref):
+        assert f"{micro}micro_interpreter.cc" in plan.sources and f"{micro}micro_allocator.cc" in plan.sources
+        assert f"{micro}kernels/kernel_util.cc" in plan.sources
+        assert f"{micro}recording_micro_allocator.cc" not in plan.sources
+        assert f"{micro}kernels/lstm_eval.cc" not in plan.sources
+    lstm = plan_library(tree, ["UNIDIRECTIONAL_SEQUENCE_LSTM"], "cmsis-nn")
+    assert {f"{micro}kernels/lstm_eval.cc", f"{micro}kernels/lstm_eval_common.cc"} <= set(lstm.sources)
+    assert f"{cmsis_nn}LSTMFunctions/arm_lstm_unidirectional_s8.c" in lstm.kernel_sources
     assert "-DTF_LITE_STATIC_MEMORY" in cmsis.flags() and "-DCMSIS_NN" in cmsis.flags()
     assert "-DCMSIS_NN" not in ref.flags()
     assert "AddConv2D(tflite::Register_CONV_2D_INT8())" in cmsis.resolver_calls

@@ -16,7 +16,7 @@ need not have tinypipe installed), for each of the two TFLite Micro libraries, a
    a board's own defines come from its tp_machine_flags.py instead (tinypipe.build.board_defines).
 2. **One build per flag set at a time.** A second build with the same flags (another board with
    the same core, or a parallel test) waits for the first and takes its objects from the cache
-   instead of compiling the same ~175 files beside it. The lock is the process's and ends with it.
+   instead of compiling the same ~110 files beside it. The lock is the process's and ends with it.
 3. **A precompiled flatbuffers schema.** Most C++ files of TFLite Micro include
    `schema_generated.h`, and parsing it is 4.4 s of the 5 s such a translation unit takes
    (arm-none-eabi-g++ 12, Cortex-M4). It is precompiled once per compiler and flag set and given
