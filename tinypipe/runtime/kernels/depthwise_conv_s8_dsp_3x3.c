@@ -100,9 +100,14 @@ TP_INLINE void dw3_plane(const tp_depthwise_conv_params_t *p, const tp_dw3_geome
             }
             const int32_t step = g->out_u;
             int8_t *o = out + u0 * step;
-            if (fast && full_range) {
+            if (fast && full_range) { /* two outputs per step: one LDRD, no spare output written */
                 const int32_t m = k->mult, rnd = k->round, r = k->shift;
-                for (const int32_t *a = acc; a < a_end; ++a, o += step) {
+                const int32_t *a = acc;
+                for (; a + 1 < a_end; a += 2, o += 2 * step) {
+                    o[0] = (int8_t)tp_requantize_doubled(a[0], m, rnd, r);
+                    o[step] = (int8_t)tp_requantize_doubled(a[1], m, rnd, r);
+                }
+                if (a < a_end) {
                     *o = (int8_t)tp_requantize_doubled(*a, m, rnd, r);
                 }
             } else {
