@@ -14,7 +14,6 @@ import pytest
 
 from tests.test_train import train_and_quantize
 
-
 EPOCHS = 8
 
 

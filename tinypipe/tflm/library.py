@@ -50,8 +50,8 @@ FRAMEWORK_GLOBS = (f"{MICRO}/*.cc", f"{MICRO}/arena_allocator/*.cc", f"{MICRO}/m
 KERNEL_SETS = ("cmsis-nn", "reference")
 # What the firmware's glue (tp_glue_tflm.cpp.j2) includes: with the kernels, the roots of the framework
 # sources a build needs.
-GLUE_HEADERS = (f"{MICRO}/micro_interpreter.h", f"{MICRO}/micro_allocator.h", f"{MICRO}/micro_resource_variable.h",
-                f"{MICRO}/micro_mutable_op_resolver.h")
+GLUE_HEADERS = (f"{MICRO}/micro_interpreter.h", f"{MICRO}/micro_allocator.h",
+                f"{MICRO}/micro_resource_variable.h", f"{MICRO}/micro_mutable_op_resolver.h")
 # Flash for TFLite Micro's interpreter and kernels, on top of the board's reserve for the harness:
 # an allowance for the fit check before the build (measured: 72 KB for KWS with CMSIS-NN on a
 # Cortex-M4 including the harness; the linker's figure is what the report shows).
@@ -206,7 +206,8 @@ def _own_header(tree: Path, source: str) -> str | None:
     """The header a source implements: foo.h for foo.cc (or for foo_common.cc); None if none."""
     path = Path(source)
     stems = [path.stem, *([path.stem.removesuffix("_common")] if path.stem.endswith("_common") else [])]
-    return next((h for h in (path.with_name(f"{s}.h").as_posix() for s in stems) if (tree / h).is_file()), None)
+    headers = (path.with_name(f"{s}.h").as_posix() for s in stems)
+    return next((h for h in headers if (tree / h).is_file()), None)
 
 
 def _reached(tree: Path, roots: list[str], candidates: list[str]) -> list[str]:
