@@ -37,7 +37,7 @@ demo: setup
 
 test: qat onnx
 	$(VENV)/ruff check .
-	$(VENV)/pytest -n 2 --dist loadfile -q --durations=25 -m "not mlperf"
+	$(VENV)/pytest -n 2 --dist loadfile --no-loadscope-reorder -q --durations=25 -m "not mlperf"
 
 lint: setup
 	$(VENV)/ruff check .

@@ -46,3 +46,17 @@ def run_cli(args: list[str], capsys: pytest.CaptureFixture[str],
         cli.main()
     captured = capsys.readouterr()
     return int(exit_info.value.code or 0), captured.out, captured.err
+
+
+# The files that take longest in a cold `make test` (--durations, 2 workers), longest first. The
+# Makefile runs xdist with --dist loadfile --no-loadscope-reorder, so files are handed out in
+# collection order: these start first, and the suite ends on short files instead of one worker
+# training KWS alone for three minutes (xdist's own order puts one-test files last).
+LONGEST_FIRST = ("test_tflm.py", "test_tflm_cores.py", "test_train_kws.py", "test_real_boards.py",
+                 "test_kernels_optimized.py", "test_ops_more.py", "test_fuzz_slice.py", "test_targets.py",
+                 "test_aot_models.py", "test_qat.py", "test_ops_16x8.py", "test_ops.py")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    rank = {name: i for i, name in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))  # stable: the rest keep their order
