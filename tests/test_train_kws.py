@@ -1,7 +1,7 @@
 """The kws recipe: its int8 accuracy on voices it never heard (the longest training of the suite,
 in a file of its own so that the two test workers share the work out).
 
-It trains 8 epochs, not the recipe's 12: on 2 cores that is 95 s instead of 140, and the cosine
+It trains 8 epochs, not the recipe's 12: on 2 cores train() takes 93 s instead of about 135, and the cosine
 schedule already reaches 0.93 there (measured: float 0.928, int8 0.932), clear of the 0.90 floor;
 more epochs only add to it."""
 
