@@ -57,9 +57,9 @@ def test_library_plan_compiles_exactly_the_models_kernels() -> None:
     assert f"{kernels}conv.cc" in ref.kernel_sources and not any("cmsis_nn" in s for s in ref.sources)
     assert f"{kernels}reshape.cc" in cmsis.kernel_sources  # CMSIS-NN has no reshape: the reference one
     assert f"{kernels}transpose_conv.cc" not in ref.sources  # an operator the model does not use
-    assert any(s.startswith("third_party/cmsis_nn/Source/") for s in cmsis.sources)
-    # the CMSIS-NN functions the kernels call (with the kernels), not those of other operators
     cmsis_nn = "third_party/cmsis_nn/Source/"
+    assert any(s.startswith(cmsis_nn) for s in cmsis.sources)
+    # the CMSIS-NN functions the kernels call (with the kernels), not those of other operators
     assert f"{cmsis_nn}ConvolutionFunctions/arm_convolve_s8.c" in cmsis.kernel_sources
     called = f"{cmsis_nn}ConvolutionFunctions/arm_nn_mat_mult_kernel_s8_s16.c"  # by arm_convolve_s8
     assert called in cmsis.kernel_sources

@@ -177,16 +177,14 @@ def plan_library(tree: Path, opcodes: list[str], kernels: str,
         elif owner in used_stems:
             op_files.add(rel)
     framework = _reached(tree, [*GLUE_HEADERS, *sorted(op_files)], [*_glob(tree, FRAMEWORK_GLOBS), *generic])
-    sources = [*framework, *sorted(op_files)]
     defines, includes = list(COMMON_DEFINES), list(INCLUDE_DIRS)
     if kernels == "cmsis-nn":
         defines += CMSIS_NN_DEFINES
         includes += CMSIS_NN_INCLUDE_DIRS
         # the CMSIS-NN functions the kernels call, with the kernels: they depend on the operators
         op_files.update(_called(tree, sorted(op_files), _glob(tree, ("third_party/cmsis_nn/Source/**/*.c",))))
-        sources = [*framework, *sorted(op_files)]
-    return TflmLibrary(tree, kernels, list(opcodes), calls, sorted(headers), sources, sorted(op_files),
-                       defines, includes)
+    return TflmLibrary(tree, kernels, list(opcodes), calls, sorted(headers), [*framework, *sorted(op_files)],
+                       sorted(op_files), defines, includes)
 
 
 @cache

@@ -125,7 +125,8 @@ static inline __attribute__((always_inline)) void block_doubled(const tp_conv_pa
                                                                 const int16_t *channels, int8_t *out, int32_t n) {
     const int32_t k_size = p->filter_h * p->filter_w * p->input_c, oc = p->output_c, zo = p->output_offset;
     const int32_t quads = (k_size + 3) >> 2, back = 4 * quads - k_size, live_c = p->live_c;
-    /* per channel: its index c (no pointer increments to keep), the parameters read by index */
+    /* bias, multiplier and shift read by the channel's index (measured: 15 K fewer instructions on
+     * KWS than three pointers incremented per channel, which GCC kept on the stack) */
     for (int32_t c = 0; c < live_c; ++c, w -= back) {
         int8_t *const o = out + (channels != NULL ? channels[c] : c);
         int32_t a0 = (int32_t)((uint32_t)bias[c] << 1), a1 = a0, a2 = a0, a3 = a0;
