@@ -60,13 +60,15 @@ def _common(graph: Graph, op: Operator, inp: Tensor, out: Tensor, filter_hw: tup
 
 INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
 INT16_MAX = 2**15 - 1
-DSP_PIXELS = 4  # TP_CONV_DSP_PIXELS in conv_s8.h
+DSP_PIXELS, DSP_WIDE_PIXELS = 4, 8  # TP_CONV_DSP_PIXELS, TP_CONV_DSP_WIDE_PIXELS in conv_s8.h
 
 
-def conv_scratch_bytes(filter_h: int, filter_w: int, input_c: int) -> int:
-    """TP_CONV_SCRATCH_BYTES: DSP_PIXELS int16 im2col columns, then one int8 patch."""
+def conv_scratch_bytes(filter_h: int, filter_w: int, input_c: int, variant: str) -> int:
+    """TP_CONV_SCRATCH_BYTES: the int16 im2col columns of the DSP variant's block (8 pixels on
+    its SMMLAR path, else 4), then one int8 patch."""
     k4 = (filter_h * filter_w * input_c + 3) // 4 * 4
-    return 2 * DSP_PIXELS * k4 + k4
+    pixels = DSP_WIDE_PIXELS if variant == "tp_conv_s8_dsp_doubled" else DSP_PIXELS
+    return 2 * pixels * k4 + k4
 
 
 def depthwise_scratch_bytes(p: dict[str, int]) -> int:
@@ -79,10 +81,11 @@ def depthwise_scratch_bytes(p: dict[str, int]) -> int:
 
 
 def conv_dsp_variant(p: dict[str, int]) -> str:
-    """The SMMLAR-only DSP kernel where every channel was proved `doubled` and the activation
-    range is all of int8 (its SSAT is the clamp), else the general one."""
+    """The SMMLAR-only DSP kernel where every channel was proved `doubled`, the activation range is
+    all of int8 (its SSAT is the clamp) and there is at least one 8-pixel block, else the general one."""
     full_range = (p["act_min"], p["act_max"]) == (-128, 127)
-    return "tp_conv_s8_dsp_doubled" if p["doubled"] and full_range else "tp_conv_s8_dsp"
+    wide = p["output_h"] * p["output_w"] >= DSP_WIDE_PIXELS
+    return "tp_conv_s8_dsp_doubled" if p["doubled"] and full_range and wide else "tp_conv_s8_dsp"
 
 
 DW_MAX_TAPS = 25  # TP_DW_MAX_TAPS in depthwise_conv_s8.h
@@ -165,8 +168,9 @@ def lower_conv(graph: Graph, op: Operator, name: str) -> Layer:
     if elided and oc > INT16_MAX + 1:  # the live channel list is int16_t
         raise unsupported(graph, op, f"{oc} output channels with all-zero ones elided: "
                                      f"at most {INT16_MAX + 1}")
+    dsp = conv_dsp_variant(params)
     return Layer(op, name, kernel="tp_conv_s8", inputs=[inp.index], outputs=[out.index],
-                 variants=(conv_dsp_variant(params), "tp_conv_s8_mve"),
+                 variants=(dsp, "tp_conv_s8_mve"),
                  params_type="tp_conv_params_t", params=params,
                  consts=[Const("weights", "int8_t", np.append(rows[live].reshape(-1), np.zeros(4, np.int8))),
                          Const("bias", "int32_t", folded[live]), Const("multiplier", "int32_t", mult[live]),
@@ -174,7 +178,7 @@ def lower_conv(graph: Graph, op: Operator, name: str) -> Layer:
                          Const("channels", "int16_t", live if elided else np.zeros(0)),
                          Const("fill", "int8_t", fill if elided else np.zeros(0))],
                  macs=out.size * int(np.prod(weights.shape[1:])),
-                 scratch_bytes=conv_scratch_bytes(weights.shape[1], weights.shape[2], inp.shape[3]))
+                 scratch_bytes=conv_scratch_bytes(weights.shape[1], weights.shape[2], inp.shape[3], dsp))
 
 
 @register("DEPTHWISE_CONV_2D", prefix="dwconv")

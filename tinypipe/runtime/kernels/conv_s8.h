@@ -28,15 +28,17 @@ typedef struct {
     int32_t live_c;
 } tp_conv_params_t;
 
-/* Pixels per block of the DSP variant (im2col of this many output pixels, widened to int16). */
+/* Pixels per block of the DSP variant: its general path, and its SMMLAR path
+ * (tp_conv_s8_dsp_doubled: doubled layers with the whole int8 range as activation range). */
 #define TP_CONV_DSP_PIXELS 4
+#define TP_CONV_DSP_WIDE_PIXELS 8
 
-/* Scratch bytes tp_conv_s8 needs (the generator reserves it in the arena): TP_CONV_DSP_PIXELS int16
- * im2col columns of the DSP variant, then one int8 patch (gathered before widening; the Helium
- * variant's column). */
-#define TP_CONV_SCRATCH_COLUMNS_BYTES(k_size) (2 * TP_CONV_DSP_PIXELS * (((k_size) + 3) / 4 * 4))
-#define TP_CONV_SCRATCH_BYTES(filter_h, filter_w, input_c)                   \
-    (TP_CONV_SCRATCH_COLUMNS_BYTES((filter_h) * (filter_w) * (input_c)) + \
+/* Scratch bytes tp_conv_s8 needs (the generator reserves it in the arena): the int16 im2col
+ * columns of a DSP block `pixels` wide (TP_CONV_DSP_WIDE_PIXELS for the SMMLAR path, else
+ * TP_CONV_DSP_PIXELS), then one int8 patch (gathered before widening; the Helium variant's column). */
+#define TP_CONV_SCRATCH_COLUMNS_BYTES(pixels, k_size) (2 * (pixels) * (((k_size) + 3) / 4 * 4))
+#define TP_CONV_SCRATCH_BYTES(pixels, filter_h, filter_w, input_c)                   \
+    (TP_CONV_SCRATCH_COLUMNS_BYTES(pixels, (filter_h) * (filter_w) * (input_c)) + \
      ((filter_h) * (filter_w) * (input_c) + 3) / 4 * 4)
 
 /* input NHWC, output NHWC. filter OHWI [live_c][filter_h][filter_w][input_c]: the .tflite's
@@ -57,8 +59,8 @@ void tp_conv_s8_dsp(const tp_conv_params_t *p, const int8_t *input, const int8_t
 void tp_conv_s8_mve(const tp_conv_params_t *p, const int8_t *input, const int8_t *filter,
                     const int32_t *bias, const int32_t *multiplier, const int32_t *shift,
                     const int16_t *channels, const int8_t *fill, int8_t *output, void *scratch);
-/* DSP, for layers the generator proved `doubled` with the whole int8 range as activation range:
- * only the SMMLAR block path. */
+/* DSP, for layers the generator proved `doubled` with the whole int8 range as activation range
+ * and at least TP_CONV_DSP_WIDE_PIXELS output pixels: only the SMMLAR block path. */
 void tp_conv_s8_dsp_doubled(const tp_conv_params_t *p, const int8_t *input, const int8_t *filter,
                             const int32_t *bias, const int32_t *multiplier, const int32_t *shift,
                             const int16_t *channels, const int8_t *fill, int8_t *output, void *scratch);

@@ -1,67 +1,76 @@
 /*
- * conv_s8_dsp.c - CONV_2D, DSP-extension variant (Armv7E-M, Armv8-M Mainline): TP_CONV_DSP_PIXELS
- * output pixels' patches widened once to int16 in the order SXTB16 extracts bytes (x0,x2 | x1,x3),
- * so each 4 weights cost one load + two SXTB16 and feed 8 SMLADs (4 pixels x 2): ~15
- * instructions per 16 MACs. Padding is resolved while widening, so the inner loop has no bounds
- * checks. The hot path (doubled accumulators, full int8 range) runs the quads four at a time in
- * assembly (TP_CONV_QUADS_X4). Same bytes as conv_s8.c.
+ * conv_s8_dsp.c - CONV_2D, DSP-extension variant (Armv7E-M, Armv8-M Mainline): a block of output
+ * pixels' patches is widened once to int16 in the order SXTB16 extracts bytes (x0,x2 | x1,x3), so
+ * each 4 weights cost one load + two SXTB16 and feed two SMLADs per pixel. Padding is resolved while
+ * widening, so the inner loops have no bounds checks. The hot path (doubled accumulators, full int8
+ * range: tp_conv_s8_dsp_doubled) takes TP_CONV_DSP_WIDE_PIXELS = 8 pixels per block, its inner loop
+ * in assembly (27 instructions per 32 MACs); the general path 4 pixels (15 per 16). Same bytes as
+ * conv_s8.c.
  */
 #include "conv_s8_patch.h"
 
 #if defined(TP_USE_DSP)
 
 #define PIX TP_CONV_DSP_PIXELS
+#define WIDE TP_CONV_DSP_WIDE_PIXELS
 
 
-/* Scratch layout: for each group of 4 patch elements (quad q) and each pixel j, two words
- * [x0 | x2] and [x1 | x3] (int16 halves), the pairs SXTB16 / SXTB16 ROR 8 extract from a weight
- * word: word index (q * PIX + j) * 2. */
-static void put16(int32_t *s, int32_t j, int32_t k, int32_t v) { /* v already scaled */
+/* Scratch layout of a block `width` pixels wide: for each group of 4 patch elements (quad q) and
+ * each pixel j, two words [x0 | x2] and [x1 | x3] (int16 halves), the pairs SXTB16 / SXTB16 ROR 8
+ * extract from a weight word: word index (q * width + j) * 2. */
+static void put16(int32_t *s, int32_t width, int32_t j, int32_t k, int32_t v) { /* v already scaled */
     static const uint8_t half[4] = {0, 2, 1, 3};
     const int16_t h = (int16_t)v;
-    memcpy((int16_t *)(void *)s + ((k >> 2) * PIX + j) * 4 + half[k & 3], &h, 2);
+    memcpy((int16_t *)(void *)s + ((k >> 2) * width + j) * 4 + half[k & 3], &h, 2);
 }
 
 /* Patch values are stored times `scale`: 2 when the layer's accumulators are doubled for the
  * SMMLAR requantization (tp_smmlar), else 1. */
-static void widen_run(int32_t *s, int32_t j, int32_t k, const int8_t *src, int32_t n, int32_t scale) {
+static void widen_run(int32_t *s, int32_t width, int32_t j, int32_t k, const int8_t *src, int32_t n,
+                      int32_t scale) {
     for (; n > 0 && (k & 3); --n) {
-        put16(s, j, k++, scale * *src++);
+        put16(s, width, j, k++, scale * *src++);
     }
-    int32_t *d = s + ((k >> 2) * PIX + j) * 2;
+    int32_t *d = s + ((k >> 2) * width + j) * 2;
     if (scale == 2) {
-        for (; n >= 4; n -= 4, k += 4, src += 4, d += 2 * PIX) {
+        for (; n >= 4; n -= 4, k += 4, src += 4, d += 2 * width) {
             const int32_t v = tp_load32(src), lo = __sxtb16(v), hi = tp_sxtb16_ror8(v);
             d[0] = (int32_t)__sadd16(lo, lo);
             d[1] = (int32_t)__sadd16(hi, hi);
         }
     } else {
-        for (; n >= 4; n -= 4, k += 4, src += 4, d += 2 * PIX) {
+        for (; n >= 4; n -= 4, k += 4, src += 4, d += 2 * width) {
             const int32_t v = tp_load32(src);
             d[0] = __sxtb16(v);
             d[1] = tp_sxtb16_ror8(v);
         }
     }
     for (; n > 0; --n) {
-        put16(s, j, k++, scale * *src++);
+        put16(s, width, j, k++, scale * *src++);
     }
 }
 
-static void fill_run(int32_t *s, int32_t j, int32_t k, int32_t v, int32_t n) { /* v already scaled */
-    for (; n > 0; --n) {
-        put16(s, j, k++, v);
-    }
-}
-
-/* Widened patch of output pixel `pix` (row-major within the image) into column j: the int8 patch
- * (patch_s8, gathered into `col` unless it is the input itself) widened in one aligned run. */
-static void im2col_dsp(const tp_conv_params_t *p, const int8_t *in_b, int32_t pix, int32_t j, int32_t *s,
-                       int32_t scale, int8_t *col) {
+/* Widened patch of output pixel `pix` (row-major within the image) into column j of a block `width`
+ * pixels wide: the int8 patch (patch_s8, gathered into `col` unless it is the input itself)
+ * widened in one aligned run. */
+static void im2col_dsp(const tp_conv_params_t *p, const int8_t *in_b, int32_t pix, int32_t width, int32_t j,
+                       int32_t *s, int32_t scale, int8_t *col) {
     const int32_t oy = pix / p->output_w, ox = pix - oy * p->output_w;
-    widen_run(s, j, 0, tp_conv_patch_s8(p, in_b, oy, ox, col), p->filter_h * p->filter_w * p->input_c, scale);
+    widen_run(s, width, j, 0, tp_conv_patch_s8(p, in_b, oy, ox, col), p->filter_h * p->filter_w * p->input_c,
+              scale);
 }
 
-/* One quad of 4 patch elements for the block's 4 pixels: the weight word widened once (SXTB16,
+/* The zero patch elements of a partial last quad, for every column of a block `width` pixels wide
+ * (weights read there meet 0). */
+static void zero_partial_quad(int32_t *s, int32_t width, int32_t k_size) {
+    for (int32_t j = 0; j < width; ++j) {
+        for (int32_t k = k_size; k & 3; ++k) {
+            put16(s, width, j, k, 0);
+        }
+    }
+}
+
+/* One quad of 4 patch elements for a 4-pixel block: the weight word widened once (SXTB16,
  * SXTB16 ROR 8), 4 LDRD of the pixels' widened pairs, 8 SMLAD into a0..a3 (w, x advance). */
 #define TP_CONV_QUAD()                                              \
     do {                                                            \
@@ -79,102 +88,101 @@ static void im2col_dsp(const tp_conv_params_t *p, const int8_t *in_b, int32_t pi
         a3 = __smlad(w13, x1, __smlad(w02, x0, a3));                \
     } while (0)
 
-/* Four quads (TP_CONV_QUAD), `groups` times: written out in assembly so that the block's 4
- * accumulators, the weight pair, the patch pair and the 3 pointers/counters stay in registers
- * (GCC spilled an accumulator to the stack inside its own loop): 60 instructions + SUBS/BNE per
- * 64 MACs. Same arithmetic as TP_CONV_QUAD, in the same order. */
-#define TP_CONV_QUAD_ASM                          \
-    "ldr    %[w02], [%[w]], #4\n\t"                \
-    "sxtb16 %[w13], %[w02], ror #8\n\t"            \
-    "sxtb16 %[w02], %[w02]\n\t"                    \
-    "ldrd   %[x0], %[x1], [%[x]], #8\n\t"          \
-    "smlad  %[a0], %[w02], %[x0], %[a0]\n\t"       \
-    "smlad  %[a0], %[w13], %[x1], %[a0]\n\t"       \
-    "ldrd   %[x0], %[x1], [%[x]], #8\n\t"          \
-    "smlad  %[a1], %[w02], %[x0], %[a1]\n\t"       \
-    "smlad  %[a1], %[w13], %[x1], %[a1]\n\t"       \
-    "ldrd   %[x0], %[x1], [%[x]], #8\n\t"          \
-    "smlad  %[a2], %[w02], %[x0], %[a2]\n\t"       \
-    "smlad  %[a2], %[w13], %[x1], %[a2]\n\t"       \
-    "ldrd   %[x0], %[x1], [%[x]], #8\n\t"          \
-    "smlad  %[a3], %[w02], %[x0], %[a3]\n\t"       \
-    "smlad  %[a3], %[w13], %[x1], %[a3]\n\t"
+#if defined(__OPTIMIZE__) /* the assembly needs 14 registers: no frame pointer */
+/* One quad for an 8-pixel block: 1 LDR + 2 SXTB16 + 8 LDRD + 16 SMLAD (27 instructions, 32 MACs). */
+#define TP_CONV_PAIR_ASM(a)                          \
+    "ldrd   %[x0], %[x1], [%[x]], #8\n\t"            \
+    "smlad  %[" a "], %[w02], %[x0], %[" a "]\n\t"   \
+    "smlad  %[" a "], %[w13], %[x1], %[" a "]\n\t"
+#define TP_CONV_QUAD8_ASM                                                                        \
+    "ldr    %[w02], [%[w]], #4\n\t"                                                              \
+    "sxtb16 %[w13], %[w02], ror #8\n\t"                                                          \
+    "sxtb16 %[w02], %[w02]\n\t" TP_CONV_PAIR_ASM("a0") TP_CONV_PAIR_ASM("a1") TP_CONV_PAIR_ASM("a2") \
+        TP_CONV_PAIR_ASM("a3") TP_CONV_PAIR_ASM("a4") TP_CONV_PAIR_ASM("a5") TP_CONV_PAIR_ASM("a6")  \
+            TP_CONV_PAIR_ASM("a7")
 
-#define TP_CONV_QUADS_X4(groups)                                                                   \
-    do {                                                                                         \
-        int32_t n_ = (groups), w02_, w13_, x0_, x1_;                                            \
-        __asm__ volatile("1:\n\t" TP_CONV_QUAD_ASM TP_CONV_QUAD_ASM TP_CONV_QUAD_ASM TP_CONV_QUAD_ASM \
-                         "subs   %[n], %[n], #1\n\t"                                            \
-                         "bne    1b"                                                             \
-                         : [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [a3] "+r"(a3), [w] "+r"(w), \
-                           [x] "+r"(x), [n] "+r"(n_), [w02] "=&r"(w02_), [w13] "=&r"(w13_),       \
-                           [x0] "=&r"(x0_), [x1] "=&r"(x1_)                                      \
-                         :                                                                       \
-                         : "cc", "memory");                                                      \
+/* Every quad of one output channel for an 8-pixel block: four at a time until x reaches `end4`,
+ * then one at a time until `end`. The 8 accumulators, the weight pair, the patch pair and the two
+ * pointers take 14 registers, so the loop bounds stay in memory (a stack slot: LDR + CMP + BNE per
+ * loop pass). */
+#define TP_CONV_QUADS8(end4, end)                                                                     \
+    do {                                                                                            \
+        int32_t w02_, w13_, x0_, x1_;                                                               \
+        __asm__ volatile("ldr    %[x0], %[e4]\n\t"                                                  \
+                         "cmp    %[x], %[x0]\n\t"                                                   \
+                         "beq    2f\n"                                                              \
+                         "1:\n\t" TP_CONV_QUAD8_ASM TP_CONV_QUAD8_ASM TP_CONV_QUAD8_ASM TP_CONV_QUAD8_ASM \
+                         "ldr    %[x0], %[e4]\n\t"                                                  \
+                         "cmp    %[x], %[x0]\n\t"                                                   \
+                         "bne    1b\n"                                                              \
+                         "2:\n\t"                                                                   \
+                         "ldr    %[x0], %[e1]\n\t"                                                  \
+                         "cmp    %[x], %[x0]\n\t"                                                   \
+                         "beq    4f\n"                                                              \
+                         "3:\n\t" TP_CONV_QUAD8_ASM                                                 \
+                         "ldr    %[x0], %[e1]\n\t"                                                  \
+                         "cmp    %[x], %[x0]\n\t"                                                   \
+                         "bne    3b\n"                                                              \
+                         "4:"                                                                       \
+                         : [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [a3] "+r"(a3), [a4] "+r"(a4), \
+                           [a5] "+r"(a5), [a6] "+r"(a6), [a7] "+r"(a7), [w] "+r"(w), [x] "+r"(x),      \
+                           [w02] "=&r"(w02_), [w13] "=&r"(w13_), [x0] "=&r"(x0_), [x1] "=&r"(x1_)     \
+                         : [e4] "m"(end4), [e1] "m"(end)                                            \
+                         : "cc", "memory");                                                         \
     } while (0)
+#else /* unoptimized builds keep a frame pointer: the same sums in C */
+#define TP_CONV_QUADS8(end4, end)                                                   \
+    do {                                                                            \
+        int32_t acc_[WIDE] = {a0, a1, a2, a3, a4, a5, a6, a7};                      \
+        for (; x != (end); w += 4) {                                                \
+            const int32_t wq_ = tp_load32(w);                                       \
+            const int32_t w02_ = __sxtb16(wq_), w13_ = tp_sxtb16_ror8(wq_);         \
+            for (int32_t j_ = 0; j_ < WIDE; ++j_, x += 2) {                         \
+                acc_[j_] = __smlad(w13_, x[1], __smlad(w02_, x[0], acc_[j_]));      \
+            }                                                                       \
+        }                                                                           \
+        (void)(end4);                                                               \
+        a0 = acc_[0], a1 = acc_[1], a2 = acc_[2], a3 = acc_[3];                     \
+        a4 = acc_[4], a5 = acc_[5], a6 = acc_[6], a7 = acc_[7];                     \
+    } while (0)
+#endif
 
-/* The hot path of a block of n <= PIX pixels (doubled accumulators, full int8 range): every output
- * channel of the block, kept out of the kernel so that its few live values stay in registers. Per
- * quad: one weight load + 2 SXTB16 + 4 LDRD + 8 SMLAD; per output: SMMLAR + ASR + SSAT + STRB.
- * A partial last quad (k_size % 4 != 0) reads the next channel's first weights (the generator
- * pads the filter array by 4 bytes): they meet the patch's zero padding and add nothing. Columns
- * n..PIX-1 of a partial block hold stale values: their sums are computed and dropped. */
-static inline __attribute__((always_inline)) void block_doubled(const tp_conv_params_t *p, const int32_t *cols,
-                                                                const int8_t *w, const int32_t *bias,
-                                                                const int32_t *multiplier, const int32_t *shift,
-                                                                const int16_t *channels, int8_t *out, int32_t n) {
+#if !defined(TP_TFLM_ROUNDING) /* TFLite Micro's rounding takes the general path */
+/* The hot path: every output channel of one 8-pixel block (doubled accumulators, full int8
+ * range), kept out of the kernel so that its few live values stay in registers. Per output:
+ * SMMLAR + ASR + SSAT + STRB. A partial last quad (k_size % 4 != 0) reads the next channel's first
+ * weights (the generator pads the filter array by 4 bytes): they meet the patch's zero padding and
+ * add nothing. */
+static void __attribute__((noinline)) block_wide(const tp_conv_params_t *p, const int32_t *cols, const int8_t *w,
+                                                 const int32_t *bias, const int32_t *multiplier,
+                                                 const int32_t *shift, const int16_t *channels, int8_t *out) {
     const int32_t k_size = p->filter_h * p->filter_w * p->input_c, oc = p->output_c, zo = p->output_offset;
     const int32_t quads = (k_size + 3) >> 2, back = 4 * quads - k_size, live_c = p->live_c;
-    /* bias, multiplier and shift read by the channel's index (measured: 15 K fewer instructions on
-     * KWS than three pointers incremented per channel, which GCC kept on the stack) */
+    const int32_t *const end4 = cols + (quads & ~3) * 2 * WIDE, *const end = cols + quads * 2 * WIDE;
     for (int32_t c = 0; c < live_c; ++c, w -= back) {
         int8_t *const o = out + (channels != NULL ? channels[c] : c);
         int32_t a0 = (int32_t)((uint32_t)bias[c] << 1), a1 = a0, a2 = a0, a3 = a0;
+        int32_t a4 = a0, a5 = a0, a6 = a0, a7 = a0;
         const int32_t *x = cols;
-        if (quads >= 4) {
-            TP_CONV_QUADS_X4(quads >> 2);
-        }
-        for (int32_t q = quads & 3; q > 0; --q) {
-            TP_CONV_QUAD();
-        }
+        TP_CONV_QUADS8(end4, end);
         const int32_t m = multiplier[c], sh = shift[c];
         const int32_t rnd = tp_round_doubled(sh, zo), r = -sh;
         o[0] = (int8_t)tp_requantize_doubled(a0, m, rnd, r);
-        if (n == PIX) {
-            o[oc] = (int8_t)tp_requantize_doubled(a1, m, rnd, r);
-            o[2 * oc] = (int8_t)tp_requantize_doubled(a2, m, rnd, r);
-            o[3 * oc] = (int8_t)tp_requantize_doubled(a3, m, rnd, r);
-        } else {
-            const int32_t acc[PIX] = {a0, a1, a2, a3};
-            for (int32_t j = 1; j < n; ++j) {
-                o[j * oc] = (int8_t)tp_requantize_doubled(acc[j], m, rnd, r);
-            }
-        }
+        o[oc] = (int8_t)tp_requantize_doubled(a1, m, rnd, r);
+        o[2 * oc] = (int8_t)tp_requantize_doubled(a2, m, rnd, r);
+        o[3 * oc] = (int8_t)tp_requantize_doubled(a3, m, rnd, r);
+        o[4 * oc] = (int8_t)tp_requantize_doubled(a4, m, rnd, r);
+        o[5 * oc] = (int8_t)tp_requantize_doubled(a5, m, rnd, r);
+        o[6 * oc] = (int8_t)tp_requantize_doubled(a6, m, rnd, r);
+        o[7 * oc] = (int8_t)tp_requantize_doubled(a7, m, rnd, r);
     }
 }
+#endif
 
-/* block_doubled compiled twice: for full blocks (n == PIX, no per-channel test) and the last one. */
-static void __attribute__((noinline)) block_doubled_full(const tp_conv_params_t *p, const int32_t *cols,
-                                                         const int8_t *w, const int32_t *bias,
-                                                         const int32_t *multiplier, const int32_t *shift,
-                                                         const int16_t *channels, int8_t *out) {
-    block_doubled(p, cols, w, bias, multiplier, shift, channels, out, PIX);
-}
-
-static void __attribute__((noinline)) block_doubled_last(const tp_conv_params_t *p, const int32_t *cols,
-                                                         const int8_t *w, const int32_t *bias,
-                                                         const int32_t *multiplier, const int32_t *shift,
-                                                         const int16_t *channels, int8_t *out, int32_t n) {
-    block_doubled(p, cols, w, bias, multiplier, shift, channels, out, n);
-}
-
-/* The zero patch elements of a partial last quad, for every column (weights read there meet 0). */
-static void zero_partial_quad(int32_t *s, int32_t k_size) {
-    for (int32_t j = 0; j < PIX; ++j) {
-        fill_run(s, j, k_size, 0, (4 - (k_size & 3)) & 3);
-    }
-}
-
+/* The last block of a layer whose pixel count is not a multiple of 8 ends at its last pixel and
+ * computes again a few pixels of the block before it (the same bytes: the output never overlaps
+ * the input), so every block is full. The generator picks this variant for layers of 8 pixels or
+ * more only. */
 void tp_conv_s8_dsp_doubled(const tp_conv_params_t *p, const int8_t *input, const int8_t *filter,
                             const int32_t *bias, const int32_t *multiplier, const int32_t *shift,
                             const int16_t *channels, const int8_t *fill, int8_t *output, void *scratch) {
@@ -184,22 +192,18 @@ void tp_conv_s8_dsp_doubled(const tp_conv_params_t *p, const int8_t *input, cons
     const int32_t k_size = p->filter_h * p->filter_w * p->input_c, oc = p->output_c;
     const int32_t pixels = p->output_h * p->output_w;
     int32_t *s = (int32_t *)scratch;
-    int8_t *col = (int8_t *)scratch + TP_CONV_SCRATCH_COLUMNS_BYTES(k_size);
-    zero_partial_quad(s, k_size);
+    int8_t *col = (int8_t *)scratch + TP_CONV_SCRATCH_COLUMNS_BYTES(WIDE, k_size);
+    zero_partial_quad(s, WIDE, k_size);
     for (int32_t b = 0; b < p->batches; ++b) {
         const int8_t *in_b = input + b * p->input_h * p->input_w * p->input_c;
         int8_t *out_b = output + b * pixels * oc;
-        for (int32_t pix = 0; pix < pixels; pix += PIX) {
-            const int32_t n = pixels - pix < PIX ? pixels - pix : PIX;
-            for (int32_t j = 0; j < n; ++j) {
-                im2col_dsp(p, in_b, pix + j, j, s, 2, col);
+        tp_conv_fill_pixels(fill, out_b, oc, pixels);
+        for (int32_t next = 0; next < pixels; next += WIDE) {
+            const int32_t pix = next + WIDE <= pixels ? next : pixels - WIDE;
+            for (int32_t j = 0; j < WIDE; ++j) {
+                im2col_dsp(p, in_b, pix + j, WIDE, j, s, 2, col);
             }
-            tp_conv_fill_pixels(fill, out_b + pix * oc, oc, n);
-            if (n == PIX) {
-                block_doubled_full(p, s, filter, bias, multiplier, shift, channels, out_b + pix * oc);
-            } else {
-                block_doubled_last(p, s, filter, bias, multiplier, shift, channels, out_b + pix * oc, n);
-            }
+            block_wide(p, s, filter, bias, multiplier, shift, channels, out_b + pix * oc);
         }
     }
 #endif
@@ -213,7 +217,7 @@ void tp_conv_s8_dsp(const tp_conv_params_t *p, const int8_t *input, const int8_t
     const int32_t oc = p->output_c;
     const int32_t pixels = p->output_h * p->output_w;
     int32_t *s = (int32_t *)scratch;
-    int8_t *col = (int8_t *)scratch + TP_CONV_SCRATCH_COLUMNS_BYTES(k_size);
+    int8_t *col = (int8_t *)scratch + TP_CONV_SCRATCH_COLUMNS_BYTES(PIX, k_size);
     const int32_t zo = p->output_offset, lo = p->act_min, hi = p->act_max;
     const int full_range = lo == TP_INT8_MIN && hi == TP_INT8_MAX;
 #if defined(TP_TFLM_ROUNDING)
@@ -221,26 +225,22 @@ void tp_conv_s8_dsp(const tp_conv_params_t *p, const int8_t *input, const int8_t
 #else
     const int doubled = p->doubled;
 #endif
+    if (doubled && full_range && pixels >= WIDE) {
+        tp_conv_s8_dsp_doubled(p, input, filter, bias, multiplier, shift, channels, fill, output, scratch);
+        return;
+    }
     const int32_t scale = doubled ? 2 : 1;
-    zero_partial_quad(s, k_size);
+    zero_partial_quad(s, PIX, k_size);
     for (int32_t b = 0; b < p->batches; ++b) {
         const int8_t *in_b = input + b * p->input_h * p->input_w * p->input_c;
         int8_t *out_b = output + b * pixels * oc;
         for (int32_t pix = 0; pix < pixels; pix += PIX) {
             const int32_t n = pixels - pix < PIX ? pixels - pix : PIX;
             for (int32_t j = 0; j < n; ++j) {
-                im2col_dsp(p, in_b, pix + j, j, s, scale, col);
+                im2col_dsp(p, in_b, pix + j, PIX, j, s, scale, col);
             }
             int8_t *out = out_b + pix * oc;
             tp_conv_fill_pixels(fill, out, oc, n);
-            if (doubled && full_range && n == PIX) {
-                block_doubled_full(p, s, filter, bias, multiplier, shift, channels, out);
-                continue;
-            }
-            if (doubled && full_range) {
-                block_doubled_last(p, s, filter, bias, multiplier, shift, channels, out, n);
-                continue;
-            }
             const int8_t *w = filter;
             for (int32_t c = 0; c < p->live_c; ++c) {
                 int8_t *const o = out + (channels != NULL ? channels[c] : c);
@@ -270,7 +270,7 @@ void tp_conv_s8_dsp(const tp_conv_params_t *p, const int8_t *input, const int8_t
                 if (doubled) { /* SMMLAR + ASR + SSAT per output (tp_smmlar) */
                     const int32_t rnd = tp_round_doubled(sh, zo), r = -sh;
                     const int32_t acc[PIX] = {a0, a1, a2, a3};
-                    for (int32_t j = 0; j < n; ++j) { /* the full-range case is block_doubled */
+                    for (int32_t j = 0; j < n; ++j) { /* the full-range case is tp_conv_s8_dsp_doubled */
                         o[j * oc] = (int8_t)tp_clamp(tp_requantize_doubled(acc[j], m, rnd, r), lo, hi);
                     }
                     continue;
