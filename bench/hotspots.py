@@ -32,14 +32,28 @@ from tinypipe.device.qemu import QemuRunner  # noqa: E402
 from tinypipe.estimate import estimate_stream, trace_elf  # noqa: E402
 
 
-def where(elf: Path, addr: int) -> tuple[str, str]:
-    """(function, file:line) of an address: inlined code is counted in the function it was inlined
-    into, at the innermost line of a .c file (not the header helper it came from)."""
+def symbols(elf: Path) -> list[tuple[int, int, str]]:
+    """(start, end, name) of every function in the ELF, by address (its symbol table)."""
+    out = subprocess.run(["arm-none-eabi-nm", "-S", "--defined-only", str(elf)],
+                         capture_output=True, text=True, check=True).stdout.splitlines()
+    fns = [(int(a, 16) & ~1, int(a, 16) + int(n, 16), name) for a, n, kind, name in
+           (line.split() for line in out if len(line.split()) == 4) if kind in "tTW"]
+    return sorted(fns)
+
+
+def where(elf: Path, fns: list[tuple[int, int, str]], addr: int) -> tuple[str, str]:
+    """(function, file:line) of an address. The function comes from the symbol table: with
+    --gc-sections, the debug info of discarded functions still claims addresses from 0, so
+    addr2line alone names them for code at low addresses. The line comes from addr2line (inlined
+    code at the innermost line of a .c file, not the header helper it came from) when its
+    outermost frame agrees with the symbol table, else it is unknown."""
+    fn = next((name for lo, hi, name in fns if lo <= addr < hi), "?")
     out = subprocess.run(["arm-none-eabi-addr2line", "-f", "-i", "-s", "-e", str(elf), hex(addr)],
                          capture_output=True, text=True, check=True).stdout.splitlines()
     frames = list(zip(out[::2], out[1::2], strict=True))  # innermost first
-    loc = next((f"{fn}:{loc}" for fn, loc in frames if ".c:" in loc), frames[0][1])
-    return frames[-1][0], loc
+    if frames[-1][0] != fn:
+        return fn, "?"
+    return fn, next((f"{f}:{loc}" for f, loc in frames if ".c:" in loc), frames[0][1])
 
 
 def main() -> None:
@@ -51,14 +65,17 @@ def main() -> None:
     ap.add_argument("--all", action="store_true",
                     help="count the whole run (start-up, I/O), not only the inference")
     ap.add_argument("--top", type=int, default=25)
-    ap.add_argument("--cflags", default="", help="extra C flags, e.g. -DTP_PORTABLE")
+    ap.add_argument("--cflags", default="", help="extra C flags, e.g. --cflags=-DTP_PORTABLE")
     args = ap.parse_args()
     board = load_board(args.board)
     target = load_board(args.estimate_for) if args.estimate_for else board
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         model = generate(args.model, work / "gen", name="m")
-        runner = QemuRunner([model], work / "run", board=args.board, extra_cflags=args.cflags.split())
+        # one .text section per object: --gc-sections then discards no function of a used object,
+        # whose debug info would claim addresses from 0 and blur the line attribution
+        runner = QemuRunner([model], work / "run", board=args.board,
+                            extra_cflags=["-fno-function-sections", *args.cflags.split()])
         rng = np.random.default_rng(0)
         x = [rng.integers(-128, 128, size=(1, *i.shape), dtype=np.int8) for i in model.inputs]
         runner.run("m", x)  # writes the job and input files the counted run reads
@@ -72,8 +89,9 @@ def main() -> None:
         by_line: Counter[str] = Counter()
         cyc_fn: dict[str, float] = {}
         cyc_line: dict[str, float] = {}
+        fns = symbols(elf)
         for a in sorted(per_pc):  # one addr2line per address: -i prints the inline chain, the caller last
-            fn, loc = where(elf, a)
+            fn, loc = where(elf, fns, a)
             by_fn[fn] += per_pc[a]
             by_line[f"{fn} {loc}"] += per_pc[a]
             cyc_fn[fn] = cyc_fn.get(fn, 0.0) + cycles.get(a, 0.0)

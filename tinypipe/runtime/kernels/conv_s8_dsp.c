@@ -50,14 +50,33 @@ static void widen_run(int32_t *s, int32_t width, int32_t j, int32_t k, const int
     }
 }
 
-/* Widened patch of output pixel `pix` (row-major within the image) into column j of a block `width`
- * pixels wide: the int8 patch (patch_s8, gathered into `col` unless it is the input itself)
- * widened in one aligned run. */
-static void im2col_dsp(const tp_conv_params_t *p, const int8_t *in_b, int32_t pix, int32_t width, int32_t j,
-                       int32_t *s, int32_t scale, int8_t *col) {
-    const int32_t oy = pix / p->output_w, ox = pix - oy * p->output_w;
-    widen_run(s, width, j, 0, tp_conv_patch_s8(p, in_b, oy, ox, col), p->filter_h * p->filter_w * p->input_c,
-              scale);
+/* Whether im2col_dsp may widen the filter rows straight from the input: whole words per row
+ * (filter_w * input_c % 4 == 0), no dilation along x, more than one row. */
+static int rows_direct(const tp_conv_params_t *p) {
+    return p->filter_h > 1 && (p->filter_w * p->input_c & 3) == 0 && p->dilation_w == 1;
+}
+
+/* The widened patches of n output pixels from `pix` (row-major within the image) into columns
+ * 0..n-1 of a block `width` pixels wide. With `direct` (rows_direct) and a patch inside the input,
+ * each filter row is widened straight from the input; else the int8 patch (patch_s8: gathered
+ * into `col` unless it is the input itself) in one aligned run. */
+static void im2col_dsp(const tp_conv_params_t *p, const int8_t *in_b, int32_t pix, int32_t n, int32_t width,
+                       int32_t *s, int32_t scale, int8_t *col, int direct) {
+    const int32_t run = p->filter_w * p->input_c, row_step = p->dilation_h * p->input_w * p->input_c;
+    for (int32_t j = 0; j < n; ++j, ++pix) {
+        const int32_t oy = pix / p->output_w, ox = pix - oy * p->output_w;
+        const int32_t iy0 = oy * p->stride_h - p->pad_top, ix0 = ox * p->stride_w - p->pad_left;
+        if (direct && ix0 >= 0 && ix0 + p->filter_w <= p->input_w && iy0 >= 0 &&
+            iy0 + (p->filter_h - 1) * p->dilation_h < p->input_h) {
+            const int8_t *src = in_b + (iy0 * p->input_w + ix0) * p->input_c;
+            int32_t *d = s;
+            for (int32_t ky = 0; ky < p->filter_h; ++ky, src += row_step, d += (run >> 2) * width * 2) {
+                widen_run(d, width, j, 0, src, run, scale); /* row ky starts at quad ky * run / 4 */
+            }
+        } else {
+            widen_run(s, width, j, 0, tp_conv_patch_s8(p, in_b, oy, ox, col), p->filter_h * run, scale);
+        }
+    }
 }
 
 /* The zero patch elements of a partial last quad, for every column of a block `width` pixels wide
@@ -193,6 +212,7 @@ void tp_conv_s8_dsp_doubled(const tp_conv_params_t *p, const int8_t *input, cons
     const int32_t pixels = p->output_h * p->output_w;
     int32_t *s = (int32_t *)scratch;
     int8_t *col = (int8_t *)scratch + TP_CONV_SCRATCH_COLUMNS_BYTES(WIDE, k_size);
+    const int direct = rows_direct(p);
     zero_partial_quad(s, WIDE, k_size);
     for (int32_t b = 0; b < p->batches; ++b) {
         const int8_t *in_b = input + b * p->input_h * p->input_w * p->input_c;
@@ -200,9 +220,7 @@ void tp_conv_s8_dsp_doubled(const tp_conv_params_t *p, const int8_t *input, cons
         tp_conv_fill_pixels(fill, out_b, oc, pixels);
         for (int32_t next = 0; next < pixels; next += WIDE) {
             const int32_t pix = next + WIDE <= pixels ? next : pixels - WIDE;
-            for (int32_t j = 0; j < WIDE; ++j) {
-                im2col_dsp(p, in_b, pix + j, WIDE, j, s, 2, col);
-            }
+            im2col_dsp(p, in_b, pix, WIDE, WIDE, s, 2, col, direct);
             block_wide(p, s, filter, bias, multiplier, shift, channels, out_b + pix * oc);
         }
     }
@@ -230,15 +248,14 @@ void tp_conv_s8_dsp(const tp_conv_params_t *p, const int8_t *input, const int8_t
         return;
     }
     const int32_t scale = doubled ? 2 : 1;
+    const int direct = rows_direct(p);
     zero_partial_quad(s, PIX, k_size);
     for (int32_t b = 0; b < p->batches; ++b) {
         const int8_t *in_b = input + b * p->input_h * p->input_w * p->input_c;
         int8_t *out_b = output + b * pixels * oc;
         for (int32_t pix = 0; pix < pixels; pix += PIX) {
             const int32_t n = pixels - pix < PIX ? pixels - pix : PIX;
-            for (int32_t j = 0; j < n; ++j) {
-                im2col_dsp(p, in_b, pix + j, PIX, j, s, scale, col);
-            }
+            im2col_dsp(p, in_b, pix, n, PIX, s, scale, col, direct);
             int8_t *out = out_b + pix * oc;
             tp_conv_fill_pixels(fill, out, oc, n);
             const int8_t *w = filter;
