@@ -221,8 +221,9 @@ def kernel_path_configs() -> list[Config]:
     """Fixed configs for the optimized kernels' shape-specialized paths, which random configs rarely
     hit: the DSP planar 3x3 depthwise (stride 1, channels % 4 == 0; tall outputs run transposed;
     12 channels put 4 on LiteRT's ties-away rule; relu6 clamps below the int8 range), small-K and
-    unaligned-K convolutions (K = 8, 27), all-zero output channels (elided by the generator), and
-    TRANSPOSE_CONV with vector tails in both the input and the output channels."""
+    unaligned-K convolutions (K = 8, 27), all-zero output channels (elided by the generator),
+    TRANSPOSE_CONV with vector tails in both the input and the output channels, and the DSP
+    convolution's 8-pixel blocks (partial, fewer than one, rows widened from the input)."""
     base = {"dilation": [1, 1], "bias": True, "per_tensor": False, "depth_multiplier": 1, "stride": [1, 1]}
     configs: list[Config] = [
         {**base, "op": "DEPTHWISE_CONV_2D", "shape": [11, 5, 8], "kernel": [3, 3], "padding": "same",
@@ -244,6 +245,15 @@ def kernel_path_configs() -> list[Config]:
         {**base, "op": "TRANSPOSE_CONV", "full_shapes": [[2, 2, 3, 8]], "kernel": [2, 3], "stride": [1, 2],
          "padding": "valid", "activation": None, "w_scale": 2.0, "filters": 4, "bias": False,
          "per_tensor": True},
+        # the DSP SMMLAR path's 8-pixel blocks: 63 pixels (the last block overlaps the one before),
+        # filter rows widened straight from the input inside, gathered at the border; 6 pixels
+        # (fewer than a block: the general path); rows two apart (dilation 2 along y only)
+        {**base, "op": "CONV_2D", "shape": [7, 9, 8], "kernel": [3, 3], "padding": "same",
+         "activation": None, "w_scale": 0.5, "filters": 6},
+        {**base, "op": "CONV_2D", "shape": [2, 3, 4], "kernel": [1, 1], "padding": "valid",
+         "activation": None, "w_scale": 0.5, "filters": 5},
+        {**base, "op": "CONV_2D", "shape": [9, 6, 4], "kernel": [3, 2], "padding": "valid",
+         "dilation": [2, 1], "activation": None, "w_scale": 0.5, "filters": 3},
     ]
     rng = np.random.default_rng(7)
     for i, c in enumerate(configs):

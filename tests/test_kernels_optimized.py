@@ -111,7 +111,8 @@ def test_firmware_bit_exact_on_emulated_core(board: str, tmp_path: Path) -> None
 def test_kernel_path_configs_portable_and_elided_channels(op_models: list[tuple[dict, bytes, AotModel]],
                                                           tmp_path: Path) -> None:
     """The shape-specialized configs on the host (portable build, sanitizers); the all-zero output
-    channels are really elided from the generated code (fewer computed channels, same bytes)."""
+    channels are really elided from the generated code (fewer computed channels, same bytes); the
+    DSP convolution's 8-pixel path is chosen only for layers of 8 pixels or more."""
     paths = [case for case in op_models if case[0]["id"].startswith("path-")]
     assert len(paths) == len(kernel_path_configs())
     runner = HostRunner([aot for _, _, aot in paths], tmp_path)
@@ -125,3 +126,7 @@ def test_kernel_path_configs_portable_and_elided_channels(op_models: list[tuple[
             # elided unless the channel's constant is a rounding tie (kept live for TP_TFLM_ROUNDING)
             n = config["filters"]
             assert live and n - len(config["zero_filters"]) <= int(live.group(1)) < n
+    # the DSP convolution's 8-pixel SMMLAR path is really taken where there is a block, not below
+    dsp = {tuple(c["shape"]): set(re.findall(r"TP_VARIANT\(tp_conv_s8, (\w+),", aot.c_file.read_text()))
+           for c, _, aot in paths if c["op"] == "CONV_2D"}
+    assert dsp[(7, 9, 8)] == {"tp_conv_s8_dsp_doubled"} and dsp[(2, 3, 4)] == {"tp_conv_s8_dsp"}, dsp
