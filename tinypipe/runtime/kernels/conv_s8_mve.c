@@ -1,15 +1,18 @@
 /*
- * conv_s8_mve.c - CONV_2D, Helium variant (Armv8.1-M MVE): output pixels in pairs, each pixel's
- * int8 patch (im2col into scratch, or the input itself for an unpadded 1x1 convolution), 4 output
- * channels x 2 pixels at a time with VMLADAVA.S8 (16 MACs per instruction, tail-predicated; each
- * weight load feeds both pixels), requantization of 4 channels with VQRDMULH + VRSHL (exactly the
- * ties-upward rule). Same bytes as conv_s8.c.
+ * conv_s8_mve.c - CONV_2D, Helium variant (Armv8.1-M MVE): output pixels in fours, each pixel's
+ * int8 patch (im2col into scratch, or the input itself for an unpadded 1x1 convolution), one output
+ * channel x 4 pixels at a time with VMLADAVA.S8 (16 MACs per instruction, tail-predicated; each
+ * weight load feeds the 4 pixels), the 4 sums requantized as one vector with VQRDMULH + VRSHL
+ * (exactly the ties-upward rule) and scattered to their pixels. The channel loop is written in
+ * assembly (quad_channels). Same bytes as conv_s8.c.
  */
 #include "conv_s8_patch.h"
 
+#include <stddef.h>
+
 #if defined(TP_USE_MVE)
 
-/* The 4 channels' sums as one vector. */
+/* The 4 pixels' sums of one channel as one vector. */
 static inline int32x4_t lanes4(int32_t a0, int32_t a1, int32_t a2, int32_t a3) {
     int32x4_t acc = vdupq_n_s32(a0);
     acc = vsetq_lane_s32(a1, acc, 1);
@@ -17,111 +20,174 @@ static inline int32x4_t lanes4(int32_t a0, int32_t a1, int32_t a2, int32_t a3) {
     return vsetq_lane_s32(a3, acc, 3);
 }
 
-/* Store 4 requantized channels at `out` (channel c onwards). */
-static inline void store4(int8_t *out, int32x4_t q, const int16_t *channels, int32_t c) {
-    if (channels != NULL) { /* live channels scattered to their positions */
-        vstrbq_scatter_offset_s32(out, vreinterpretq_u32_s32(vldrhq_s32(channels + c)), q);
-    } else {
-        vstrbq_s32(out + c, q);
+/* What every output channel of a block of 4 output pixels shares: the pixels' patches, the
+ * filter's shape in 16-byte blocks, where the outputs go and the requantization's constants. */
+typedef struct {
+    const int8_t *x[4];  /* the patches (a missing pixel repeats x[0]) */
+    int32_t blocks;      /* k_size / 16 */
+    uint32_t rest;       /* k_size % 16: the tail's bytes, loaded predicated */
+    uint32_t pixels;     /* the real pixels' lanes (VPR value of VCTP.32 n) */
+    int32_t output_offset;
+    int32x4_t lo, hi;    /* activation range */
+    uint32x4_t at;       /* pixel j's output byte: j * output_c */
+} tp_conv_quad_t;
+
+#if defined(__OPTIMIZE__) && !defined(TP_TFLM_ROUNDING)
+/* The assembly below reads the struct's fields at these offsets. */
+typedef char tp_conv_quad_layout_ok[(offsetof(tp_conv_quad_t, blocks) == 16 && offsetof(tp_conv_quad_t, rest) == 20 &&
+                                     offsetof(tp_conv_quad_t, pixels) == 24 &&
+                                     offsetof(tp_conv_quad_t, output_offset) == 28) ? 1 : -1];
+
+/* `count` consecutive output channels of a block (weights from *w, advanced past them; bias,
+ * multiplier and shift from their pointers, advanced; outputs at out, out + 1, ...): per channel
+ * the 4 pixels' sums over the filter's 16-byte blocks (4 + 1 loads, 4 VMLADAVA.S8: 64 MACs), the
+ * tail predicated, then tp_requantize_upward_x4's ties-upward rule as one vector (VSHL, VQRDMULH,
+ * VRSHL by registers, + output offset, clamp) scattered to the pixels. In assembly: GCC kept sums
+ * and pointers on the stack around its own loop. */
+static void quad_channels(const tp_conv_quad_t *q, const int8_t **w, const int32_t *bias,
+                          const int32_t *multiplier, const int32_t *shift, int8_t *out, int32_t count) {
+    int32_t a0, a1, a2, a3;
+    const int8_t *u0, *u1, *u2, *u3;
+    int8x16_t wv, xv;
+    int32x4_t acc;
+    __asm__ volatile(
+        "0:\n\t"
+        "ldr    %[a0], [%[bias]], #4\n\t"
+        "mov    %[a1], %[a0]\n\t"
+        "mov    %[a2], %[a0]\n\t"
+        "mov    %[a3], %[a0]\n\t"
+        "ldrd   %[u0], %[u1], [%[q]]\n\t"
+        "ldrd   %[u2], %[u3], [%[q], #8]\n\t"
+        "ldr    lr, [%[q], #16]\n\t" /* blocks */
+        "wls    lr, lr, 2f\n"
+        "1:\n\t"
+        "vldrb.8 %q[wv], [%[w]], #16\n\t"
+        "vldrb.8 %q[xv], [%[u0]], #16\n\t"
+        "vmladava.s8 %[a0], %q[xv], %q[wv]\n\t"
+        "vldrb.8 %q[xv], [%[u1]], #16\n\t"
+        "vmladava.s8 %[a1], %q[xv], %q[wv]\n\t"
+        "vldrb.8 %q[xv], [%[u2]], #16\n\t"
+        "vmladava.s8 %[a2], %q[xv], %q[wv]\n\t"
+        "vldrb.8 %q[xv], [%[u3]], #16\n\t"
+        "vmladava.s8 %[a3], %q[xv], %q[wv]\n\t"
+        "le     lr, 1b\n"
+        "2:\n\t"
+        "ldr    lr, [%[q], #20]\n\t" /* rest */
+        "cmp    lr, #0\n\t"
+        "beq    3f\n\t"
+        "vctp.8 lr\n\t" /* the tail: inactive lanes load as 0 */
+        "vpstt\n\t"
+        "vldrbt.8 %q[wv], [%[w]]\n\t"
+        "vldrbt.8 %q[xv], [%[u0]]\n\t"
+        "add    %[w], %[w], lr\n\t"
+        "vmladava.s8 %[a0], %q[xv], %q[wv]\n\t"
+        "vpst\n\t"
+        "vldrbt.8 %q[xv], [%[u1]]\n\t"
+        "vmladava.s8 %[a1], %q[xv], %q[wv]\n\t"
+        "vpst\n\t"
+        "vldrbt.8 %q[xv], [%[u2]]\n\t"
+        "vmladava.s8 %[a2], %q[xv], %q[wv]\n\t"
+        "vpst\n\t"
+        "vldrbt.8 %q[xv], [%[u3]]\n\t"
+        "vmladava.s8 %[a3], %q[xv], %q[wv]\n"
+        "3:\n\t"
+        "vdup.32 %q[acc], %[a0]\n\t"
+        "vmov.32 %q[acc][1], %[a1]\n\t"
+        "vmov.32 %q[acc][2], %[a2]\n\t"
+        "vmov.32 %q[acc][3], %[a3]\n\t"
+        "ldr    %[u0], [%[mult]], #4\n\t"
+        "ldr    %[u1], [%[shift]], #4\n\t"
+        "bic    %[u2], %[u1], %[u1], asr #31\n\t" /* left shift: max(shift, 0) */
+        "and    %[u1], %[u1], %[u1], asr #31\n\t" /* right shift: min(shift, 0) */
+        "vshl.s32 %q[acc], %[u2]\n\t"
+        "vqrdmulh.s32 %q[acc], %q[acc], %[u0]\n\t"
+        "vrshl.s32 %q[acc], %[u1]\n\t"
+        "ldr    %[u0], [%[q], #28]\n\t" /* output_offset */
+        "vadd.i32 %q[acc], %q[acc], %[u0]\n\t"
+        "vmax.s32 %q[acc], %q[acc], %q[lo]\n\t"
+        "vmin.s32 %q[acc], %q[acc], %q[hi]\n\t"
+        "ldr    %[u0], [%[q], #24]\n\t" /* pixels */
+        "vmsr   p0, %[u0]\n\t"
+        "ldr    %[u0], %[out]\n\t"
+        "vpst\n\t"
+        "vstrbt.32 %q[acc], [%[u0], %q[at]]\n\t"
+        "add    %[u0], %[u0], #1\n\t"
+        "str    %[u0], %[out]\n\t"
+        "ldr    %[u0], %[count]\n\t"
+        "subs   %[u0], %[u0], #1\n\t"
+        "str    %[u0], %[count]\n\t"
+        "bne    0b"
+        : [a0] "=&Te"(a0), [a1] "=&Te"(a1), [a2] "=&Te"(a2), [a3] "=&Te"(a3), [w] "+r"(*w),
+          [bias] "+r"(bias), [mult] "+r"(multiplier), [shift] "+r"(shift), [out] "+m"(out),
+          [count] "+m"(count), [u0] "=&r"(u0), [u1] "=&r"(u1), [u2] "=&r"(u2), [u3] "=&r"(u3),
+          [wv] "=&w"(wv), [xv] "=&w"(xv), [acc] "=&w"(acc)
+        : [q] "r"(q), [lo] "w"(q->lo), [hi] "w"(q->hi), [at] "w"(q->at)
+        : "lr", "cc", "memory");
+}
+#else /* unoptimized builds (no registers to spare) and TFLite Micro's rounding: the same in C */
+static void quad_channels(const tp_conv_quad_t *q, const int8_t **w, const int32_t *bias,
+                          const int32_t *multiplier, const int32_t *shift, int8_t *out, int32_t count) {
+    const mve_pred16_t tail = vctp8q(q->rest);
+    for (; count > 0; --count, ++out) {
+        int32_t a0 = *bias++, a1 = a0, a2 = a0, a3 = a0;
+        const int8_t *u0 = q->x[0], *u1 = q->x[1], *u2 = q->x[2], *u3 = q->x[3];
+        for (int32_t b = q->blocks; b > 0; --b, *w += 16, u0 += 16, u1 += 16, u2 += 16, u3 += 16) {
+            const int8x16_t wv = vldrbq_s8(*w);
+            a0 = vmladavaq_s8(a0, vldrbq_s8(u0), wv);
+            a1 = vmladavaq_s8(a1, vldrbq_s8(u1), wv);
+            a2 = vmladavaq_s8(a2, vldrbq_s8(u2), wv);
+            a3 = vmladavaq_s8(a3, vldrbq_s8(u3), wv);
+        }
+        if (q->rest) {
+            const int8x16_t wv = vldrbq_z_s8(*w, tail);
+            a0 = vmladavaq_s8(a0, vldrbq_z_s8(u0, tail), wv);
+            a1 = vmladavaq_s8(a1, vldrbq_z_s8(u1, tail), wv);
+            a2 = vmladavaq_s8(a2, vldrbq_z_s8(u2, tail), wv);
+            a3 = vmladavaq_s8(a3, vldrbq_z_s8(u3, tail), wv);
+            *w += q->rest;
+        }
+        const int32x4_t r = tp_requantize_upward_x4(lanes4(a0, a1, a2, a3), vdupq_n_s32(*multiplier++),
+                                                    vdupq_n_s32(*shift++), q->output_offset,
+                                                    vgetq_lane_s32(q->lo, 0), vgetq_lane_s32(q->hi, 0));
+        vstrbq_scatter_offset_p_s32(out, q->at, r, (mve_pred16_t)q->pixels);
     }
 }
-
-/* One weight row's 16 bytes `load` into both pixels' sums a (patch xu) and b (patch xv). */
-#define TP_MAC_ROW(load, a, b)                 \
-    do {                                       \
-        const int8x16_t wv_ = (load);          \
-        (a) = vmladavaq_s8((a), xu, wv_);      \
-        (b) = vmladavaq_s8((b), xv, wv_);      \
-    } while (0)
-
-/* Two output pixels (patches x0, x1; outputs o0, o1, or o1 == NULL for one pixel: x1 is then x0)
- * at once: each 16-byte weight load feeds both pixels, 4 channels x 2 pixels = 8 VMLADAVA.S8 per
- * 2 patch loads + 4 weight loads (128 MACs); the 4 weight rows and both patches are walked with
- * post-incremented pointers, and the two pixels' 4 sums are requantized with one load of the
- * channels' multipliers and shifts. */
-static void __attribute__((noinline)) pixel_pair(const tp_conv_params_t *p, const int8_t *x0, const int8_t *x1,
-                                                 const int8_t *filter, const int32_t *bias,
-                                                 const int32_t *multiplier, const int32_t *shift,
-                                                 const int16_t *channels, int8_t *o0, int8_t *o1) {
-    const int32_t k_size = p->filter_h * p->filter_w * p->input_c, live = p->live_c;
-    const int32_t blocks = k_size >> 4, rest = k_size & 15;
-    const mve_pred16_t tail = vctp8q((uint32_t)rest);
-    int32_t c = 0;
-    for (; c + 4 <= live; c += 4) {
-        const int8_t *w0 = filter + c * k_size, *w1 = w0 + k_size, *w2 = w1 + k_size, *w3 = w2 + k_size;
-        const int8_t *u = x0, *v = x1;
-        int32_t a0 = bias[c], a1 = bias[c + 1], a2 = bias[c + 2], a3 = bias[c + 3];
-        int32_t b0 = a0, b1 = a1, b2 = a2, b3 = a3;
-        for (int32_t n = blocks; n > 0; --n) {
-            const int8x16_t xu = vldrbq_s8(u), xv = vldrbq_s8(v);
-            u += 16;
-            v += 16;
-            TP_MAC_ROW(vldrbq_s8(w0), a0, b0);
-            TP_MAC_ROW(vldrbq_s8(w1), a1, b1);
-            TP_MAC_ROW(vldrbq_s8(w2), a2, b2);
-            TP_MAC_ROW(vldrbq_s8(w3), a3, b3);
-            w0 += 16;
-            w1 += 16;
-            w2 += 16;
-            w3 += 16;
-        }
-        if (rest) {
-            const int8x16_t xu = vldrbq_z_s8(u, tail), xv = vldrbq_z_s8(v, tail);
-            TP_MAC_ROW(vldrbq_z_s8(w0, tail), a0, b0);
-            TP_MAC_ROW(vldrbq_z_s8(w1, tail), a1, b1);
-            TP_MAC_ROW(vldrbq_z_s8(w2, tail), a2, b2);
-            TP_MAC_ROW(vldrbq_z_s8(w3, tail), a3, b3);
-        }
-        const int32x4_t m = vldrwq_s32(multiplier + c), sh = vldrwq_s32(shift + c);
-        store4(o0, tp_requantize_upward_x4(lanes4(a0, a1, a2, a3), m, sh, p->output_offset, p->act_min,
-                                           p->act_max), channels, c);
-        if (o1 != NULL) {
-            store4(o1, tp_requantize_upward_x4(lanes4(b0, b1, b2, b3), m, sh, p->output_offset, p->act_min,
-                                               p->act_max), channels, c);
-        }
-    }
-    for (; c < live; ++c) {
-        const int8_t *w = filter + c * k_size;
-        int32_t acc0 = bias[c], acc1 = bias[c];
-        for (int32_t k = 0; k < k_size; k += 16) {
-            const mve_pred16_t pr = vctp8q((uint32_t)(k_size - k));
-            const int8x16_t wv = vldrbq_z_s8(w + k, pr);
-            acc0 = vmladavaq_s8(acc0, vldrbq_z_s8(x0 + k, pr), wv);
-            acc1 = vmladavaq_s8(acc1, vldrbq_z_s8(x1 + k, pr), wv);
-        }
-        const int32_t at = channels != NULL ? channels[c] : c;
-        o0[at] = (int8_t)tp_requantize_upward(acc0, multiplier[c], shift[c], p->output_offset, p->act_min, p->act_max);
-        if (o1 != NULL) {
-            o1[at] = (int8_t)tp_requantize_upward(acc1, multiplier[c], shift[c], p->output_offset, p->act_min,
-                                                  p->act_max);
-        }
-    }
-}
-
+#endif
 void tp_conv_s8_mve(const tp_conv_params_t *p, const int8_t *input, const int8_t *filter,
                     const int32_t *bias, const int32_t *multiplier, const int32_t *shift, const int16_t *channels,
                     const int8_t *fill, int8_t *output, void *scratch) {
-    const int32_t k4 = (p->filter_h * p->filter_w * p->input_c + 3) / 4 * 4;
+    const int32_t k_size = p->filter_h * p->filter_w * p->input_c, k4 = (k_size + 3) / 4 * 4;
     const int32_t oc = p->output_c, pixels = p->output_h * p->output_w;
-    int8_t *const col0 = (int8_t *)scratch, *const col1 = col0 + k4; /* within TP_CONV_SCRATCH_BYTES */
+    int8_t *const col = (int8_t *)scratch; /* 4 patches of k4 bytes: within TP_CONV_SCRATCH_BYTES */
+    tp_conv_quad_t q;
+    q.blocks = k_size >> 4;
+    q.rest = (uint32_t)(k_size & 15);
+    q.output_offset = p->output_offset;
+    q.lo = vdupq_n_s32(p->act_min);
+    q.hi = vdupq_n_s32(p->act_max);
+    q.at = vmulq_n_u32(vidupq_n_u32(0, 1), (uint32_t)oc);
     for (int32_t b = 0; b < p->batches; ++b) {
         const int8_t *in_b = input + b * p->input_h * p->input_w * p->input_c;
         int8_t *out_b = output + b * pixels * oc;
-        for (int32_t pix = 0; pix < pixels; pix += 2) {
-            const int32_t oy = pix / p->output_w, ox = pix - oy * p->output_w;
-            const int8_t *x0 = tp_conv_patch_s8(p, in_b, oy, ox, col0);
-            int8_t *o0 = out_b + pix * oc, *o1 = NULL;
-            const int8_t *x1 = x0;
-            if (pix + 1 < pixels) {
-                const int32_t oy1 = (pix + 1) / p->output_w, ox1 = pix + 1 - oy1 * p->output_w;
-                x1 = tp_conv_patch_s8(p, in_b, oy1, ox1, col1);
-                o1 = o0 + oc;
+        for (int32_t pix = 0; pix < pixels; pix += 4) {
+            const int32_t n = tp_min(pixels - pix, 4);
+            for (int32_t j = 0; j < 4; ++j) {
+                const int32_t oy = (pix + j) / p->output_w, ox = pix + j - oy * p->output_w;
+                q.x[j] = j < n ? tp_conv_patch_s8(p, in_b, oy, ox, col + j * k4) : q.x[0];
             }
-            tp_conv_fill_pixels(fill, o0, oc, o1 != NULL ? 2 : 1);
-            pixel_pair(p, x0, x1, filter, bias, multiplier, shift, channels, o0, o1);
+            q.pixels = vctp32q((uint32_t)n);
+            int8_t *const out = out_b + pix * oc;
+            tp_conv_fill_pixels(fill, out, oc, n);
+            const int8_t *w = filter;
+            if (channels == NULL) {
+                quad_channels(&q, &w, bias, multiplier, shift, out, p->live_c);
+            } else { /* live channels to their positions, one by one */
+                for (int32_t c = 0; c < p->live_c; ++c) {
+                    quad_channels(&q, &w, bias + c, multiplier + c, shift + c, out + channels[c], 1);
+                }
+            }
         }
     }
 }
-
 
 #endif /* TP_USE_MVE */
