@@ -212,11 +212,9 @@ def _check_io(g: graph_mod.Graph) -> None:
 def _plan(g: graph_mod.Graph, model: Path, runtime: str, board: Board | None,
           tflm_dir: str | Path | None = None, tflm_kernels: str | None = None) -> _Plan:
     if runtime == "aot":
-        from tinypipe.aot.codegen import lower_graph
-        from tinypipe.aot.planner import plan_buffers
+        from tinypipe.aot.codegen import plan_layers
 
-        layers = lower_graph(g)
-        plan = plan_buffers(g, layers)
+        layers, plan = plan_layers(g)
         from tinypipe.figures import aot_weights_bytes
 
         return _Plan(plan.arena_bytes, aot_weights_bytes(g, layers), sum(1 for la in layers if not la.alias))

@@ -138,15 +138,13 @@ def _aot_refusals(g: graph_mod.Graph) -> dict[int, str]:
 def _aot_details(g: graph_mod.Graph) -> tuple[set[str], int | None, list[dict[str, Any]], str, int | None]:
     """Ops the aot runtime supports and, when it can compile the whole model, its memory plan
     and weights (tinypipe.figures)."""
-    from tinypipe.aot.codegen import lower_graph
+    from tinypipe.aot.codegen import plan_layers
     from tinypipe.aot.lowering import supported_ops
-    from tinypipe.aot.planner import plan_buffers
     from tinypipe.figures import aot_weights_bytes
 
     supported = set(supported_ops())
     try:
-        layers = lower_graph(g)
-        plan = plan_buffers(g, layers)
+        layers, plan = plan_layers(g)
     except TinypipeError as exc:
         return supported, None, [], exc.what, None
     return supported, plan.arena_bytes, [asdict(p) for p in plan.placements], "", aot_weights_bytes(g, layers)

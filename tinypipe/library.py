@@ -27,8 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from tinypipe import RUNTIME_DIR, __version__
-from tinypipe.aot.codegen import AotModel, check_name, kernel_headers, lower_graph, render
-from tinypipe.aot.planner import plan_buffers
+from tinypipe.aot.codegen import AotModel, check_name, kernel_headers, plan_layers, render
 from tinypipe.errors import TinypipeError
 from tinypipe.graph import load
 
@@ -84,8 +83,7 @@ def write_library(model: str | Path, out: str | Path, name: str | None = None) -
     name = name or default_name(model)
     check_prefix(name)
     graph = load(model)
-    layers = lower_graph(graph)
-    plan = plan_buffers(graph, layers)
+    layers, plan = plan_layers(graph)
     _check_out(out, name)
     shutil.rmtree(out / "src", ignore_errors=True)  # a rewrite replaces the sources
     src = out / "src"

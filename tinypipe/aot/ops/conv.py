@@ -7,6 +7,8 @@ optimized variants' im2col columns (TP_CONV_SCRATCH_BYTES in conv_s8.h).
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 
 from tinypipe.aot import s16
@@ -86,6 +88,16 @@ def conv_dsp_variant(p: dict[str, int]) -> str:
     full_range = (p["act_min"], p["act_max"]) == (-128, 127)
     wide = p["output_h"] * p["output_w"] >= DSP_WIDE_PIXELS
     return "tp_conv_s8_dsp_doubled" if p["doubled"] and full_range and wide else "tp_conv_s8_dsp"
+
+
+def narrow(layer: Layer) -> Layer:
+    """`layer` (a CONV_2D on tp_conv_s8_dsp_doubled) on the general DSP path instead, whose 4-pixel
+    blocks need half the im2col scratch: the generator's choice where the 8-pixel scratch would
+    enlarge the model's arena (codegen.generate)."""
+    p = layer.params
+    return dataclasses.replace(layer, variants=("tp_conv_s8_dsp", *layer.variants[1:]),
+                               scratch_bytes=conv_scratch_bytes(p["filter_h"], p["filter_w"], p["input_c"],
+                                                                "tp_conv_s8_dsp"))
 
 
 DW_MAX_TAPS = 25  # TP_DW_MAX_TAPS in depthwise_conv_s8.h

@@ -60,7 +60,8 @@ void tp_conv_s8_mve(const tp_conv_params_t *p, const int8_t *input, const int8_t
                     const int32_t *bias, const int32_t *multiplier, const int32_t *shift,
                     const int16_t *channels, const int8_t *fill, int8_t *output, void *scratch);
 /* DSP, for layers the generator proved `doubled` with the whole int8 range as activation range
- * and at least TP_CONV_DSP_WIDE_PIXELS output pixels: only the SMMLAR block path. */
+ * and at least TP_CONV_DSP_WIDE_PIXELS output pixels: only the SMMLAR path, in blocks of
+ * TP_CONV_DSP_WIDE_PIXELS (scratch: TP_CONV_SCRATCH_BYTES with that many pixels). */
 void tp_conv_s8_dsp_doubled(const tp_conv_params_t *p, const int8_t *input, const int8_t *filter,
                             const int32_t *bias, const int32_t *multiplier, const int32_t *shift,
                             const int16_t *channels, const int8_t *fill, int8_t *output, void *scratch);

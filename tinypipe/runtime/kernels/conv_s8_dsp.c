@@ -201,7 +201,7 @@ static void __attribute__((noinline)) block_wide(const tp_conv_params_t *p, cons
 /* The last block of a layer whose pixel count is not a multiple of 8 ends at its last pixel and
  * computes again a few pixels of the block before it (the same bytes: the output never overlaps
  * the input), so every block is full. The generator picks this variant for layers of 8 pixels or
- * more only. */
+ * more, where its wider scratch does not enlarge the arena (tinypipe.aot.ops.conv.narrow). */
 void tp_conv_s8_dsp_doubled(const tp_conv_params_t *p, const int8_t *input, const int8_t *filter,
                             const int32_t *bias, const int32_t *multiplier, const int32_t *shift,
                             const int16_t *channels, const int8_t *fill, int8_t *output, void *scratch) {
@@ -237,16 +237,11 @@ void tp_conv_s8_dsp(const tp_conv_params_t *p, const int8_t *input, const int8_t
     int32_t *s = (int32_t *)scratch;
     int8_t *col = (int8_t *)scratch + TP_CONV_SCRATCH_COLUMNS_BYTES(PIX, k_size);
     const int32_t zo = p->output_offset, lo = p->act_min, hi = p->act_max;
-    const int full_range = lo == TP_INT8_MIN && hi == TP_INT8_MAX;
 #if defined(TP_TFLM_ROUNDING)
     const int doubled = 0;
 #else
-    const int doubled = p->doubled;
+    const int doubled = p->doubled, full_range = lo == TP_INT8_MIN && hi == TP_INT8_MAX;
 #endif
-    if (doubled && full_range && pixels >= WIDE) {
-        tp_conv_s8_dsp_doubled(p, input, filter, bias, multiplier, shift, channels, fill, output, scratch);
-        return;
-    }
     const int32_t scale = doubled ? 2 : 1;
     const int direct = rows_direct(p);
     zero_partial_quad(s, PIX, k_size);
@@ -287,7 +282,7 @@ void tp_conv_s8_dsp(const tp_conv_params_t *p, const int8_t *input, const int8_t
                 if (doubled) { /* SMMLAR + ASR + SSAT per output (tp_smmlar) */
                     const int32_t rnd = tp_round_doubled(sh, zo), r = -sh;
                     const int32_t acc[PIX] = {a0, a1, a2, a3};
-                    for (int32_t j = 0; j < n; ++j) { /* the full-range case is tp_conv_s8_dsp_doubled */
+                    for (int32_t j = 0; j < n; ++j) {
                         o[j * oc] = (int8_t)tp_clamp(tp_requantize_doubled(acc[j], m, rnd, r), lo, hi);
                     }
                     continue;
