@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import os
+import re
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
+
+if TYPE_CHECKING:
+    from tinypipe.aot.codegen import AotModel
 
 ROOT = Path(__file__).resolve().parent.parent
 MLPERF_DIR = ROOT.parent / "shared" / "models" / "mlperf-tiny"
@@ -60,3 +65,9 @@ LONGEST_FIRST = ("test_tflm.py", "test_tflm_cores.py", "test_train_kws.py", "tes
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     rank = {name: i for i, name in enumerate(LONGEST_FIRST)}
     items.sort(key=lambda item: rank.get(item.path.name, len(rank)))  # stable: the rest keep their order
+
+
+def conv_dsp_variants(aot: AotModel) -> list[str]:
+    """The DSP variant of each CONV_2D call in a generated model's code (tp_conv_s8's
+    TP_VARIANT(portable, dsp, helium))."""
+    return re.findall(r"TP_VARIANT\(tp_conv_s8, (\w+),", aot.c_file.read_text())

@@ -29,7 +29,7 @@ from tinypipe.device.qemu import QemuRunner
 from tinypipe.reference import Reference, random_inputs
 from tinypipe.validate import validate
 
-from .conftest import MLPERF_MODELS, mlperf_model
+from .conftest import MLPERF_MODELS, conv_dsp_variants, mlperf_model
 
 BOARDS = ["qemu-m4", "qemu-m55"]  # DSP, Helium (qemu-m7 runs the DSP code too: MLPerf)
 # ops with optimized variants -> configs converted (one TensorFlow conversion each, in two worker
@@ -128,6 +128,5 @@ def test_kernel_path_configs_portable_and_elided_channels(op_models: list[tuple[
             n = config["filters"]
             assert live and n - len(config["zero_filters"]) <= int(live.group(1)) < n
     # the DSP convolution's 8-pixel SMMLAR path is really taken where there is a block, not below
-    dsp = {tuple(c["shape"]): set(re.findall(r"TP_VARIANT\(tp_conv_s8, (\w+),", aot.c_file.read_text()))
-           for c, _, aot in paths if c["op"] == "CONV_2D"}
+    dsp = {tuple(c["shape"]): set(conv_dsp_variants(aot)) for c, _, aot in paths if c["op"] == "CONV_2D"}
     assert dsp[(7, 9, 8)] == {"tp_conv_s8_dsp_doubled"} and dsp[(2, 3, 4)] == {"tp_conv_s8_dsp"}, dsp

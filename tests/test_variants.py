@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import mlperf_model
+from tests.conftest import conv_dsp_variants, mlperf_model
 from tinypipe import RUNTIME_DIR
 from tinypipe.aot.codegen import generate
 
@@ -91,7 +91,7 @@ def test_8_pixel_convolutions_cost_little_ram(tmp_path: Path) -> None:
 
     def build(model: Path, allowance: float) -> tuple[int, list[str]]:
         aot = generate(model, tmp_path / f"{model.stem}-{allowance}", name="m", arena_allowance=allowance)
-        return aot.arena_bytes, re.findall(r"TP_VARIANT\(tp_conv_s8, (\w+),", aot.c_file.read_text())
+        return aot.arena_bytes, conv_dsp_variants(aot)
 
     digits, kws = Path(__file__).parent / "data" / "digits_int8.tflite", mlperf_model("kws_ref_model")
     chosen = {}

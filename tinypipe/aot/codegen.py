@@ -19,7 +19,7 @@ import numpy as np
 
 from tinypipe import RUNTIME_DIR, TEMPLATES_DIR, __version__
 from tinypipe.aot.lowering import Const, Layer, lower
-from tinypipe.aot.ops.conv import narrow
+from tinypipe.aot.ops.conv import is_wide, narrow
 from tinypipe.aot.ops.variables import variable_inits
 from tinypipe.aot.planner import MemoryPlan, plan_buffers
 from tinypipe.errors import TinypipeError
@@ -248,7 +248,7 @@ def narrow_where_it_saves_ram(graph: Graph, layers: list[Layer],
     on the 4-pixel path (half the scratch), the largest scratches move to the 4-pixel path until it
     is not."""
     plan = plan_buffers(graph, layers)
-    wide = [i for i, la in enumerate(layers) if la.variants and la.variants[0] == "tp_conv_s8_dsp_doubled"]
+    wide = [i for i, la in enumerate(layers) if is_wide(la)]
     if not wide:
         return layers, plan
     narrowest = [narrow(la) if i in wide else la for i, la in enumerate(layers)]

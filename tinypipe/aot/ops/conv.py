@@ -63,13 +63,14 @@ def _common(graph: Graph, op: Operator, inp: Tensor, out: Tensor, filter_hw: tup
 INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
 INT16_MAX = 2**15 - 1
 DSP_PIXELS, DSP_WIDE_PIXELS = 4, 8  # TP_CONV_DSP_PIXELS, TP_CONV_DSP_WIDE_PIXELS in conv_s8.h
+DSP_GENERAL, DSP_WIDE = "tp_conv_s8_dsp", "tp_conv_s8_dsp_doubled"  # the DSP variants: 4- and 8-pixel blocks
 
 
 def conv_scratch_bytes(filter_h: int, filter_w: int, input_c: int, variant: str) -> int:
     """TP_CONV_SCRATCH_BYTES: the int16 im2col columns of the DSP variant's block (8 pixels on
     its SMMLAR path, else 4), then one int8 patch."""
     k4 = (filter_h * filter_w * input_c + 3) // 4 * 4
-    pixels = DSP_WIDE_PIXELS if variant == "tp_conv_s8_dsp_doubled" else DSP_PIXELS
+    pixels = DSP_WIDE_PIXELS if variant == DSP_WIDE else DSP_PIXELS
     return 2 * pixels * k4 + k4
 
 
@@ -87,17 +88,22 @@ def conv_dsp_variant(p: dict[str, int]) -> str:
     all of int8 (its SSAT is the clamp) and there is at least one 8-pixel block, else the general one."""
     full_range = (p["act_min"], p["act_max"]) == (-128, 127)
     wide = p["output_h"] * p["output_w"] >= DSP_WIDE_PIXELS
-    return "tp_conv_s8_dsp_doubled" if p["doubled"] and full_range and wide else "tp_conv_s8_dsp"
+    return DSP_WIDE if p["doubled"] and full_range and wide else DSP_GENERAL
+
+
+def is_wide(layer: Layer) -> bool:
+    """Whether `layer` is a CONV_2D on the DSP's 8-pixel path (DSP_WIDE)."""
+    return bool(layer.variants) and layer.variants[0] == DSP_WIDE
 
 
 def narrow(layer: Layer) -> Layer:
-    """`layer` (a CONV_2D on tp_conv_s8_dsp_doubled) on the general DSP path instead, whose 4-pixel
-    blocks need half the im2col scratch: the generator's choice where the 8-pixel scratch would
-    enlarge the model's arena (codegen.generate)."""
+    """`layer` (is_wide) on the general DSP path instead, whose 4-pixel blocks need half the im2col
+    scratch: the generator's choice where the 8-pixel scratch would enlarge the model's arena
+    (codegen.narrow_where_it_saves_ram)."""
     p = layer.params
-    return dataclasses.replace(layer, variants=("tp_conv_s8_dsp", *layer.variants[1:]),
+    return dataclasses.replace(layer, variants=(DSP_GENERAL, *layer.variants[1:]),
                                scratch_bytes=conv_scratch_bytes(p["filter_h"], p["filter_w"], p["input_c"],
-                                                                "tp_conv_s8_dsp"))
+                                                                DSP_GENERAL))
 
 
 DW_MAX_TAPS = 25  # TP_DW_MAX_TAPS in depthwise_conv_s8.h

@@ -12,14 +12,6 @@
 
 #if defined(TP_USE_MVE)
 
-/* The 4 pixels' sums of one channel as one vector. */
-static inline int32x4_t lanes4(int32_t a0, int32_t a1, int32_t a2, int32_t a3) {
-    int32x4_t acc = vdupq_n_s32(a0);
-    acc = vsetq_lane_s32(a1, acc, 1);
-    acc = vsetq_lane_s32(a2, acc, 2);
-    return vsetq_lane_s32(a3, acc, 3);
-}
-
 /* What every output channel of a block of 4 output pixels shares: the pixels' patches, the
  * filter's shape in 16-byte blocks, where the outputs go and the requantization's constants. */
 typedef struct {
@@ -125,6 +117,14 @@ static void quad_channels(const tp_conv_quad_t *q, const int8_t **w, const int32
         : "lr", "cc", "memory");
 }
 #else /* unoptimized builds (no registers to spare) and TFLite Micro's rounding: the same in C */
+/* The 4 pixels' sums of one channel as one vector. */
+static inline int32x4_t lanes4(int32_t a0, int32_t a1, int32_t a2, int32_t a3) {
+    int32x4_t acc = vdupq_n_s32(a0);
+    acc = vsetq_lane_s32(a1, acc, 1);
+    acc = vsetq_lane_s32(a2, acc, 2);
+    return vsetq_lane_s32(a3, acc, 3);
+}
+
 static void quad_channels(const tp_conv_quad_t *q, const int8_t **w, const int32_t *bias,
                           const int32_t *multiplier, const int32_t *shift, int8_t *out, int32_t count) {
     const mve_pred16_t tail = vctp8q(q->rest);
