@@ -254,6 +254,13 @@ def kernel_path_configs() -> list[Config]:
          "activation": None, "w_scale": 0.5, "filters": 5},
         {**base, "op": "CONV_2D", "shape": [9, 6, 4], "kernel": [3, 2], "padding": "valid",
          "dilation": [2, 1], "activation": None, "w_scale": 0.5, "filters": 3},
+        # DSP im2col of rows that are not whole words (K = 27 and 3): copied a word at a time
+        # unless the copy would read past the input (the last pixels of a valid 3x3); a 1x1 patch
+        # that is the input itself, padded to a quad; blocks across output rows
+        {**base, "op": "CONV_2D", "shape": [6, 7, 3], "kernel": [3, 3], "padding": "valid",
+         "activation": None, "w_scale": 0.5, "filters": 5},
+        {**base, "op": "CONV_2D", "shape": [3, 5, 3], "kernel": [1, 1], "padding": "valid",
+         "activation": None, "w_scale": 0.5, "filters": 4},
     ]
     rng = np.random.default_rng(7)
     for i, c in enumerate(configs):

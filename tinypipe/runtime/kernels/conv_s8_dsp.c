@@ -17,75 +17,111 @@
 
 /* Scratch layout of a block `width` pixels wide: for each group of 4 patch elements (quad q) and
  * each pixel j, two words [x0 | x2] and [x1 | x3] (int16 halves), the pairs SXTB16 / SXTB16 ROR 8
- * extract from a weight word: word index (q * width + j) * 2. */
-static void put16(int32_t *s, int32_t width, int32_t j, int32_t k, int32_t v) { /* v already scaled */
-    static const uint8_t half[4] = {0, 2, 1, 3};
-    const int16_t h = (int16_t)v;
-    memcpy((int16_t *)(void *)s + ((k >> 2) * width + j) * 4 + half[k & 3], &h, 2);
-}
+ * extract from a weight word: word index (q * width + j) * 2. Patch values are stored times
+ * `scale`: 2 when the layer's accumulators are doubled for the SMMLAR requantization (tp_smmlar),
+ * else 1. */
 
-/* Patch values are stored times `scale`: 2 when the layer's accumulators are doubled for the
- * SMMLAR requantization (tp_smmlar), else 1. */
-static void widen_run(int32_t *s, int32_t width, int32_t j, int32_t k, const int8_t *src, int32_t n,
-                      int32_t scale) {
-    for (; n > 0 && (k & 3); --n) {
-        put16(s, width, j, k++, scale * *src++);
-    }
-    int32_t *d = s + ((k >> 2) * width + j) * 2;
+/* `words` words of int8 patch from src into pixel column d: per word one LDR, two SXTB16 (two
+ * SADD16 when doubled) and two stores. */
+TP_INLINE void widen_words(int32_t *d, int32_t width, const int8_t *src, int32_t words, int32_t scale) {
     if (scale == 2) {
-        for (; n >= 4; n -= 4, k += 4, src += 4, d += 2 * width) {
+        for (; words > 0; --words, src += 4, d += 2 * width) {
             const int32_t v = tp_load32(src), lo = __sxtb16(v), hi = tp_sxtb16_ror8(v);
             d[0] = (int32_t)__sadd16(lo, lo);
             d[1] = (int32_t)__sadd16(hi, hi);
         }
-    } else {
-        for (; n >= 4; n -= 4, k += 4, src += 4, d += 2 * width) {
-            const int32_t v = tp_load32(src);
-            d[0] = __sxtb16(v);
-            d[1] = tp_sxtb16_ror8(v);
-        }
+        return;
     }
-    for (; n > 0; --n) {
-        put16(s, width, j, k++, scale * *src++);
+    for (; words > 0; --words, src += 4, d += 2 * width) {
+        const int32_t v = tp_load32(src);
+        d[0] = __sxtb16(v);
+        d[1] = tp_sxtb16_ror8(v);
     }
 }
 
-/* Whether im2col_dsp may widen the filter rows straight from the input: whole words per row
- * (filter_w * input_c % 4 == 0), no dilation along x, more than one row. */
-static int rows_direct(const tp_conv_params_t *p) {
-    return p->filter_h > 1 && (p->filter_w * p->input_c & 3) == 0 && p->dilation_w == 1;
+/* A patch row of `run` bytes into d, in whole words (these cores load and store unaligned words):
+ * up to 3 bytes past the row are read and written too (the next row overwrites them in d; the
+ * caller zeroes them after the last row and keeps the reads inside the input). */
+TP_INLINE int8_t *copy_row(int8_t *d, const int8_t *src, int32_t run) {
+    int8_t *const end = d + run;
+    for (int8_t *w = d; w < end; w += 4, src += 4) {
+        const int32_t v = tp_load32(src);
+        memcpy(w, &v, 4);
+    }
+    return end;
+}
+
+/* The zero padding of the patch in `col` up to a whole quad: a partial last quad's weights (the
+ * next channel's, or the filter's 4 padding bytes) meet zeros. */
+TP_INLINE void pad_quad(int8_t *col, int32_t k_size) {
+    for (int32_t k = k_size; k & 3; ++k) {
+        col[k] = 0;
+    }
+}
+
+/* The patches of n output pixels in one output row, each inside the input with contiguous rows
+ * (dilation_w 1), the first at src, the next sx bytes on, into columns 0..n-1: rows of whole words
+ * (filter_w * input_c % 4 == 0) are widened straight from the input; other patches are copied a
+ * word per row at a time into `col` and widened from there, unless the last copy would read past
+ * the input (in_end): then nothing is done and 0 returned. */
+TP_INLINE int widen_inside(const tp_conv_params_t *p, const int8_t *src, int32_t n, int32_t sx, const int8_t *in_end,
+                           int32_t *s, int32_t width, int32_t scale, int8_t *col) {
+    const int32_t run = p->filter_w * p->input_c, fh = p->filter_h, k_size = fh * run;
+    const int32_t row_step = p->dilation_h * p->input_w * p->input_c, row_words = run >> 2;
+    if ((run & 3) == 0) {
+        for (int32_t ky = 0; ky < fh; ++ky) { /* row ky: quads from ky * run / 4 */
+            int32_t *const d = s + ky * row_words * 2 * width;
+            for (int32_t j = 0; j < n; ++j) {
+                widen_words(d + 2 * j, width, src + ky * row_step + j * sx, row_words, scale);
+            }
+        }
+        return 1;
+    }
+    if (src + (n - 1) * sx + (fh - 1) * row_step + ((run + 3) & ~3) > in_end) {
+        return 0;
+    }
+    for (int32_t j = 0; j < n; ++j) {
+        int8_t *c = col;
+        for (int32_t ky = 0; ky < fh; ++ky) {
+            c = copy_row(c, src + j * sx + ky * row_step, run);
+        }
+        pad_quad(col, k_size);
+        widen_words(s + 2 * j, width, col, (k_size + 3) >> 2, scale);
+    }
+    return 1;
 }
 
 /* The widened patches of n output pixels from `pix` (row-major within the image) into columns
- * 0..n-1 of a block `width` pixels wide. With `direct` (rows_direct) and a patch inside the input,
- * each filter row is widened straight from the input; else the int8 patch (patch_s8: gathered
- * into `col` unless it is the input itself) in one aligned run. */
-static void im2col_dsp(const tp_conv_params_t *p, const int8_t *in_b, int32_t pix, int32_t n, int32_t width,
-                       int32_t *s, int32_t scale, int8_t *col, int direct) {
-    const int32_t run = p->filter_w * p->input_c, row_step = p->dilation_h * p->input_w * p->input_c;
-    for (int32_t j = 0; j < n; ++j, ++pix) {
-        const int32_t oy = pix / p->output_w, ox = pix - oy * p->output_w;
-        const int32_t iy0 = oy * p->stride_h - p->pad_top, ix0 = ox * p->stride_w - p->pad_left;
-        if (direct && ix0 >= 0 && ix0 + p->filter_w <= p->input_w && iy0 >= 0 &&
-            iy0 + (p->filter_h - 1) * p->dilation_h < p->input_h) {
-            const int8_t *src = in_b + (iy0 * p->input_w + ix0) * p->input_c;
-            int32_t *d = s;
-            for (int32_t ky = 0; ky < p->filter_h; ++ky, src += row_step, d += (run >> 2) * width * 2) {
-                widen_run(d, width, j, 0, src, run, scale); /* row ky starts at quad ky * run / 4 */
-            }
-        } else {
-            widen_run(s, width, j, 0, tp_conv_patch_s8(p, in_b, oy, ox, col), p->filter_h * run, scale);
-        }
+ * 0..n-1 of a block `width` pixels wide: the usual block, in one output row and inside the input,
+ * at once (widen_inside); else pixel by pixel, those at the border gathered into `col`
+ * (tp_conv_patch_s8). */
+TP_INLINE void im2col_dsp(const tp_conv_params_t *p, const int8_t *in_b, int32_t pix, int32_t n, int32_t width,
+                          int32_t *s, int32_t scale, int8_t *col) {
+    const int32_t ic = p->input_c, fw = p->filter_w, fh = p->filter_h, k_size = fh * fw * ic;
+    const int32_t sx = p->stride_w * ic, rows_in = p->input_h - (fh - 1) * p->dilation_h;
+    const int8_t *const in_end = in_b + p->input_h * p->input_w * ic;
+    const int contiguous = p->dilation_w == 1 || fw == 1;
+    int32_t oy = pix / p->output_w, ox = pix - oy * p->output_w;
+    int32_t iy0 = oy * p->stride_h - p->pad_top, ix0 = ox * p->stride_w - p->pad_left;
+    if (contiguous && ox + n <= p->output_w && ix0 >= 0 && ix0 + (n - 1) * p->stride_w + fw <= p->input_w &&
+        iy0 >= 0 && iy0 < rows_in &&
+        widen_inside(p, in_b + (iy0 * p->input_w + ix0) * ic, n, sx, in_end, s, width, scale, col)) {
+        return;
     }
-}
-
-/* The zero patch elements of a partial last quad, for every column of a block `width` pixels wide
- * (weights read there meet 0). */
-static void zero_partial_quad(int32_t *s, int32_t width, int32_t k_size) {
-    for (int32_t j = 0; j < width; ++j) {
-        for (int32_t k = k_size; k & 3; ++k) {
-            put16(s, width, j, k, 0);
+    for (int32_t j = 0; j < n; ++j, ++pix) {
+        oy = pix / p->output_w, ox = pix - oy * p->output_w;
+        iy0 = oy * p->stride_h - p->pad_top, ix0 = ox * p->stride_w - p->pad_left;
+        if (contiguous && ix0 >= 0 && ix0 + fw <= p->input_w && iy0 >= 0 && iy0 < rows_in &&
+            widen_inside(p, in_b + (iy0 * p->input_w + ix0) * ic, 1, sx, in_end, s + 2 * j, width, scale, col)) {
+            continue;
         }
+        const int8_t *patch = tp_conv_patch_s8(p, in_b, oy, ox, col);
+        if (patch != col && (k_size & 3)) { /* a 1x1 patch inside the input, in the input */
+            memcpy(col, patch, (size_t)k_size);
+            patch = col;
+        }
+        pad_quad(col, k_size);
+        widen_words(s + 2 * j, width, patch, (k_size + 3) >> 2, scale);
     }
 }
 
@@ -212,15 +248,13 @@ void tp_conv_s8_dsp_doubled(const tp_conv_params_t *p, const int8_t *input, cons
     const int32_t pixels = p->output_h * p->output_w;
     int32_t *s = (int32_t *)scratch;
     int8_t *col = (int8_t *)scratch + TP_CONV_SCRATCH_COLUMNS_BYTES(WIDE, k_size);
-    const int direct = rows_direct(p);
-    zero_partial_quad(s, WIDE, k_size);
     for (int32_t b = 0; b < p->batches; ++b) {
         const int8_t *in_b = input + b * p->input_h * p->input_w * p->input_c;
         int8_t *out_b = output + b * pixels * oc;
         tp_conv_fill_pixels(fill, out_b, oc, pixels);
         for (int32_t next = 0; next < pixels; next += WIDE) {
             const int32_t pix = next + WIDE <= pixels ? next : pixels - WIDE;
-            im2col_dsp(p, in_b, pix, WIDE, WIDE, s, 2, col, direct);
+            im2col_dsp(p, in_b, pix, WIDE, WIDE, s, 2, col);
             block_wide(p, s, filter, bias, multiplier, shift, channels, out_b + pix * oc);
         }
     }
@@ -243,14 +277,12 @@ void tp_conv_s8_dsp(const tp_conv_params_t *p, const int8_t *input, const int8_t
     const int doubled = p->doubled, full_range = lo == TP_INT8_MIN && hi == TP_INT8_MAX;
 #endif
     const int32_t scale = doubled ? 2 : 1;
-    const int direct = rows_direct(p);
-    zero_partial_quad(s, PIX, k_size);
     for (int32_t b = 0; b < p->batches; ++b) {
         const int8_t *in_b = input + b * p->input_h * p->input_w * p->input_c;
         int8_t *out_b = output + b * pixels * oc;
         for (int32_t pix = 0; pix < pixels; pix += PIX) {
             const int32_t n = pixels - pix < PIX ? pixels - pix : PIX;
-            im2col_dsp(p, in_b, pix, n, PIX, s, scale, col, direct);
+            im2col_dsp(p, in_b, pix, n, PIX, s, scale, col);
             int8_t *out = out_b + pix * oc;
             tp_conv_fill_pixels(fill, out, oc, n);
             const int8_t *w = filter;

@@ -29,14 +29,18 @@ TP_INLINE int32_t dw3_pair(int32_t lo, int32_t hi) {
 static tp_dw3_channel_t dw3_channel(const tp_depthwise_conv_params_t *p, const tp_dw3_geometry_t *g,
                                     const int8_t *filter, const int32_t *bias, const int32_t *multiplier,
                                     const int32_t *shift, int32_t c) {
-    const int32_t ch = p->output_c;
+    /* tap (v, u) at filter + c + v * step_v + u * step_u */
+    const int32_t ch = p->output_c, step_u = g->transposed ? 3 * ch : ch, step_v = g->transposed ? ch : 3 * ch;
+    const int8_t *const f = filter + c;
     int32_t w[3][3], wsum = 0, wabs = 0;
-    for (int32_t ky = 0; ky < 3; ++ky) {
-        for (int32_t kx = 0; kx < 3; ++kx) {
-            const int32_t v = filter[(ky * 3 + kx) * ch + c];
-            w[g->transposed ? kx : ky][g->transposed ? ky : kx] = v;
-            wsum += v;
-            wabs += v < 0 ? -v : v;
+    TP_UNROLL(3)
+    for (int32_t v = 0; v < 3; ++v) {
+        TP_UNROLL(3)
+        for (int32_t u = 0; u < 3; ++u) {
+            const int32_t t = f[v * step_v + u * step_u];
+            w[v][u] = t;
+            wsum += t;
+            wabs += t < 0 ? -t : t;
         }
     }
     tp_dw3_channel_t k;
@@ -103,9 +107,12 @@ TP_INLINE void dw3_plane(const tp_depthwise_conv_params_t *p, const tp_dw3_geome
             if (fast && full_range) { /* two outputs per step: one LDRD, no spare output written */
                 const int32_t m = k->mult, rnd = k->round, r = k->shift;
                 const int32_t *a = acc;
-                for (; a + 1 < a_end; a += 2, o += 2 * step) {
-                    o[0] = (int8_t)tp_requantize_doubled(a[0], m, rnd, r);
-                    o[step] = (int8_t)tp_requantize_doubled(a[1], m, rnd, r);
+                while (a + 1 < a_end) {
+                    int32_t a0, a1;
+                    tp_ldrd_inc(&a, &a0, &a1);
+                    o[0] = (int8_t)tp_requantize_doubled(a0, m, rnd, r);
+                    o[step] = (int8_t)tp_requantize_doubled(a1, m, rnd, r);
+                    o += 2 * step;
                 }
                 if (a < a_end) {
                     *o = (int8_t)tp_requantize_doubled(*a, m, rnd, r);
