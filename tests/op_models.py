@@ -223,7 +223,8 @@ def kernel_path_configs() -> list[Config]:
     12 channels put 4 on LiteRT's ties-away rule; relu6 clamps below the int8 range), small-K and
     unaligned-K convolutions (K = 8, 27), all-zero output channels (elided by the generator),
     TRANSPOSE_CONV with vector tails in both the input and the output channels, and the DSP
-    convolution's 8-pixel blocks (partial, fewer than one, rows widened from the input)."""
+    convolution's 8-pixel blocks (partial, fewer than one, rows widened from the input), and
+    column images, which the generator turns into rows."""
     base = {"dilation": [1, 1], "bias": True, "per_tensor": False, "depth_multiplier": 1, "stride": [1, 1]}
     configs: list[Config] = [
         {**base, "op": "DEPTHWISE_CONV_2D", "shape": [11, 5, 8], "kernel": [3, 3], "padding": "same",
@@ -261,6 +262,11 @@ def kernel_path_configs() -> list[Config]:
          "activation": None, "w_scale": 0.5, "filters": 5},
         {**base, "op": "CONV_2D", "shape": [3, 5, 3], "kernel": [1, 1], "padding": "valid",
          "activation": None, "w_scale": 0.5, "filters": 4},
+        # column images (a 1-D convolution over time, one pixel wide): run as one row
+        {**base, "op": "CONV_2D", "shape": [11, 1, 4], "kernel": [3, 1], "padding": "valid",
+         "activation": None, "w_scale": 0.5, "filters": 8},
+        {**base, "op": "DEPTHWISE_CONV_2D", "shape": [13, 1, 8], "kernel": [5, 1], "padding": "same",
+         "stride": [2, 1], "activation": "relu", "w_scale": 0.5},
     ]
     rng = np.random.default_rng(7)
     for i, c in enumerate(configs):

@@ -202,7 +202,6 @@ TP_INLINE int32_t tp_sxtb16_ror8(int32_t x) {
     return r;
 }
 
-/* Two words from a word-aligned pointer with one LDRD, post-incrementing the pointer. */
 /* SXTAB16 with ROR 8: acc halves + bytes 1 and 3 of x sign-extended. */
 TP_INLINE int32_t tp_sxtab16_ror8(int32_t acc, int32_t x) {
     int32_t r;
@@ -253,6 +252,7 @@ TP_INLINE int32_t tp_load32(const int8_t *p) {
     return v;
 }
 
+/* Two words from a word-aligned pointer with one LDRD, post-incrementing the pointer. */
 TP_INLINE void tp_ldrd_inc(const int32_t **p, int32_t *a, int32_t *b) {
     __asm__ volatile("ldrd %0, %1, [%2], #8" : "=r"(*a), "=r"(*b), "+r"(*p) : "m"(*(const int32_t(*)[2]) * p));
 }

@@ -57,7 +57,26 @@ def _common(graph: Graph, op: Operator, inp: Tensor, out: Tensor, filter_hw: tup
     quant = {"input_offset": -zero_point_of(inp), "output_offset": zero_point_of(out),
              "act_min": act_min, "act_max": act_max}
     mult, shift = per_channel_multipliers(inp, w, out, oc)
-    return {**geometry, **quant}, [Const("multiplier", "int32_t", mult), Const("shift", "int32_t", shift)]
+    requant = [Const("multiplier", "int32_t", mult), Const("shift", "int32_t", shift)]
+    return {**as_row(geometry), **quant}, requant
+
+
+_AXES = [("input_h", "input_w"), ("output_h", "output_w"), ("filter_h", "filter_w"), ("stride_h", "stride_w"),
+         ("dilation_h", "dilation_w"), ("pad_top", "pad_left")]
+
+
+def as_row(geometry: dict[str, int]) -> dict[str, int]:
+    """A column image (input, output and filter one pixel wide: a 1-D convolution over time, as
+    streaming audio models lay it out) as the same image lying in one row. Its NHWC bytes and
+    its filter's are the same either way (y * C + c), and the optimized kernels' blocks and
+    segments run along rows: along a column every pixel was a row of its own, with a row's setup."""
+    g = geometry
+    if not (g["input_w"] == g["output_w"] == g["filter_w"] == 1 and g["input_h"] > 1):
+        return geometry
+    row = dict(geometry)
+    for h, w in _AXES:
+        row[h], row[w] = geometry[w], geometry[h]
+    return row
 
 
 INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1

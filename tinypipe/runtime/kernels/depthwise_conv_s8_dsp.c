@@ -72,23 +72,30 @@ void tp_depthwise_conv_s8_dsp_pairs(const tp_depthwise_conv_params_t *p, const i
             int32_t wq[(TP_DW_MAX_TAPS / 2) * 4 + 2];
             tp_dw_rq_t rq[4];
             uint32_t bf[4];
-            for (int32_t j = 0; j < 4; ++j) {
-                int32_t wsum = 0;
-                for (int32_t t = 0; t < taps; ++t) {
-                    wsum += filter[t * ch + c + j];
-                }
-                bf[j] = (uint32_t)bias[c + j] + (uint32_t)p->input_offset * (uint32_t)wsum;
-            }
+            /* the taps as TP_DW_PAIR pairs the input: per pair of taps, two weight words (4
+             * channels each) packed and sign-extended like the input words; the per-channel tap
+             * sums in int16 lanes, (c, c + 2) and (c + 1, c + 3) (|sum| <= 25 * 128) */
+            int32_t sum02 = 0, sum13 = 0;
             for (int32_t i = 0; i < pairs; ++i) {
-                const int8_t *w0 = filter + 2 * i * ch + c, *w1 = w0 + ch;
-                for (int32_t j = 0; j < 4; ++j) {
-                    wq[4 * i + j] = (int32_t)((uint32_t)(uint16_t)(int16_t)w0[j] | ((uint32_t)(uint16_t)(int16_t)w1[j] << 16));
-                }
+                const int32_t x0 = tp_load32(filter + 2 * i * ch + c), x1 = tp_load32(filter + (2 * i + 1) * ch + c);
+                const int32_t xa = tp_pkhbt16(x0, x1), xb = tp_pkhtb16(x1, x0);
+                wq[4 * i] = __sxtb16(xa);
+                wq[4 * i + 1] = tp_sxtb16_ror8(xa);
+                wq[4 * i + 2] = __sxtb16(xb);
+                wq[4 * i + 3] = tp_sxtb16_ror8(xb);
+                sum02 = __sxtab16(__sxtab16(sum02, x0), x1);
+                sum13 = tp_sxtab16_ror8(tp_sxtab16_ror8(sum13, x0), x1);
             }
             if (taps & 1) {
-                const int8_t *w = filter + (taps - 1) * ch + c;
-                wq[4 * pairs] = (int32_t)((uint32_t)(uint16_t)(int16_t)w[0] | ((uint32_t)(uint16_t)(int16_t)w[2] << 16));
-                wq[4 * pairs + 1] = (int32_t)((uint32_t)(uint16_t)(int16_t)w[1] | ((uint32_t)(uint16_t)(int16_t)w[3] << 16));
+                const int32_t x = tp_load32(filter + (taps - 1) * ch + c);
+                wq[4 * pairs] = __sxtb16(x);
+                wq[4 * pairs + 1] = tp_sxtb16_ror8(x);
+                sum02 = __sxtab16(sum02, x);
+                sum13 = tp_sxtab16_ror8(sum13, x);
+            }
+            const int32_t wsum[4] = {(int16_t)sum02, (int16_t)sum13, sum02 >> 16, sum13 >> 16};
+            for (int32_t j = 0; j < 4; ++j) {
+                bf[j] = (uint32_t)bias[c + j] + (uint32_t)p->input_offset * (uint32_t)wsum[j];
             }
             int fast = c + 4 <= p->upward_channels;
             for (int32_t j = 0; j < 4; ++j) {
