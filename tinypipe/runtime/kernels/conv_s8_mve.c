@@ -153,6 +153,29 @@ static void quad_channels(const tp_conv_quad_t *q, const int8_t **w, const int32
     }
 }
 #endif
+/* The int8 patch of output pixel (oy, ox): inside the input with contiguous rows (dilation_w 1),
+ * each filter row is copied 16 bytes per predicated VLDRB / VSTRB pair (nothing read past the row);
+ * else, and for a 1x1 filter (the input itself), tp_conv_patch_s8. */
+TP_INLINE const int8_t *patch_mve(const tp_conv_params_t *p, const int8_t *in_b, int32_t oy, int32_t ox,
+                                  int8_t *col) {
+    const int32_t ic = p->input_c, fw = p->filter_w, fh = p->filter_h;
+    const int32_t iy0 = oy * p->stride_h - p->pad_top, ix0 = ox * p->stride_w - p->pad_left;
+    if ((fh == 1 && fw == 1) || p->dilation_w != 1 || ix0 < 0 || ix0 + fw > p->input_w || iy0 < 0 ||
+        iy0 + (fh - 1) * p->dilation_h >= p->input_h) {
+        return tp_conv_patch_s8(p, in_b, oy, ox, col);
+    }
+    const int32_t run = fw * ic, row_step = p->dilation_h * p->input_w * ic;
+    const int8_t *src = in_b + (iy0 * p->input_w + ix0) * ic;
+    int8_t *d = col;
+    for (int32_t ky = 0; ky < fh; ++ky, src += row_step, d += run) {
+        for (int32_t k = 0; k < run; k += 16) {
+            const mve_pred16_t lanes = vctp8q((uint32_t)(run - k));
+            vstrbq_p_s8(d + k, vldrbq_z_s8(src + k, lanes), lanes);
+        }
+    }
+    return col;
+}
+
 void tp_conv_s8_mve(const tp_conv_params_t *p, const int8_t *input, const int8_t *filter,
                     const int32_t *bias, const int32_t *multiplier, const int32_t *shift, const int16_t *channels,
                     const int8_t *fill, int8_t *output, void *scratch) {
@@ -166,14 +189,23 @@ void tp_conv_s8_mve(const tp_conv_params_t *p, const int8_t *input, const int8_t
     q.lo = vdupq_n_s32(p->act_min);
     q.hi = vdupq_n_s32(p->act_max);
     q.at = vmulq_n_u32(vidupq_n_u32(0, 1), (uint32_t)oc);
+    /* a pointwise convolution over the whole input: output pixel i's patch is input pixel i */
+    const int pointwise = k_size == p->input_c && p->stride_h == 1 && p->stride_w == 1 && p->pad_top == 0 &&
+                          p->pad_left == 0 && p->input_w == p->output_w && p->input_h == p->output_h;
     for (int32_t b = 0; b < p->batches; ++b) {
         const int8_t *in_b = input + b * p->input_h * p->input_w * p->input_c;
         int8_t *out_b = output + b * pixels * oc;
         for (int32_t pix = 0; pix < pixels; pix += 4) {
             const int32_t n = tp_min(pixels - pix, 4);
-            for (int32_t j = 0; j < 4; ++j) {
-                const int32_t oy = (pix + j) / p->output_w, ox = pix + j - oy * p->output_w;
-                q.x[j] = j < n ? tp_conv_patch_s8(p, in_b, oy, ox, col + j * k4) : q.x[0];
+            if (pointwise) {
+                for (int32_t j = 0; j < 4; ++j) {
+                    q.x[j] = in_b + (pix + (j < n ? j : 0)) * k_size;
+                }
+            } else {
+                for (int32_t j = 0; j < 4; ++j) {
+                    const int32_t oy = (pix + j) / p->output_w, ox = pix + j - oy * p->output_w;
+                    q.x[j] = j < n ? patch_mve(p, in_b, oy, ox, col + j * k4) : q.x[0];
+                }
             }
             q.pixels = vctp32q((uint32_t)n);
             int8_t *const out = out_b + pix * oc;
