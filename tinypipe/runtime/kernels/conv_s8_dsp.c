@@ -313,6 +313,15 @@ void tp_conv_s8_dsp(const tp_conv_params_t *p, const int8_t *input, const int8_t
                 const int32_t m = multiplier[c], sh = shift[c];
                 if (doubled) { /* SMMLAR + ASR + SSAT per output (tp_smmlar) */
                     const int32_t rnd = tp_round_doubled(sh, zo), r = -sh;
+#if !defined(TP_TFLM_ROUNDING)
+                    if (full_range && n == PIX) { /* SSAT is the clamp */
+                        o[0] = (int8_t)tp_requantize_doubled(a0, m, rnd, r);
+                        o[oc] = (int8_t)tp_requantize_doubled(a1, m, rnd, r);
+                        o[2 * oc] = (int8_t)tp_requantize_doubled(a2, m, rnd, r);
+                        o[3 * oc] = (int8_t)tp_requantize_doubled(a3, m, rnd, r);
+                        continue;
+                    }
+#endif
                     const int32_t acc[PIX] = {a0, a1, a2, a3};
                     for (int32_t j = 0; j < n; ++j) {
                         o[j * oc] = (int8_t)tp_clamp(tp_requantize_doubled(acc[j], m, rnd, r), lo, hi);
