@@ -63,8 +63,8 @@ TP_INLINE void pad_quad(int8_t *col, int32_t k_size) {
  * (dilation_w 1), the first at src, the next sx bytes on, into columns 0..n-1: rows of whole words
  * (filter_w * input_c % 4 == 0) are widened straight from the input; other patches are copied a
  * word per row at a time into `col` and widened from there, unless the last copy would read past
- * the input (in_end): then nothing is done and 0 returned. */
-TP_INLINE int widen_inside(const tp_conv_params_t *p, const int8_t *src, int32_t n, int32_t sx, const int8_t *in_end,
+ * the input (`left`: the input's bytes from src on): then nothing is done and 0 returned. */
+TP_INLINE int widen_inside(const tp_conv_params_t *p, const int8_t *src, int32_t n, int32_t sx, int32_t left,
                            int32_t *s, int32_t width, int32_t scale, int8_t *col) {
     const int32_t run = p->filter_w * p->input_c, fh = p->filter_h, k_size = fh * run;
     const int32_t row_step = p->dilation_h * p->input_w * p->input_c, row_words = run >> 2;
@@ -77,7 +77,7 @@ TP_INLINE int widen_inside(const tp_conv_params_t *p, const int8_t *src, int32_t
         }
         return 1;
     }
-    if (src + (n - 1) * sx + (fh - 1) * row_step + ((run + 3) & ~3) > in_end) {
+    if ((n - 1) * sx + (fh - 1) * row_step + ((run + 3) & ~3) > left) {
         return 0;
     }
     for (int32_t j = 0; j < n; ++j) {
@@ -99,20 +99,22 @@ TP_INLINE void im2col_dsp(const tp_conv_params_t *p, const int8_t *in_b, int32_t
                           int32_t *s, int32_t scale, int8_t *col) {
     const int32_t ic = p->input_c, fw = p->filter_w, fh = p->filter_h, k_size = fh * fw * ic;
     const int32_t sx = p->stride_w * ic, rows_in = p->input_h - (fh - 1) * p->dilation_h;
-    const int8_t *const in_end = in_b + p->input_h * p->input_w * ic;
+    const int32_t in_bytes = p->input_h * p->input_w * ic;
     const int contiguous = p->dilation_w == 1 || fw == 1;
     int32_t oy = pix / p->output_w, ox = pix - oy * p->output_w;
     int32_t iy0 = oy * p->stride_h - p->pad_top, ix0 = ox * p->stride_w - p->pad_left;
     if (contiguous && ox + n <= p->output_w && ix0 >= 0 && ix0 + (n - 1) * p->stride_w + fw <= p->input_w &&
         iy0 >= 0 && iy0 < rows_in &&
-        widen_inside(p, in_b + (iy0 * p->input_w + ix0) * ic, n, sx, in_end, s, width, scale, col)) {
+        widen_inside(p, in_b + (iy0 * p->input_w + ix0) * ic, n, sx, in_bytes - (iy0 * p->input_w + ix0) * ic, s,
+                     width, scale, col)) {
         return;
     }
     for (int32_t j = 0; j < n; ++j, ++pix) {
         oy = pix / p->output_w, ox = pix - oy * p->output_w;
         iy0 = oy * p->stride_h - p->pad_top, ix0 = ox * p->stride_w - p->pad_left;
         if (contiguous && ix0 >= 0 && ix0 + fw <= p->input_w && iy0 >= 0 && iy0 < rows_in &&
-            widen_inside(p, in_b + (iy0 * p->input_w + ix0) * ic, 1, sx, in_end, s + 2 * j, width, scale, col)) {
+            widen_inside(p, in_b + (iy0 * p->input_w + ix0) * ic, 1, sx, in_bytes - (iy0 * p->input_w + ix0) * ic,
+                         s + 2 * j, width, scale, col)) {
             continue;
         }
         const int8_t *patch = tp_conv_patch_s8(p, in_b, oy, ox, col);
