@@ -97,27 +97,20 @@ TP_INLINE int widen_inside(const tp_conv_params_t *p, const int8_t *src, int32_t
  * (tp_conv_patch_s8). */
 TP_INLINE void im2col_dsp(const tp_conv_params_t *p, const int8_t *in_b, int32_t pix, int32_t n, int32_t width,
                           int32_t *s, int32_t scale, int8_t *col) {
-    const int32_t ic = p->input_c, fw = p->filter_w, fh = p->filter_h, k_size = fh * fw * ic;
-    const int32_t sx = p->stride_w * ic, rows_in = p->input_h - (fh - 1) * p->dilation_h;
+    const int32_t ic = p->input_c, k_size = p->filter_h * p->filter_w * ic, sx = p->stride_w * ic;
     const int32_t in_bytes = p->input_h * p->input_w * ic;
-    const int contiguous = p->dilation_w == 1 || fw == 1;
-    int32_t oy = pix / p->output_w, ox = pix - oy * p->output_w;
-    int32_t iy0 = oy * p->stride_h - p->pad_top, ix0 = ox * p->stride_w - p->pad_left;
-    if (contiguous && ox + n <= p->output_w && ix0 >= 0 && ix0 + (n - 1) * p->stride_w + fw <= p->input_w &&
-        iy0 >= 0 && iy0 < rows_in &&
-        widen_inside(p, in_b + (iy0 * p->input_w + ix0) * ic, n, sx, in_bytes - (iy0 * p->input_w + ix0) * ic, s,
-                     width, scale, col)) {
+    const int32_t oy = pix / p->output_w, ox = pix - oy * p->output_w;
+    const int32_t at = tp_conv_patches_inside(p, oy, ox, n);
+    if (at >= 0 && widen_inside(p, in_b + at, n, sx, in_bytes - at, s, width, scale, col)) {
         return;
     }
-    for (int32_t j = 0; j < n; ++j, ++pix) {
-        oy = pix / p->output_w, ox = pix - oy * p->output_w;
-        iy0 = oy * p->stride_h - p->pad_top, ix0 = ox * p->stride_w - p->pad_left;
-        if (contiguous && ix0 >= 0 && ix0 + fw <= p->input_w && iy0 >= 0 && iy0 < rows_in &&
-            widen_inside(p, in_b + (iy0 * p->input_w + ix0) * ic, 1, sx, in_bytes - (iy0 * p->input_w + ix0) * ic,
-                         s + 2 * j, width, scale, col)) {
+    for (int32_t j = 0; j < n; ++j) {
+        const int32_t y = (pix + j) / p->output_w, x = pix + j - y * p->output_w;
+        const int32_t here = tp_conv_patches_inside(p, y, x, 1);
+        if (here >= 0 && widen_inside(p, in_b + here, 1, sx, in_bytes - here, s + 2 * j, width, scale, col)) {
             continue;
         }
-        const int8_t *patch = tp_conv_patch_s8(p, in_b, oy, ox, col);
+        const int8_t *patch = tp_conv_patch_s8(p, in_b, y, x, col);
         if (patch != col && (k_size & 3)) { /* a 1x1 patch inside the input, in the input */
             memcpy(col, patch, (size_t)k_size);
             patch = col;

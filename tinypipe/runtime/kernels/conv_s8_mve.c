@@ -153,19 +153,19 @@ static void quad_channels(const tp_conv_quad_t *q, const int8_t **w, const int32
     }
 }
 #endif
+
 /* The int8 patch of output pixel (oy, ox): inside the input with contiguous rows (dilation_w 1),
  * each filter row is copied 16 bytes per predicated VLDRB / VSTRB pair (nothing read past the row);
  * else, and for a 1x1 filter (the input itself), tp_conv_patch_s8. */
 TP_INLINE const int8_t *patch_mve(const tp_conv_params_t *p, const int8_t *in_b, int32_t oy, int32_t ox,
                                   int8_t *col) {
     const int32_t ic = p->input_c, fw = p->filter_w, fh = p->filter_h;
-    const int32_t iy0 = oy * p->stride_h - p->pad_top, ix0 = ox * p->stride_w - p->pad_left;
-    if ((fh == 1 && fw == 1) || p->dilation_w != 1 || ix0 < 0 || ix0 + fw > p->input_w || iy0 < 0 ||
-        iy0 + (fh - 1) * p->dilation_h >= p->input_h) {
+    const int32_t at = fh * fw == 1 ? -1 : tp_conv_patches_inside(p, oy, ox, 1);
+    if (at < 0) {
         return tp_conv_patch_s8(p, in_b, oy, ox, col);
     }
     const int32_t run = fw * ic, row_step = p->dilation_h * p->input_w * ic;
-    const int8_t *src = in_b + (iy0 * p->input_w + ix0) * ic;
+    const int8_t *src = in_b + at;
     int8_t *d = col;
     for (int32_t ky = 0; ky < fh; ++ky, src += row_step, d += run) {
         for (int32_t k = 0; k < run; k += 16) {

@@ -17,6 +17,19 @@ static inline void tp_conv_fill_pixels(const int8_t *fill, int8_t *out, int32_t 
     }
 }
 
+/* Where the patches of n output pixels from (oy, ox), in one output row, start in the input (a
+ * byte offset) when every one lies inside the input with contiguous rows (dilation_w 1 or a filter
+ * one pixel wide); -1 when not. */
+static inline int32_t tp_conv_patches_inside(const tp_conv_params_t *p, int32_t oy, int32_t ox, int32_t n) {
+    const int32_t iy0 = oy * p->stride_h - p->pad_top, ix0 = ox * p->stride_w - p->pad_left;
+    if ((p->dilation_w != 1 && p->filter_w != 1) || ox + n > p->output_w || ix0 < 0 ||
+        ix0 + (n - 1) * p->stride_w + p->filter_w > p->input_w || iy0 < 0 ||
+        iy0 + (p->filter_h - 1) * p->dilation_h >= p->input_h) {
+        return -1;
+    }
+    return (iy0 * p->input_w + ix0) * p->input_c;
+}
+
 /* The int8 patch of output pixel (oy, ox) in filter order, the raw input zero point where padded;
  * for a 1x1 convolution inside the input: the input itself. */
 static inline const int8_t *tp_conv_patch_s8(const tp_conv_params_t *p, const int8_t *in_b, int32_t oy, int32_t ox,
