@@ -18,28 +18,28 @@ typedef struct {
     const int8_t *x[4];  /* the patches (a missing pixel repeats x[0]) */
     int32_t blocks;      /* k_size / 16 */
     uint32_t rest;       /* k_size % 16: the tail's bytes, loaded predicated */
-    uint32_t pixels;     /* the real pixels' lanes (VPR value of VCTP.32 n) */
     int32_t output_offset;
     int32x4_t lo, hi;    /* activation range */
-    uint32x4_t at;       /* pixel j's output byte: j * output_c */
+    uint32x4_t at;       /* pixel j's output byte: j * output_c; a missing pixel's 0 (x[0]'s byte,
+                          * rewritten with the value it already holds) */
 } tp_conv_quad_t;
 
 #if defined(__OPTIMIZE__) && !defined(TP_TFLM_ROUNDING)
 /* The assembly below reads the struct's fields at these offsets. */
-typedef char tp_conv_quad_layout_ok[(offsetof(tp_conv_quad_t, blocks) == 16 && offsetof(tp_conv_quad_t, rest) == 20 &&
-                                     offsetof(tp_conv_quad_t, pixels) == 24 &&
-                                     offsetof(tp_conv_quad_t, output_offset) == 28) ? 1 : -1];
+typedef char tp_conv_quad_layout_ok[(offsetof(tp_conv_quad_t, blocks) == 16 && offsetof(tp_conv_quad_t, rest) == 20)
+                                        ? 1 : -1];
 
 /* `count` consecutive output channels of a block (weights from *w, advanced past them; bias,
  * multiplier and shift from their pointers, advanced; outputs at out, out + 1, ...): per channel
  * the 4 pixels' sums over the filter's 16-byte blocks (4 + 1 loads, 4 VMLADAVA.S8: 64 MACs), the
  * tail predicated, then tp_requantize_upward_x4's ties-upward rule as one vector (VSHL, VQRDMULH,
- * VRSHL by registers, + output offset, clamp) scattered to the pixels. In assembly: GCC kept sums
- * and pointers on the stack around its own loop. */
+ * VRSHL by registers, + output offset, clamp) scattered to the pixels by one unpredicated VSTRB.32.
+ * In assembly: GCC kept sums and pointers on the stack around its own loop. */
 static void quad_channels(const tp_conv_quad_t *q, const int8_t **w, const int32_t *bias,
                           const int32_t *multiplier, const int32_t *shift, int8_t *out, int32_t count) {
     int32_t a0, a1, a2, a3;
     const int8_t *u0, *u1, *u2, *u3;
+    const int32_t *const end = bias + count; /* count >= 1 */
     int8x16_t wv, xv;
     int32x4_t acc;
     __asm__ volatile(
@@ -94,26 +94,22 @@ static void quad_channels(const tp_conv_quad_t *q, const int8_t **w, const int32
         "vshl.s32 %q[acc], %[u2]\n\t"
         "vqrdmulh.s32 %q[acc], %q[acc], %[u0]\n\t"
         "vrshl.s32 %q[acc], %[u1]\n\t"
-        "ldr    %[u0], [%[q], #28]\n\t" /* output_offset */
-        "vadd.i32 %q[acc], %q[acc], %[u0]\n\t"
+        "vadd.i32 %q[acc], %q[acc], %q[zo]\n\t"
         "vmax.s32 %q[acc], %q[acc], %q[lo]\n\t"
         "vmin.s32 %q[acc], %q[acc], %q[hi]\n\t"
-        "ldr    %[u0], [%[q], #24]\n\t" /* pixels */
-        "vmsr   p0, %[u0]\n\t"
         "ldr    %[u0], %[out]\n\t"
-        "vpst\n\t"
-        "vstrbt.32 %q[acc], [%[u0], %q[at]]\n\t"
+        "vstrb.32 %q[acc], [%[u0], %q[at]]\n\t"
         "add    %[u0], %[u0], #1\n\t"
         "str    %[u0], %[out]\n\t"
-        "ldr    %[u0], %[count]\n\t"
-        "subs   %[u0], %[u0], #1\n\t"
-        "str    %[u0], %[count]\n\t"
+        "ldr    %[u0], %[end]\n\t"
+        "cmp    %[bias], %[u0]\n\t"
         "bne    0b"
         : [a0] "=&Te"(a0), [a1] "=&Te"(a1), [a2] "=&Te"(a2), [a3] "=&Te"(a3), [w] "+r"(*w),
           [bias] "+r"(bias), [mult] "+r"(multiplier), [shift] "+r"(shift), [out] "+m"(out),
-          [count] "+m"(count), [u0] "=&r"(u0), [u1] "=&r"(u1), [u2] "=&r"(u2), [u3] "=&r"(u3),
+          [u0] "=&r"(u0), [u1] "=&r"(u1), [u2] "=&r"(u2), [u3] "=&r"(u3),
           [wv] "=&w"(wv), [xv] "=&w"(xv), [acc] "=&w"(acc)
-        : [q] "r"(q), [lo] "w"(q->lo), [hi] "w"(q->hi), [at] "w"(q->at)
+        : [q] "r"(q), [end] "m"(end), [lo] "w"(q->lo), [hi] "w"(q->hi), [at] "w"(q->at),
+          [zo] "w"(vdupq_n_s32(q->output_offset))
         : "lr", "cc", "memory");
 }
 #else /* unoptimized builds (no registers to spare) and TFLite Micro's rounding: the same in C */
@@ -149,7 +145,7 @@ static void quad_channels(const tp_conv_quad_t *q, const int8_t **w, const int32
         const int32x4_t r = tp_requantize_upward_x4(lanes4(a0, a1, a2, a3), vdupq_n_s32(*multiplier++),
                                                     vdupq_n_s32(*shift++), q->output_offset,
                                                     vgetq_lane_s32(q->lo, 0), vgetq_lane_s32(q->hi, 0));
-        vstrbq_scatter_offset_p_s32(out, q->at, r, (mve_pred16_t)q->pixels);
+        vstrbq_scatter_offset_s32(out, q->at, r);
     }
 }
 #endif
@@ -188,7 +184,7 @@ void tp_conv_s8_mve(const tp_conv_params_t *p, const int8_t *input, const int8_t
     q.output_offset = p->output_offset;
     q.lo = vdupq_n_s32(p->act_min);
     q.hi = vdupq_n_s32(p->act_max);
-    q.at = vmulq_n_u32(vidupq_n_u32(0, 1), (uint32_t)oc);
+    const uint32x4_t at = vmulq_n_u32(vidupq_n_u32(0, 1), (uint32_t)oc);
     /* a pointwise convolution over the whole input: output pixel i's patch is input pixel i */
     const int pointwise = k_size == p->input_c && p->stride_h == 1 && p->stride_w == 1 && p->pad_top == 0 &&
                           p->pad_left == 0 && p->input_w == p->output_w && p->input_h == p->output_h;
@@ -207,7 +203,7 @@ void tp_conv_s8_mve(const tp_conv_params_t *p, const int8_t *input, const int8_t
                     q.x[j] = j < n ? patch_mve(p, in_b, oy, ox, col + j * k4) : q.x[0];
                 }
             }
-            q.pixels = vctp32q((uint32_t)n);
+            q.at = n == 4 ? at : vpselq_u32(at, vdupq_n_u32(0), vctp32q((uint32_t)n));
             int8_t *const out = out_b + pix * oc;
             tp_conv_fill_pixels(fill, out, oc, n);
             const int8_t *w = filter;
