@@ -223,8 +223,8 @@ def kernel_path_configs() -> list[Config]:
     12 channels put 4 on LiteRT's ties-away rule; relu6 clamps below the int8 range), small-K and
     unaligned-K convolutions (K = 8, 27), all-zero output channels (elided by the generator),
     TRANSPOSE_CONV with vector tails in both the input and the output channels, and the DSP
-    convolution's 8-pixel blocks (partial, fewer than one, rows widened from the input), and
-    column images, which the generator turns into rows."""
+    convolution's 8-pixel blocks (partial, fewer than one, rows widened from the input), the
+    Helium pointwise rows of 7 pixels, and column images, which the generator turns into rows."""
     base = {"dilation": [1, 1], "bias": True, "per_tensor": False, "depth_multiplier": 1, "stride": [1, 1]}
     configs: list[Config] = [
         {**base, "op": "DEPTHWISE_CONV_2D", "shape": [11, 5, 8], "kernel": [3, 3], "padding": "same",
@@ -261,6 +261,12 @@ def kernel_path_configs() -> list[Config]:
         {**base, "op": "CONV_2D", "shape": [6, 7, 3], "kernel": [3, 3], "padding": "valid",
          "activation": None, "w_scale": 0.5, "filters": 5},
         {**base, "op": "CONV_2D", "shape": [3, 5, 3], "kernel": [1, 1], "padding": "valid",
+         "activation": None, "w_scale": 0.5, "filters": 4},
+        # Helium pointwise rows of 7 pixels: K = 28 (one 16-byte block + a tail), 30 pixels (the
+        # last row overlaps the one before), elided channels; K = 16, exactly one row
+        {**base, "op": "CONV_2D", "shape": [5, 6, 28], "kernel": [1, 1], "padding": "valid",
+         "activation": "relu", "w_scale": 0.5, "filters": 9, "zero_filters": [2, 7]},
+        {**base, "op": "CONV_2D", "shape": [1, 7, 16], "kernel": [1, 1], "padding": "valid",
          "activation": None, "w_scale": 0.5, "filters": 4},
         # column images (a 1-D convolution over time, one pixel wide): run as one row
         {**base, "op": "CONV_2D", "shape": [11, 1, 4], "kernel": [3, 1], "padding": "valid",

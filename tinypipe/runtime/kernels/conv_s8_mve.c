@@ -150,6 +150,183 @@ static void quad_channels(const tp_conv_quad_t *q, const int8_t **w, const int32
 }
 #endif
 
+/* Pointwise layers in blocks of TP_CONV_MVE_ROW pixels: their patches (input pixels) interleaved in
+ * scratch, 16-byte slot (b * ROW + j) holding bytes 16b.. of pixel j, so one pointer with immediate
+ * offsets reaches every pixel and each weight load feeds ROW VMLADAVA.S8 (7 accumulators take the 7
+ * even registers r0-r12 VMLADAVA needs). The filter's last partial block is tail-predicated (a
+ * slot's bytes past the patch are never loaded). */
+#define TP_CONV_MVE_ROW 7
+#define TP_CONV_MVE_SLOT 16
+
+typedef struct {
+    const int8_t *x;     /* the block's interleaved patches */
+    int32_t k_size;      /* elements per channel: the tail-predicated loop's count */
+    int32_t back;        /* 16 * ceil(k_size / 16) - k_size: the weight pointer's overshoot */
+    int32_t output_offset;
+    int32x4_t lo, hi;    /* activation range */
+    uint32x4_t at, at_hi; /* pixel j's output byte, j * output_c: j = 0..3, and 4, 5, 6, 6 */
+} tp_conv_row_t;
+
+/* Whether a pointwise layer's interleaved block fits in the scratch every conv layer reserves. */
+TP_INLINE int tp_conv_row_fits(int32_t k_size) {
+    return (k_size + TP_CONV_MVE_SLOT - 1) / TP_CONV_MVE_SLOT * TP_CONV_MVE_ROW * TP_CONV_MVE_SLOT <=
+           TP_CONV_SCRATCH_BYTES(TP_CONV_DSP_PIXELS, 1, 1, k_size);
+}
+
+/* ROW consecutive input pixels from src (k_size bytes each) into interleaved slots at s: per 16
+ * bytes one VLDRB + one VSTRB (the last block's load predicated: nothing read past the pixel). */
+TP_INLINE void interleave_row(const int8_t *src, int32_t k_size, int8_t *s) {
+    for (int32_t j = 0; j < TP_CONV_MVE_ROW; ++j, src += k_size) {
+        int8_t *d = s + TP_CONV_MVE_SLOT * j;
+        for (int32_t k = 0; k < k_size; k += TP_CONV_MVE_SLOT, d += TP_CONV_MVE_ROW * TP_CONV_MVE_SLOT) {
+            vstrbq_s8(d, vldrbq_z_s8(src + k, vctp8q((uint32_t)(k_size - k))));
+        }
+    }
+}
+
+#if defined(__OPTIMIZE__) && !defined(TP_TFLM_ROUNDING)
+typedef char tp_conv_row_layout_ok[(offsetof(tp_conv_row_t, k_size) == 4 && offsetof(tp_conv_row_t, back) == 8)
+                                       ? 1 : -1];
+
+/* `count` consecutive output channels of a ROW-pixel block (as quad_channels): per channel a
+ * tail-predicated loop over the filter's 16-byte blocks (1 + 7 loads, 7 VMLADAVA.S8: 112 MACs),
+ * the 7 sums requantized as two vectors (pixels 0-3, then 4-6 with pixel 6 repeated in the
+ * fourth lane) and scattered. All 14 registers: a0-a6 even, the pointers odd; the output and the
+ * bias end in memory. */
+static void row_channels(const tp_conv_row_t *q, const int8_t **w, const int32_t *bias,
+                         const int32_t *multiplier, const int32_t *shift, int8_t *out, int32_t count) {
+    int32_t a0, a1, a2, a3, a4, a5, a6;
+    const int8_t *x;
+    const int32_t *const end = bias + count; /* count >= 1 */
+    int8x16_t wv, xv;
+    int32x4_t acc;
+    __asm__ volatile(
+        "0:\n\t"
+        "ldr    %[a0], [%[bias]], #4\n\t"
+        "mov    %[a1], %[a0]\n\t"
+        "mov    %[a2], %[a0]\n\t"
+        "mov    %[a3], %[a0]\n\t"
+        "mov    %[a4], %[a0]\n\t"
+        "mov    %[a5], %[a0]\n\t"
+        "mov    %[a6], %[a0]\n\t"
+        "ldr    %[x], [%[q]]\n\t"
+        "ldr    lr, [%[q], #4]\n\t" /* k_size */
+        "dlstp.8 lr, lr\n"
+        "1:\n\t"
+        "vldrb.8 %q[wv], [%[w]], #16\n\t"
+        "vldrb.8 %q[xv], [%[x], #16]\n\t"
+        "vmladava.s8 %[a1], %q[xv], %q[wv]\n\t"
+        "vldrb.8 %q[xv], [%[x], #32]\n\t"
+        "vmladava.s8 %[a2], %q[xv], %q[wv]\n\t"
+        "vldrb.8 %q[xv], [%[x], #48]\n\t"
+        "vmladava.s8 %[a3], %q[xv], %q[wv]\n\t"
+        "vldrb.8 %q[xv], [%[x], #64]\n\t"
+        "vmladava.s8 %[a4], %q[xv], %q[wv]\n\t"
+        "vldrb.8 %q[xv], [%[x], #80]\n\t"
+        "vmladava.s8 %[a5], %q[xv], %q[wv]\n\t"
+        "vldrb.8 %q[xv], [%[x], #96]\n\t"
+        "vmladava.s8 %[a6], %q[xv], %q[wv]\n\t"
+        "vldrb.8 %q[xv], [%[x]], #112\n\t"
+        "vmladava.s8 %[a0], %q[xv], %q[wv]\n\t"
+        "letp   lr, 1b\n\t"
+        "ldr    lr, [%[q], #8]\n\t" /* back */
+        "sub    %[w], %[w], lr\n\t"
+        "vdup.32 %q[acc], %[a0]\n\t"
+        "vmov.32 %q[acc][1], %[a1]\n\t"
+        "vmov.32 %q[acc][2], %[a2]\n\t"
+        "vmov.32 %q[acc][3], %[a3]\n\t"
+        "ldr    %[a0], [%[mult]], #4\n\t"
+        "ldr    %[a1], [%[shift]], #4\n\t"
+        "bic    %[a2], %[a1], %[a1], asr #31\n\t" /* left shift: max(shift, 0) */
+        "and    %[a1], %[a1], %[a1], asr #31\n\t" /* right shift: min(shift, 0) */
+        "vshl.s32 %q[acc], %[a2]\n\t"
+        "vqrdmulh.s32 %q[acc], %q[acc], %[a0]\n\t"
+        "vrshl.s32 %q[acc], %[a1]\n\t"
+        "vadd.i32 %q[acc], %q[acc], %q[zo]\n\t"
+        "vmax.s32 %q[acc], %q[acc], %q[lo]\n\t"
+        "vmin.s32 %q[acc], %q[acc], %q[hi]\n\t"
+        "ldr    %[x], %[out]\n\t"
+        "vstrb.32 %q[acc], [%[x], %q[at]]\n\t"
+        "vdup.32 %q[acc], %[a4]\n\t"
+        "vmov.32 %q[acc][1], %[a5]\n\t"
+        "vmov.32 %q[acc][2], %[a6]\n\t"
+        "vmov.32 %q[acc][3], %[a6]\n\t"
+        "vshl.s32 %q[acc], %[a2]\n\t"
+        "vqrdmulh.s32 %q[acc], %q[acc], %[a0]\n\t"
+        "vrshl.s32 %q[acc], %[a1]\n\t"
+        "vadd.i32 %q[acc], %q[acc], %q[zo]\n\t"
+        "vmax.s32 %q[acc], %q[acc], %q[lo]\n\t"
+        "vmin.s32 %q[acc], %q[acc], %q[hi]\n\t"
+        "vstrb.32 %q[acc], [%[x], %q[at_hi]]\n\t"
+        "add    %[x], %[x], #1\n\t"
+        "str    %[x], %[out]\n\t"
+        "ldr    %[x], %[end]\n\t"
+        "cmp    %[bias], %[x]\n\t"
+        "bne    0b"
+        : [a0] "=&Te"(a0), [a1] "=&Te"(a1), [a2] "=&Te"(a2), [a3] "=&Te"(a3), [a4] "=&Te"(a4), [a5] "=&Te"(a5),
+          [a6] "=&Te"(a6), [w] "+r"(*w), [x] "=&r"(x), [bias] "+r"(bias), [mult] "+r"(multiplier),
+          [shift] "+r"(shift), [out] "+m"(out), [wv] "=&w"(wv), [xv] "=&w"(xv), [acc] "=&w"(acc)
+        : [q] "r"(q), [end] "m"(end), [lo] "w"(q->lo), [hi] "w"(q->hi), [at] "w"(q->at), [at_hi] "w"(q->at_hi),
+          [zo] "w"(vdupq_n_s32(q->output_offset))
+        : "lr", "cc", "memory");
+}
+#else /* unoptimized builds and TFLite Micro's rounding: the same in C */
+static void row_channels(const tp_conv_row_t *q, const int8_t **w, const int32_t *bias,
+                         const int32_t *multiplier, const int32_t *shift, int8_t *out, int32_t count) {
+    for (; count > 0; --count, ++out) {
+        int32_t a[TP_CONV_MVE_ROW + 1];
+        for (int32_t j = 0; j < TP_CONV_MVE_ROW; ++j) {
+            a[j] = *bias;
+            for (int32_t k = 0; k < q->k_size; k += TP_CONV_MVE_SLOT) {
+                const mve_pred16_t lanes = vctp8q((uint32_t)(q->k_size - k));
+                const int8_t *x = q->x + (k / TP_CONV_MVE_SLOT * TP_CONV_MVE_ROW + j) * TP_CONV_MVE_SLOT;
+                a[j] = vmladavaq_p_s8(a[j], vldrbq_z_s8(x, lanes), vldrbq_z_s8(*w + k, lanes), lanes);
+            }
+        }
+        a[TP_CONV_MVE_ROW] = a[TP_CONV_MVE_ROW - 1];
+        *w += q->k_size;
+        ++bias;
+        const int32x4_t m = vdupq_n_s32(*multiplier++), sh = vdupq_n_s32(*shift++);
+        const int32_t lo = vgetq_lane_s32(q->lo, 0), hi = vgetq_lane_s32(q->hi, 0);
+        vstrbq_scatter_offset_s32(out, q->at, tp_requantize_upward_x4(vldrwq_s32(a), m, sh, q->output_offset, lo, hi));
+        vstrbq_scatter_offset_s32(out, q->at_hi,
+                                  tp_requantize_upward_x4(vldrwq_s32(a + 4), m, sh, q->output_offset, lo, hi));
+    }
+}
+#endif
+
+/* Every block of a pointwise layer with at least ROW pixels (tp_conv_row_fits): the last block
+ * ends at the last pixel and computes again a few pixels of the one before (the same bytes: the
+ * output never overlaps the input). */
+static void pointwise_rows(const tp_conv_params_t *p, const int8_t *in_b, const int8_t *filter, const int32_t *bias,
+                           const int32_t *multiplier, const int32_t *shift, const int16_t *channels,
+                           const int8_t *fill, int8_t *out_b, int8_t *s) {
+    const int32_t k_size = p->input_c, oc = p->output_c, pixels = p->output_h * p->output_w;
+    tp_conv_row_t q;
+    q.x = s;
+    q.k_size = k_size;
+    q.back = (k_size + TP_CONV_MVE_SLOT - 1) / TP_CONV_MVE_SLOT * TP_CONV_MVE_SLOT - k_size;
+    q.output_offset = p->output_offset;
+    q.lo = vdupq_n_s32(p->act_min);
+    q.hi = vdupq_n_s32(p->act_max);
+    q.at = vmulq_n_u32(vidupq_n_u32(0, 1), (uint32_t)oc);
+    q.at_hi = vminq_u32(vaddq_n_u32(q.at, 4 * (uint32_t)oc), vdupq_n_u32(6 * (uint32_t)oc));
+    for (int32_t next = 0; next < pixels; next += TP_CONV_MVE_ROW) {
+        const int32_t pix = next + TP_CONV_MVE_ROW <= pixels ? next : pixels - TP_CONV_MVE_ROW;
+        interleave_row(in_b + pix * k_size, k_size, s);
+        int8_t *const out = out_b + pix * oc;
+        tp_conv_fill_pixels(fill, out, oc, TP_CONV_MVE_ROW);
+        const int8_t *w = filter;
+        if (channels == NULL) {
+            row_channels(&q, &w, bias, multiplier, shift, out, p->live_c);
+        } else { /* live channels to their positions, one by one */
+            for (int32_t c = 0; c < p->live_c; ++c) {
+                row_channels(&q, &w, bias + c, multiplier + c, shift + c, out + channels[c], 1);
+            }
+        }
+    }
+}
+
 /* The int8 patch of output pixel (oy, ox): inside the input with contiguous rows (dilation_w 1),
  * each filter row is copied 16 bytes per predicated VLDRB / VSTRB pair (nothing read past the row);
  * else, and for a 1x1 filter (the input itself), tp_conv_patch_s8. */
@@ -191,6 +368,10 @@ void tp_conv_s8_mve(const tp_conv_params_t *p, const int8_t *input, const int8_t
     for (int32_t b = 0; b < p->batches; ++b) {
         const int8_t *in_b = input + b * p->input_h * p->input_w * p->input_c;
         int8_t *out_b = output + b * pixels * oc;
+        if (pointwise && pixels >= TP_CONV_MVE_ROW && tp_conv_row_fits(k_size)) {
+            pointwise_rows(p, in_b, filter, bias, multiplier, shift, channels, fill, out_b, col);
+            continue;
+        }
         for (int32_t pix = 0; pix < pixels; pix += 4) {
             const int32_t n = tp_min(pixels - pix, 4);
             if (pointwise) {
