@@ -263,11 +263,14 @@ def kernel_path_configs() -> list[Config]:
         {**base, "op": "CONV_2D", "shape": [3, 5, 3], "kernel": [1, 1], "padding": "valid",
          "activation": None, "w_scale": 0.5, "filters": 4},
         # Helium pointwise rows of 7 pixels: K = 28 (one 16-byte block + a tail), 30 pixels (the
-        # last row overlaps the one before), elided channels; K = 16, exactly one row
+        # last row overlaps the one before), elided channels; K = 16, exactly one row, the input
+        # pixels as slots; K = 6 in 8-byte slots (K = 8, the config above, reads the input)
         {**base, "op": "CONV_2D", "shape": [5, 6, 28], "kernel": [1, 1], "padding": "valid",
          "activation": "relu", "w_scale": 0.5, "filters": 9, "zero_filters": [2, 7]},
         {**base, "op": "CONV_2D", "shape": [1, 7, 16], "kernel": [1, 1], "padding": "valid",
          "activation": None, "w_scale": 0.5, "filters": 4},
+        {**base, "op": "CONV_2D", "shape": [3, 5, 6], "kernel": [1, 1], "padding": "valid",
+         "activation": None, "w_scale": 0.5, "filters": 5},
         # column images (a 1-D convolution over time, one pixel wide): run as one row
         {**base, "op": "CONV_2D", "shape": [11, 1, 4], "kernel": [3, 1], "padding": "valid",
          "activation": None, "w_scale": 0.5, "filters": 8},

@@ -151,34 +151,42 @@ static void quad_channels(const tp_conv_quad_t *q, const int8_t **w, const int32
 #endif
 
 /* Pointwise layers in blocks of TP_CONV_MVE_ROW pixels: their patches (input pixels) interleaved in
- * scratch, 16-byte slot (b * ROW + j) holding bytes 16b.. of pixel j, so one pointer with immediate
- * offsets reaches every pixel and each weight load feeds ROW VMLADAVA.S8 (7 accumulators take the 7
- * even registers r0-r12 VMLADAVA needs). The filter's last partial block is tail-predicated (a
- * slot's bytes past the patch are never loaded). */
+ * scratch, slot (b * ROW + j) holding bytes 16b.. of pixel j, so one pointer with immediate offsets
+ * reaches every pixel and each weight load feeds ROW VMLADAVA.S8 (7 accumulators take the 7 even
+ * registers r0-r12 VMLADAVA needs). The filter's last partial block is tail-predicated: a slot's
+ * bytes past the patch are never loaded, so a filter of at most 8 bytes takes 8-byte slots, and
+ * where the slot is the patch (k_size 8 or 16) the input pixels are the slots themselves. */
 #define TP_CONV_MVE_ROW 7
-#define TP_CONV_MVE_SLOT 16
+#define TP_CONV_MVE_SLOT 16 /* 8 when k_size <= 8 */
 
 typedef struct {
     const int8_t *x;     /* the block's interleaved patches */
     int32_t k_size;      /* elements per channel: the tail-predicated loop's count */
     int32_t back;        /* 16 * ceil(k_size / 16) - k_size: the weight pointer's overshoot */
+    int32_t slot;        /* TP_CONV_MVE_SLOT, or 8 */
     int32_t output_offset;
     int32x4_t lo, hi;    /* activation range */
     uint32x4_t at, at_hi; /* pixel j's output byte, j * output_c: j = 0..3, and 4, 5, 6, 6 */
 } tp_conv_row_t;
 
-/* Whether a pointwise layer's interleaved block fits in the scratch every conv layer reserves. */
+TP_INLINE int32_t tp_conv_row_slot(int32_t k_size) { return k_size <= 8 ? 8 : TP_CONV_MVE_SLOT; }
+
+/* Whether a pointwise layer's interleaved block (up to the end of its last 16-byte store) fits in
+ * the scratch every conv layer reserves. */
 TP_INLINE int tp_conv_row_fits(int32_t k_size) {
-    return (k_size + TP_CONV_MVE_SLOT - 1) / TP_CONV_MVE_SLOT * TP_CONV_MVE_ROW * TP_CONV_MVE_SLOT <=
+    const int32_t slot = tp_conv_row_slot(k_size), blocks = (k_size + TP_CONV_MVE_SLOT - 1) / TP_CONV_MVE_SLOT;
+    return ((blocks - 1) * TP_CONV_MVE_ROW + TP_CONV_MVE_ROW - 1) * slot + TP_CONV_MVE_SLOT <=
            TP_CONV_SCRATCH_BYTES(TP_CONV_DSP_PIXELS, 1, 1, k_size);
 }
 
 /* ROW consecutive input pixels from src (k_size bytes each) into interleaved slots at s: per 16
- * bytes one VLDRB + one VSTRB (the last block's load predicated: nothing read past the pixel). */
-TP_INLINE void interleave_row(const int8_t *src, int32_t k_size, int8_t *s) {
+ * bytes one VLDRB (predicated: nothing read past the pixel) and one VSTRB of 16 bytes. An 8-byte
+ * slot's store spills into the next slot, which the next pixel then writes; the last one's stays
+ * within the scratch (tp_conv_row_fits). */
+TP_INLINE void interleave_row(const int8_t *src, int32_t k_size, int32_t slot, int8_t *s) {
     for (int32_t j = 0; j < TP_CONV_MVE_ROW; ++j, src += k_size) {
-        int8_t *d = s + TP_CONV_MVE_SLOT * j;
-        for (int32_t k = 0; k < k_size; k += TP_CONV_MVE_SLOT, d += TP_CONV_MVE_ROW * TP_CONV_MVE_SLOT) {
+        int8_t *d = s + slot * j;
+        for (int32_t k = 0; k < k_size; k += TP_CONV_MVE_SLOT, d += TP_CONV_MVE_ROW * slot) {
             vstrbq_s8(d, vldrbq_z_s8(src + k, vctp8q((uint32_t)(k_size - k))));
         }
     }
@@ -188,87 +196,99 @@ TP_INLINE void interleave_row(const int8_t *src, int32_t k_size, int8_t *s) {
 typedef char tp_conv_row_layout_ok[(offsetof(tp_conv_row_t, k_size) == 4 && offsetof(tp_conv_row_t, back) == 8)
                                        ? 1 : -1];
 
-/* `count` consecutive output channels of a ROW-pixel block (as quad_channels): per channel a
+/* `count` consecutive output channels of a ROW-pixel block (as quad_channels) with slots of
+ * `slot` bytes (its multiples 1..7 as immediate offsets: string literals S1..S7): per channel a
  * tail-predicated loop over the filter's 16-byte blocks (1 + 7 loads, 7 VMLADAVA.S8: 112 MACs),
- * the 7 sums requantized as two vectors (pixels 0-3, then 4-6 with pixel 6 repeated in the
- * fourth lane) and scattered. All 14 registers: a0-a6 even, the pointers odd; the output and the
- * bias end in memory. */
-static void row_channels(const tp_conv_row_t *q, const int8_t **w, const int32_t *bias,
-                         const int32_t *multiplier, const int32_t *shift, int8_t *out, int32_t count) {
-    int32_t a0, a1, a2, a3, a4, a5, a6;
-    const int8_t *x;
-    const int32_t *const end = bias + count; /* count >= 1 */
-    int8x16_t wv, xv;
-    int32x4_t acc;
-    __asm__ volatile(
-        "0:\n\t"
-        "ldr    %[a0], [%[bias]], #4\n\t"
-        "mov    %[a1], %[a0]\n\t"
-        "mov    %[a2], %[a0]\n\t"
-        "mov    %[a3], %[a0]\n\t"
-        "mov    %[a4], %[a0]\n\t"
-        "mov    %[a5], %[a0]\n\t"
-        "mov    %[a6], %[a0]\n\t"
-        "ldr    %[x], [%[q]]\n\t"
-        "ldr    lr, [%[q], #4]\n\t" /* k_size */
-        "dlstp.8 lr, lr\n"
-        "1:\n\t"
-        "vldrb.8 %q[wv], [%[w]], #16\n\t"
-        "vldrb.8 %q[xv], [%[x], #16]\n\t"
-        "vmladava.s8 %[a1], %q[xv], %q[wv]\n\t"
-        "vldrb.8 %q[xv], [%[x], #32]\n\t"
-        "vmladava.s8 %[a2], %q[xv], %q[wv]\n\t"
-        "vldrb.8 %q[xv], [%[x], #48]\n\t"
-        "vmladava.s8 %[a3], %q[xv], %q[wv]\n\t"
-        "vldrb.8 %q[xv], [%[x], #64]\n\t"
-        "vmladava.s8 %[a4], %q[xv], %q[wv]\n\t"
-        "vldrb.8 %q[xv], [%[x], #80]\n\t"
-        "vmladava.s8 %[a5], %q[xv], %q[wv]\n\t"
-        "vldrb.8 %q[xv], [%[x], #96]\n\t"
-        "vmladava.s8 %[a6], %q[xv], %q[wv]\n\t"
-        "vldrb.8 %q[xv], [%[x]], #112\n\t"
-        "vmladava.s8 %[a0], %q[xv], %q[wv]\n\t"
-        "letp   lr, 1b\n\t"
-        "ldr    lr, [%[q], #8]\n\t" /* back */
-        "sub    %[w], %[w], lr\n\t"
-        "vdup.32 %q[acc], %[a0]\n\t"
-        "vmov.32 %q[acc][1], %[a1]\n\t"
-        "vmov.32 %q[acc][2], %[a2]\n\t"
-        "vmov.32 %q[acc][3], %[a3]\n\t"
-        "ldr    %[a0], [%[mult]], #4\n\t"
-        "ldr    %[a1], [%[shift]], #4\n\t"
-        "bic    %[a2], %[a1], %[a1], asr #31\n\t" /* left shift: max(shift, 0) */
-        "and    %[a1], %[a1], %[a1], asr #31\n\t" /* right shift: min(shift, 0) */
-        "vshl.s32 %q[acc], %[a2]\n\t"
-        "vqrdmulh.s32 %q[acc], %q[acc], %[a0]\n\t"
-        "vrshl.s32 %q[acc], %[a1]\n\t"
-        "vadd.i32 %q[acc], %q[acc], %q[zo]\n\t"
-        "vmax.s32 %q[acc], %q[acc], %q[lo]\n\t"
-        "vmin.s32 %q[acc], %q[acc], %q[hi]\n\t"
-        "ldr    %[x], %[out]\n\t"
-        "vstrb.32 %q[acc], [%[x], %q[at]]\n\t"
-        "vdup.32 %q[acc], %[a4]\n\t"
-        "vmov.32 %q[acc][1], %[a5]\n\t"
-        "vmov.32 %q[acc][2], %[a6]\n\t"
-        "vmov.32 %q[acc][3], %[a6]\n\t"
-        "vshl.s32 %q[acc], %[a2]\n\t"
-        "vqrdmulh.s32 %q[acc], %q[acc], %[a0]\n\t"
-        "vrshl.s32 %q[acc], %[a1]\n\t"
-        "vadd.i32 %q[acc], %q[acc], %q[zo]\n\t"
-        "vmax.s32 %q[acc], %q[acc], %q[lo]\n\t"
-        "vmin.s32 %q[acc], %q[acc], %q[hi]\n\t"
-        "vstrb.32 %q[acc], [%[x], %q[at_hi]]\n\t"
-        "add    %[x], %[x], #1\n\t"
-        "str    %[x], %[out]\n\t"
-        "ldr    %[x], %[end]\n\t"
-        "cmp    %[bias], %[x]\n\t"
-        "bne    0b"
-        : [a0] "=&Te"(a0), [a1] "=&Te"(a1), [a2] "=&Te"(a2), [a3] "=&Te"(a3), [a4] "=&Te"(a4), [a5] "=&Te"(a5),
-          [a6] "=&Te"(a6), [w] "+r"(*w), [x] "=&r"(x), [bias] "+r"(bias), [mult] "+r"(multiplier),
-          [shift] "+r"(shift), [out] "+m"(out), [wv] "=&w"(wv), [xv] "=&w"(xv), [acc] "=&w"(acc)
-        : [q] "r"(q), [end] "m"(end), [lo] "w"(q->lo), [hi] "w"(q->hi), [at] "w"(q->at), [at_hi] "w"(q->at_hi),
-          [zo] "w"(vdupq_n_s32(q->output_offset))
-        : "lr", "cc", "memory");
+ * the 7 sums requantized as two vectors (pixels 0-3, then 4-6 with pixel 6 repeated in the fourth
+ * lane) and scattered. All 14 registers: a0-a6 even, the pointers odd; the output and the bias end
+ * in memory. */
+#define TP_CONV_ROW_CHANNELS(S1, S2, S3, S4, S5, S6, S7)                                                      \
+    do {                                                                                                      \
+        int32_t a0, a1, a2, a3, a4, a5, a6;                                                                   \
+        const int8_t *x;                                                                                      \
+        const int32_t *const end = bias + count; /* count >= 1 */                                            \
+        int8x16_t wv, xv;                                                                                     \
+        int32x4_t acc;                                                                                        \
+        __asm__ volatile(                                                                                     \
+            "0:\n\t"                                                                                          \
+            "ldr    %[a0], [%[bias]], #4\n\t"                                                                 \
+            "mov    %[a1], %[a0]\n\t"                                                                         \
+            "mov    %[a2], %[a0]\n\t"                                                                         \
+            "mov    %[a3], %[a0]\n\t"                                                                         \
+            "mov    %[a4], %[a0]\n\t"                                                                         \
+            "mov    %[a5], %[a0]\n\t"                                                                         \
+            "mov    %[a6], %[a0]\n\t"                                                                         \
+            "ldr    %[x], [%[q]]\n\t"                                                                         \
+            "ldr    lr, [%[q], #4]\n\t" /* k_size */                                                          \
+            "dlstp.8 lr, lr\n"                                                                                \
+            "1:\n\t"                                                                                          \
+            "vldrb.8 %q[wv], [%[w]], #16\n\t"                                                                 \
+            "vldrb.8 %q[xv], [%[x], #" S1 "]\n\t"                                                             \
+            "vmladava.s8 %[a1], %q[xv], %q[wv]\n\t"                                                           \
+            "vldrb.8 %q[xv], [%[x], #" S2 "]\n\t"                                                             \
+            "vmladava.s8 %[a2], %q[xv], %q[wv]\n\t"                                                           \
+            "vldrb.8 %q[xv], [%[x], #" S3 "]\n\t"                                                             \
+            "vmladava.s8 %[a3], %q[xv], %q[wv]\n\t"                                                           \
+            "vldrb.8 %q[xv], [%[x], #" S4 "]\n\t"                                                             \
+            "vmladava.s8 %[a4], %q[xv], %q[wv]\n\t"                                                           \
+            "vldrb.8 %q[xv], [%[x], #" S5 "]\n\t"                                                             \
+            "vmladava.s8 %[a5], %q[xv], %q[wv]\n\t"                                                           \
+            "vldrb.8 %q[xv], [%[x], #" S6 "]\n\t"                                                             \
+            "vmladava.s8 %[a6], %q[xv], %q[wv]\n\t"                                                           \
+            "vldrb.8 %q[xv], [%[x]], #" S7 "\n\t"                                                             \
+            "vmladava.s8 %[a0], %q[xv], %q[wv]\n\t"                                                           \
+            "letp   lr, 1b\n\t"                                                                               \
+            "ldr    lr, [%[q], #8]\n\t" /* back */                                                            \
+            "sub    %[w], %[w], lr\n\t"                                                                       \
+            "vdup.32 %q[acc], %[a0]\n\t"                                                                      \
+            "vmov.32 %q[acc][1], %[a1]\n\t"                                                                   \
+            "vmov.32 %q[acc][2], %[a2]\n\t"                                                                   \
+            "vmov.32 %q[acc][3], %[a3]\n\t"                                                                   \
+            "ldr    %[a0], [%[mult]], #4\n\t"                                                                 \
+            "ldr    %[a1], [%[shift]], #4\n\t"                                                                \
+            "bic    %[a2], %[a1], %[a1], asr #31\n\t" /* left shift: max(shift, 0) */                         \
+            "and    %[a1], %[a1], %[a1], asr #31\n\t" /* right shift: min(shift, 0) */                        \
+            "vshl.s32 %q[acc], %[a2]\n\t"                                                                     \
+            "vqrdmulh.s32 %q[acc], %q[acc], %[a0]\n\t"                                                        \
+            "vrshl.s32 %q[acc], %[a1]\n\t"                                                                    \
+            "vadd.i32 %q[acc], %q[acc], %q[zo]\n\t"                                                           \
+            "vmax.s32 %q[acc], %q[acc], %q[lo]\n\t"                                                           \
+            "vmin.s32 %q[acc], %q[acc], %q[hi]\n\t"                                                           \
+            "ldr    %[x], %[out]\n\t"                                                                         \
+            "vstrb.32 %q[acc], [%[x], %q[at]]\n\t"                                                            \
+            "vdup.32 %q[acc], %[a4]\n\t"                                                                      \
+            "vmov.32 %q[acc][1], %[a5]\n\t"                                                                   \
+            "vmov.32 %q[acc][2], %[a6]\n\t"                                                                   \
+            "vmov.32 %q[acc][3], %[a6]\n\t"                                                                   \
+            "vshl.s32 %q[acc], %[a2]\n\t"                                                                     \
+            "vqrdmulh.s32 %q[acc], %q[acc], %[a0]\n\t"                                                        \
+            "vrshl.s32 %q[acc], %[a1]\n\t"                                                                    \
+            "vadd.i32 %q[acc], %q[acc], %q[zo]\n\t"                                                           \
+            "vmax.s32 %q[acc], %q[acc], %q[lo]\n\t"                                                           \
+            "vmin.s32 %q[acc], %q[acc], %q[hi]\n\t"                                                           \
+            "vstrb.32 %q[acc], [%[x], %q[at_hi]]\n\t"                                                         \
+            "add    %[x], %[x], #1\n\t"                                                                       \
+            "str    %[x], %[out]\n\t"                                                                         \
+            "ldr    %[x], %[end]\n\t"                                                                         \
+            "cmp    %[bias], %[x]\n\t"                                                                        \
+            "bne    0b"                                                                                       \
+            : [a0] "=&Te"(a0), [a1] "=&Te"(a1), [a2] "=&Te"(a2), [a3] "=&Te"(a3), [a4] "=&Te"(a4),            \
+              [a5] "=&Te"(a5), [a6] "=&Te"(a6), [w] "+r"(*w), [x] "=&r"(x), [bias] "+r"(bias),                 \
+              [mult] "+r"(multiplier), [shift] "+r"(shift), [out] "+m"(out), [wv] "=&w"(wv), [xv] "=&w"(xv),   \
+              [acc] "=&w"(acc)                                                                                \
+            : [q] "r"(q), [end] "m"(end), [lo] "w"(q->lo), [hi] "w"(q->hi), [at] "w"(q->at),                  \
+              [at_hi] "w"(q->at_hi), [zo] "w"(vdupq_n_s32(q->output_offset))                                  \
+            : "lr", "cc", "memory");                                                                          \
+    } while (0)
+
+static void __attribute__((noinline)) row_channels(const tp_conv_row_t *q, const int8_t **w, const int32_t *bias,
+                                                   const int32_t *multiplier, const int32_t *shift, int8_t *out,
+                                                   int32_t count) { /* inlined, its asm finds no registers */
+    if (q->slot == 8) {
+        TP_CONV_ROW_CHANNELS("8", "16", "24", "32", "40", "48", "56");
+    } else {
+        TP_CONV_ROW_CHANNELS("16", "32", "48", "64", "80", "96", "112");
+    }
 }
 #else /* unoptimized builds and TFLite Micro's rounding: the same in C */
 static void row_channels(const tp_conv_row_t *q, const int8_t **w, const int32_t *bias,
@@ -279,7 +299,7 @@ static void row_channels(const tp_conv_row_t *q, const int8_t **w, const int32_t
             a[j] = *bias;
             for (int32_t k = 0; k < q->k_size; k += TP_CONV_MVE_SLOT) {
                 const mve_pred16_t lanes = vctp8q((uint32_t)(q->k_size - k));
-                const int8_t *x = q->x + (k / TP_CONV_MVE_SLOT * TP_CONV_MVE_ROW + j) * TP_CONV_MVE_SLOT;
+                const int8_t *x = q->x + (k / TP_CONV_MVE_SLOT * TP_CONV_MVE_ROW + j) * q->slot;
                 a[j] = vmladavaq_p_s8(a[j], vldrbq_z_s8(x, lanes), vldrbq_z_s8(*w + k, lanes), lanes);
             }
         }
@@ -303,9 +323,9 @@ static void pointwise_rows(const tp_conv_params_t *p, const int8_t *in_b, const 
                            const int8_t *fill, int8_t *out_b, int8_t *s) {
     const int32_t k_size = p->input_c, oc = p->output_c, pixels = p->output_h * p->output_w;
     tp_conv_row_t q;
-    q.x = s;
     q.k_size = k_size;
     q.back = (k_size + TP_CONV_MVE_SLOT - 1) / TP_CONV_MVE_SLOT * TP_CONV_MVE_SLOT - k_size;
+    q.slot = tp_conv_row_slot(k_size);
     q.output_offset = p->output_offset;
     q.lo = vdupq_n_s32(p->act_min);
     q.hi = vdupq_n_s32(p->act_max);
@@ -313,7 +333,11 @@ static void pointwise_rows(const tp_conv_params_t *p, const int8_t *in_b, const 
     q.at_hi = vminq_u32(vaddq_n_u32(q.at, 4 * (uint32_t)oc), vdupq_n_u32(6 * (uint32_t)oc));
     for (int32_t next = 0; next < pixels; next += TP_CONV_MVE_ROW) {
         const int32_t pix = next + TP_CONV_MVE_ROW <= pixels ? next : pixels - TP_CONV_MVE_ROW;
-        interleave_row(in_b + pix * k_size, k_size, s);
+        q.x = in_b + pix * k_size;
+        if (k_size != q.slot) { /* else the input pixels are the slots */
+            interleave_row(q.x, k_size, q.slot, s);
+            q.x = s;
+        }
         int8_t *const out = out_b + pix * oc;
         tp_conv_fill_pixels(fill, out, oc, TP_CONV_MVE_ROW);
         const int8_t *w = filter;
@@ -340,6 +364,13 @@ TP_INLINE const int8_t *patch_mve(const tp_conv_params_t *p, const int8_t *in_b,
     const int32_t run = fw * ic, row_step = p->dilation_h * p->input_w * ic;
     const int8_t *src = in_b + at;
     int8_t *d = col;
+    if (run <= 16) { /* a row per predicated pair */
+        const mve_pred16_t lanes = vctp8q((uint32_t)run);
+        for (int32_t ky = 0; ky < fh; ++ky, src += row_step, d += run) {
+            vstrbq_p_s8(d, vldrbq_z_s8(src, lanes), lanes);
+        }
+        return col;
+    }
     for (int32_t ky = 0; ky < fh; ++ky, src += row_step, d += run) {
         for (int32_t k = 0; k < run; k += 16) {
             const mve_pred16_t lanes = vctp8q((uint32_t)(run - k));
