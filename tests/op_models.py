@@ -271,6 +271,12 @@ def kernel_path_configs() -> list[Config]:
          "activation": None, "w_scale": 0.5, "filters": 4},
         {**base, "op": "CONV_2D", "shape": [3, 5, 6], "kernel": [1, 1], "padding": "valid",
          "activation": None, "w_scale": 0.5, "filters": 5},
+        # ... and other convolutions whose filter rows are whole 16-byte slots: a 3x3 over 16
+        # channels (rows copied from the input inside, patches gathered at the border), a strided 1x1
+        {**base, "op": "CONV_2D", "shape": [5, 6, 16], "kernel": [3, 3], "padding": "same",
+         "activation": "relu6", "w_scale": 0.1, "filters": 5},
+        {**base, "op": "CONV_2D", "shape": [6, 6, 16], "kernel": [1, 1], "stride": [2, 2], "padding": "valid",
+         "activation": None, "w_scale": 0.5, "filters": 6},
         # column images (a 1-D convolution over time, one pixel wide): run as one row
         {**base, "op": "CONV_2D", "shape": [11, 1, 4], "kernel": [3, 1], "padding": "valid",
          "activation": None, "w_scale": 0.5, "filters": 8},

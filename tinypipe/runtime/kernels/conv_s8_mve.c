@@ -171,24 +171,19 @@ typedef struct {
 
 TP_INLINE int32_t tp_conv_row_slot(int32_t k_size) { return k_size <= 8 ? 8 : TP_CONV_MVE_SLOT; }
 
-/* Whether a pointwise layer's interleaved block (up to the end of its last 16-byte store) fits in
- * the scratch every conv layer reserves. */
-TP_INLINE int tp_conv_row_fits(int32_t k_size) {
+/* The bytes of a block's interleaved slots, up to the end of the last 16-byte store. */
+TP_INLINE int32_t tp_conv_row_bytes(int32_t k_size) {
     const int32_t slot = tp_conv_row_slot(k_size), blocks = (k_size + TP_CONV_MVE_SLOT - 1) / TP_CONV_MVE_SLOT;
-    return ((blocks - 1) * TP_CONV_MVE_ROW + TP_CONV_MVE_ROW - 1) * slot + TP_CONV_MVE_SLOT <=
-           TP_CONV_SCRATCH_BYTES(TP_CONV_DSP_PIXELS, 1, 1, k_size);
+    return ((blocks - 1) * TP_CONV_MVE_ROW + TP_CONV_MVE_ROW - 1) * slot + TP_CONV_MVE_SLOT;
 }
 
-/* ROW consecutive input pixels from src (k_size bytes each) into interleaved slots at s: per 16
- * bytes one VLDRB (predicated: nothing read past the pixel) and one VSTRB of 16 bytes. An 8-byte
- * slot's store spills into the next slot, which the next pixel then writes; the last one's stays
- * within the scratch (tp_conv_row_fits). */
-TP_INLINE void interleave_row(const int8_t *src, int32_t k_size, int32_t slot, int8_t *s) {
-    for (int32_t j = 0; j < TP_CONV_MVE_ROW; ++j, src += k_size) {
-        int8_t *d = s + slot * j;
-        for (int32_t k = 0; k < k_size; k += TP_CONV_MVE_SLOT, d += TP_CONV_MVE_ROW * slot) {
-            vstrbq_s8(d, vldrbq_z_s8(src + k, vctp8q((uint32_t)(k_size - k))));
-        }
+/* One pixel's patch (k_size bytes from src) into its slots from d: per 16 bytes one VLDRB
+ * (predicated: nothing read past the patch) and one VSTRB of 16 bytes. An 8-byte slot's store
+ * spills into the next slot, which the next pixel then writes; the last one's stays within
+ * tp_conv_row_bytes. */
+TP_INLINE void put_patch(int8_t *d, const int8_t *src, int32_t k_size, int32_t slot) {
+    for (int32_t k = 0; k < k_size; k += TP_CONV_MVE_SLOT, d += TP_CONV_MVE_ROW * slot) {
+        vstrbq_s8(d, vldrbq_z_s8(src + k, vctp8q((uint32_t)(k_size - k))));
     }
 }
 
@@ -315,42 +310,6 @@ static void row_channels(const tp_conv_row_t *q, const int8_t **w, const int32_t
 }
 #endif
 
-/* Every block of a pointwise layer with at least ROW pixels (tp_conv_row_fits): the last block
- * ends at the last pixel and computes again a few pixels of the one before (the same bytes: the
- * output never overlaps the input). */
-static void pointwise_rows(const tp_conv_params_t *p, const int8_t *in_b, const int8_t *filter, const int32_t *bias,
-                           const int32_t *multiplier, const int32_t *shift, const int16_t *channels,
-                           const int8_t *fill, int8_t *out_b, int8_t *s) {
-    const int32_t k_size = p->input_c, oc = p->output_c, pixels = p->output_h * p->output_w;
-    tp_conv_row_t q;
-    q.k_size = k_size;
-    q.back = (k_size + TP_CONV_MVE_SLOT - 1) / TP_CONV_MVE_SLOT * TP_CONV_MVE_SLOT - k_size;
-    q.slot = tp_conv_row_slot(k_size);
-    q.output_offset = p->output_offset;
-    q.lo = vdupq_n_s32(p->act_min);
-    q.hi = vdupq_n_s32(p->act_max);
-    q.at = vmulq_n_u32(vidupq_n_u32(0, 1), (uint32_t)oc);
-    q.at_hi = vminq_u32(vaddq_n_u32(q.at, 4 * (uint32_t)oc), vdupq_n_u32(6 * (uint32_t)oc));
-    for (int32_t next = 0; next < pixels; next += TP_CONV_MVE_ROW) {
-        const int32_t pix = next + TP_CONV_MVE_ROW <= pixels ? next : pixels - TP_CONV_MVE_ROW;
-        q.x = in_b + pix * k_size;
-        if (k_size != q.slot) { /* else the input pixels are the slots */
-            interleave_row(q.x, k_size, q.slot, s);
-            q.x = s;
-        }
-        int8_t *const out = out_b + pix * oc;
-        tp_conv_fill_pixels(fill, out, oc, TP_CONV_MVE_ROW);
-        const int8_t *w = filter;
-        if (channels == NULL) {
-            row_channels(&q, &w, bias, multiplier, shift, out, p->live_c);
-        } else { /* live channels to their positions, one by one */
-            for (int32_t c = 0; c < p->live_c; ++c) {
-                row_channels(&q, &w, bias + c, multiplier + c, shift + c, out + channels[c], 1);
-            }
-        }
-    }
-}
-
 /* The int8 patch of output pixel (oy, ox): inside the input with contiguous rows (dilation_w 1),
  * each filter row is copied 16 bytes per predicated VLDRB / VSTRB pair (nothing read past the row);
  * else, and for a 1x1 filter (the input itself), tp_conv_patch_s8. */
@@ -380,6 +339,86 @@ TP_INLINE const int8_t *patch_mve(const tp_conv_params_t *p, const int8_t *in_b,
     return col;
 }
 
+/* Output pixel (oy, ox)'s patch into its 16-byte slots from d (column j of the block), for filter
+ * rows of whole slots (conv_rows_fit): inside the input with contiguous rows, each filter row
+ * straight from the input, a VLDRB / VSTRB pair per slot; else gathered into col first
+ * (tp_conv_patch_s8). */
+TP_INLINE void gather_patch(const tp_conv_params_t *p, const int8_t *in_b, int32_t oy, int32_t ox, int8_t *d,
+                            int8_t *col) {
+    const int32_t ic = p->input_c, fw = p->filter_w, fh = p->filter_h, k_size = fh * fw * ic;
+    const int32_t at = tp_conv_patches_inside(p, oy, ox, 1);
+    if (at < 0) {
+        put_patch(d, tp_conv_patch_s8(p, in_b, oy, ox, col), k_size, TP_CONV_MVE_SLOT);
+        return;
+    }
+    const int32_t run = fw * ic, row_step = p->dilation_h * p->input_w * ic;
+    const int8_t *row = in_b + at;
+    for (int32_t ky = 0; ky < fh; ++ky, row += row_step) {
+        for (int32_t k = 0; k < run; k += TP_CONV_MVE_SLOT, d += TP_CONV_MVE_ROW * TP_CONV_MVE_SLOT) {
+            vstrbq_s8(d, vldrbq_s8(row + k));
+        }
+    }
+}
+
+/* Whether a layer takes rows: a pointwise one whose slots fit in the scratch every conv layer
+ * reserves; another whose filter rows are whole slots (copied straight from the input) when its
+ * slots and a patch gathered at the border (tp_conv_patch_s8) fit. */
+TP_INLINE int conv_rows_fit(const tp_conv_params_t *p, int32_t k_size, int pointwise) {
+    const int32_t scratch = TP_CONV_SCRATCH_BYTES(TP_CONV_DSP_PIXELS, 1, 1, k_size);
+    if (pointwise) {
+        return tp_conv_row_bytes(k_size) <= scratch;
+    }
+    return (p->filter_w * p->input_c) % TP_CONV_MVE_SLOT == 0 &&
+           tp_conv_row_bytes(k_size) + k_size <= scratch;
+}
+
+/* Every block of a layer that takes rows (conv_rows_fit). The last block ends at the last pixel
+ * and computes again a few pixels of the one before (the same bytes: the output never overlaps
+ * the input). */
+
+static void conv_rows(const tp_conv_params_t *p, const int8_t *in_b, int pointwise, const int8_t *filter,
+                      const int32_t *bias, const int32_t *multiplier, const int32_t *shift, const int16_t *channels,
+                      const int8_t *fill, int8_t *out_b, int8_t *s) {
+    const int32_t k_size = p->filter_h * p->filter_w * p->input_c, oc = p->output_c;
+    const int32_t pixels = p->output_h * p->output_w;
+    int8_t *const col = s + tp_conv_row_bytes(k_size); /* a gathered patch */
+    tp_conv_row_t q;
+    q.k_size = k_size;
+    q.back = (k_size + TP_CONV_MVE_SLOT - 1) / TP_CONV_MVE_SLOT * TP_CONV_MVE_SLOT - k_size;
+    q.slot = tp_conv_row_slot(k_size);
+    q.output_offset = p->output_offset;
+    q.lo = vdupq_n_s32(p->act_min);
+    q.hi = vdupq_n_s32(p->act_max);
+    q.at = vmulq_n_u32(vidupq_n_u32(0, 1), (uint32_t)oc);
+    q.at_hi = vminq_u32(vaddq_n_u32(q.at, 4 * (uint32_t)oc), vdupq_n_u32(6 * (uint32_t)oc));
+    for (int32_t next = 0; next < pixels; next += TP_CONV_MVE_ROW) {
+        const int32_t pix = next + TP_CONV_MVE_ROW <= pixels ? next : pixels - TP_CONV_MVE_ROW;
+        q.x = s;
+        if (pointwise && k_size == q.slot) { /* the input pixels are the slots */
+            q.x = in_b + pix * k_size;
+        } else {
+            for (int32_t j = 0; j < TP_CONV_MVE_ROW; ++j) {
+                if (pointwise) {
+                    put_patch(s + q.slot * j, in_b + (pix + j) * k_size, k_size, q.slot);
+                    continue;
+                }
+                const int32_t oy = (pix + j) / p->output_w, ox = pix + j - oy * p->output_w;
+                gather_patch(p, in_b, oy, ox, s + TP_CONV_MVE_SLOT * j, col);
+            }
+        }
+        int8_t *const out = out_b + pix * oc;
+        tp_conv_fill_pixels(fill, out, oc, TP_CONV_MVE_ROW);
+        const int8_t *w = filter;
+        if (channels == NULL) {
+            row_channels(&q, &w, bias, multiplier, shift, out, p->live_c);
+        } else { /* live channels to their positions, one by one */
+            for (int32_t c = 0; c < p->live_c; ++c) {
+                row_channels(&q, &w, bias + c, multiplier + c, shift + c, out + channels[c], 1);
+            }
+        }
+    }
+}
+
 void tp_conv_s8_mve(const tp_conv_params_t *p, const int8_t *input, const int8_t *filter,
                     const int32_t *bias, const int32_t *multiplier, const int32_t *shift, const int16_t *channels,
                     const int8_t *fill, int8_t *output, void *scratch) {
@@ -399,8 +438,8 @@ void tp_conv_s8_mve(const tp_conv_params_t *p, const int8_t *input, const int8_t
     for (int32_t b = 0; b < p->batches; ++b) {
         const int8_t *in_b = input + b * p->input_h * p->input_w * p->input_c;
         int8_t *out_b = output + b * pixels * oc;
-        if (pointwise && pixels >= TP_CONV_MVE_ROW && tp_conv_row_fits(k_size)) {
-            pointwise_rows(p, in_b, filter, bias, multiplier, shift, channels, fill, out_b, col);
+        if (pixels >= TP_CONV_MVE_ROW && conv_rows_fit(p, k_size, pointwise)) {
+            conv_rows(p, in_b, pointwise, filter, bias, multiplier, shift, channels, fill, out_b, col);
             continue;
         }
         for (int32_t pix = 0; pix < pixels; pix += 4) {
