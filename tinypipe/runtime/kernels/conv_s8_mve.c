@@ -1,10 +1,11 @@
 /*
- * conv_s8_mve.c - CONV_2D, Helium variant (Armv8.1-M MVE): output pixels in fours, each pixel's
- * int8 patch (im2col into scratch, or the input itself for an unpadded 1x1 convolution), one output
- * channel x 4 pixels at a time with VMLADAVA.S8 (16 MACs per instruction, tail-predicated; each
- * weight load feeds the 4 pixels), the 4 sums requantized as one vector with VQRDMULH + VRSHL
- * (exactly the ties-upward rule) and scattered to their pixels. The channel loop is written in
- * assembly (quad_channels). Same bytes as conv_s8.c.
+ * conv_s8_mve.c - CONV_2D, Helium variant (Armv8.1-M MVE): one output channel x a block of pixels
+ * at a time with VMLADAVA.S8 (16 MACs per instruction, tail-predicated; each weight load feeds every
+ * pixel of the block), the sums requantized as vectors with VQRDMULH + VRSHL (exactly the
+ * ties-upward rule) and scattered to their pixels. Rows of 7 pixels with interleaved patches where
+ * they fit (conv_rows: pointwise layers, filter rows of whole 16-byte slots), else blocks of 4 with
+ * a patch per pixel (im2col into scratch, or the input itself for an unpadded 1x1 convolution). The
+ * channel loops are written in assembly (row_channels, quad_channels). Same bytes as conv_s8.c.
  */
 #include "conv_s8_patch.h"
 
