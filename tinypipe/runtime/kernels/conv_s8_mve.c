@@ -3,9 +3,10 @@
  * at a time with VMLADAVA.S8 (16 MACs per instruction, tail-predicated; each weight load feeds every
  * pixel of the block), the sums requantized as vectors with VQRDMULH + VRSHL (exactly the
  * ties-upward rule) and scattered to their pixels. Rows of 7 pixels with interleaved patches where
- * they fit (conv_rows: pointwise layers, filter rows of whole 16-byte slots), else blocks of 4 with
- * a patch per pixel (im2col into scratch, or the input itself for an unpadded 1x1 convolution). The
- * channel loops are written in assembly (row_channels, quad_channels). Same bytes as conv_s8.c.
+ * they fit (conv_rows: pointwise layers, filter rows of whole 16-byte slots, 32+ output channels),
+ * else blocks of 4 with a patch per pixel (im2col into scratch, or the input itself for an unpadded
+ * 1x1 convolution). The channel loops are written in assembly (row_channels, quad_channels). Same
+ * bytes as conv_s8.c.
  */
 #include "conv_s8_patch.h"
 
@@ -340,49 +341,89 @@ TP_INLINE const int8_t *patch_mve(const tp_conv_params_t *p, const int8_t *in_b,
     return col;
 }
 
-/* Output pixel (oy, ox)'s patch into its 16-byte slots from d (column j of the block), for filter
- * rows of whole slots (conv_rows_fit): inside the input with contiguous rows, each filter row
- * straight from the input, a VLDRB / VSTRB pair per slot; else gathered into col first
- * (tp_conv_patch_s8). */
+/* Bytes [k, k + n) of a patch into its slots from d (column j of the block): from src (put_run)
+ * or the zero point (put_zp), in pieces that end at the 16-byte blocks, one predicated VLDRB /
+ * VSTRB pair each. They return k + n. */
+TP_INLINE int8_t *slot_at(int8_t *d, int32_t slot, uint32_t k) {
+    return d + (k / TP_CONV_MVE_SLOT) * TP_CONV_MVE_ROW * (uint32_t)slot + k % TP_CONV_MVE_SLOT;
+}
+
+TP_INLINE int32_t put_run(int8_t *d, int32_t slot, int32_t k, const int8_t *src, int32_t n) {
+    for (int32_t piece; n > 0; src += piece, k += piece, n -= piece) {
+        piece = tp_min(TP_CONV_MVE_SLOT - (k & (TP_CONV_MVE_SLOT - 1)), n);
+        const mve_pred16_t lanes = vctp8q((uint32_t)piece);
+        vstrbq_p_s8(slot_at(d, slot, (uint32_t)k), vldrbq_z_s8(src, lanes), lanes);
+    }
+    return k;
+}
+
+TP_INLINE int32_t put_zp(int8_t *d, int32_t slot, int32_t k, int32_t n, int8x16_t zp) {
+    for (int32_t piece; n > 0; k += piece, n -= piece) {
+        piece = tp_min(TP_CONV_MVE_SLOT - (k & (TP_CONV_MVE_SLOT - 1)), n);
+        vstrbq_p_s8(slot_at(d, slot, (uint32_t)k), zp, vctp8q((uint32_t)piece));
+    }
+    return k;
+}
+
+/* Output pixel (oy, ox)'s patch into its slots from d, the raw input zero point where padded:
+ * inside the input with filter rows of whole 16-byte blocks, a VLDRB / VSTRB pair per block;
+ * else row by row, each row's padded and inside runs by put_zp and put_run. */
 TP_INLINE void gather_patch(const tp_conv_params_t *p, const int8_t *in_b, int32_t oy, int32_t ox, int8_t *d,
-                            int8_t *col) {
-    const int32_t ic = p->input_c, fw = p->filter_w, fh = p->filter_h, k_size = fh * fw * ic;
+                            int32_t slot, int8x16_t zp) {
+    const int32_t ic = p->input_c, fw = p->filter_w, fh = p->filter_h, iw = p->input_w, run = fw * ic;
+    const int32_t iy0 = oy * p->stride_h - p->pad_top, ix0 = ox * p->stride_w - p->pad_left;
     const int32_t at = tp_conv_patches_inside(p, oy, ox, 1);
-    if (at < 0) {
-        put_patch(d, tp_conv_patch_s8(p, in_b, oy, ox, col), k_size, TP_CONV_MVE_SLOT);
+    if (at >= 0 && run % TP_CONV_MVE_SLOT == 0) {
+        const int32_t row_step = p->dilation_h * iw * ic;
+        const int8_t *row = in_b + at;
+        for (int32_t ky = 0; ky < fh; ++ky, row += row_step) {
+            for (int32_t k = 0; k < run; k += TP_CONV_MVE_SLOT, d += TP_CONV_MVE_ROW * TP_CONV_MVE_SLOT) {
+                vstrbq_s8(d, vldrbq_s8(row + k));
+            }
+        }
         return;
     }
-    const int32_t run = fw * ic, row_step = p->dilation_h * p->input_w * ic;
-    const int8_t *row = in_b + at;
-    for (int32_t ky = 0; ky < fh; ++ky, row += row_step) {
-        for (int32_t k = 0; k < run; k += TP_CONV_MVE_SLOT, d += TP_CONV_MVE_ROW * TP_CONV_MVE_SLOT) {
-            vstrbq_s8(d, vldrbq_s8(row + k));
+    /* the filter columns inside the input, [kx0, kx1), when they are contiguous (dilation_w 1) */
+    const int contiguous = p->dilation_w == 1 || fw == 1;
+    const int32_t kx0 = tp_clamp(-ix0, 0, fw), kx1 = tp_clamp(iw - ix0, kx0, fw);
+    int32_t k = 0;
+    for (int32_t ky = 0; ky < fh; ++ky) {
+        const int32_t iy = iy0 + ky * p->dilation_h;
+        if (iy < 0 || iy >= p->input_h) {
+            k = put_zp(d, slot, k, run, zp);
+        } else if (contiguous) {
+            k = put_zp(d, slot, k, kx0 * ic, zp);
+            k = put_run(d, slot, k, in_b + (iy * iw + ix0 + kx0) * ic, (kx1 - kx0) * ic);
+            k = put_zp(d, slot, k, (fw - kx1) * ic, zp);
+        } else {
+            for (int32_t kx = 0; kx < fw; ++kx) {
+                const int32_t ix = ix0 + kx * p->dilation_w;
+                k = ix < 0 || ix >= iw ? put_zp(d, slot, k, ic, zp) : put_run(d, slot, k, in_b + (iy * iw + ix) * ic, ic);
+            }
         }
     }
 }
 
-/* Whether a layer takes rows: a pointwise one whose slots fit in the scratch every conv layer
- * reserves; another whose filter rows are whole slots (copied straight from the input) when its
- * slots and a patch gathered at the border (tp_conv_patch_s8) fit. */
+/* Whether a layer takes rows, its slots fitting in the scratch every conv layer reserves: a
+ * pointwise one; another whose filter rows are whole 16-byte blocks (copied straight from the
+ * input), or with 32 output channels or more (its patches gathered in pieces, which that many
+ * channels repay). */
 TP_INLINE int conv_rows_fit(const tp_conv_params_t *p, int32_t k_size, int pointwise) {
-    const int32_t scratch = TP_CONV_SCRATCH_BYTES(TP_CONV_DSP_PIXELS, 1, 1, k_size);
-    if (pointwise) {
-        return tp_conv_row_bytes(k_size) <= scratch;
-    }
-    return (p->filter_w * p->input_c) % TP_CONV_MVE_SLOT == 0 &&
-           tp_conv_row_bytes(k_size) + k_size <= scratch;
+    return tp_conv_row_bytes(k_size) <= TP_CONV_SCRATCH_BYTES(TP_CONV_DSP_PIXELS, 1, 1, k_size) &&
+           (pointwise || (p->filter_w * p->input_c) % TP_CONV_MVE_SLOT == 0 || p->live_c >= 32);
 }
 
 /* Every block of a layer that takes rows (conv_rows_fit). The last block ends at the last pixel
  * and computes again a few pixels of the one before (the same bytes: the output never overlaps
  * the input). */
 
-static void conv_rows(const tp_conv_params_t *p, const int8_t *in_b, int pointwise, const int8_t *filter,
-                      const int32_t *bias, const int32_t *multiplier, const int32_t *shift, const int16_t *channels,
-                      const int8_t *fill, int8_t *out_b, int8_t *s) {
+static void __attribute__((noinline)) conv_rows(const tp_conv_params_t *p, const int8_t *in_b, int pointwise,
+                                                const int8_t *filter, const int32_t *bias, const int32_t *multiplier,
+                                                const int32_t *shift, const int16_t *channels, const int8_t *fill,
+                                                int8_t *out_b, int8_t *s) { /* apart: the 4-pixel path's code stays as is */
     const int32_t k_size = p->filter_h * p->filter_w * p->input_c, oc = p->output_c;
     const int32_t pixels = p->output_h * p->output_w;
-    int8_t *const col = s + tp_conv_row_bytes(k_size); /* a gathered patch */
+    const int8x16_t zp = vdupq_n_s8((int8_t)(-p->input_offset));
     tp_conv_row_t q;
     q.k_size = k_size;
     q.back = (k_size + TP_CONV_MVE_SLOT - 1) / TP_CONV_MVE_SLOT * TP_CONV_MVE_SLOT - k_size;
@@ -404,7 +445,7 @@ static void conv_rows(const tp_conv_params_t *p, const int8_t *in_b, int pointwi
                     continue;
                 }
                 const int32_t oy = (pix + j) / p->output_w, ox = pix + j - oy * p->output_w;
-                gather_patch(p, in_b, oy, ox, s + TP_CONV_MVE_SLOT * j, col);
+                gather_patch(p, in_b, oy, ox, s + q.slot * j, q.slot, zp);
             }
         }
         int8_t *const out = out_b + pix * oc;
