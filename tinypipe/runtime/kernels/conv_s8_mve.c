@@ -193,6 +193,16 @@ TP_INLINE void put_patch(int8_t *d, const int8_t *src, int32_t k_size, int32_t s
 typedef char tp_conv_row_layout_ok[(offsetof(tp_conv_row_t, k_size) == 4 && offsetof(tp_conv_row_t, back) == 8)
                                        ? 1 : -1];
 
+/* The requantization of the vector acc (tp_requantize_upward_x4: left shift a2, multiplier a0,
+ * right shift a1, output offset, clamp) in row_channels' assembly. */
+#define TP_CONV_ROW_REQUANTIZE_ASM                 \
+    "vshl.s32 %q[acc], %[a2]\n\t"                  \
+    "vqrdmulh.s32 %q[acc], %q[acc], %[a0]\n\t"     \
+    "vrshl.s32 %q[acc], %[a1]\n\t"                 \
+    "vadd.i32 %q[acc], %q[acc], %q[zo]\n\t"        \
+    "vmax.s32 %q[acc], %q[acc], %q[lo]\n\t"        \
+    "vmin.s32 %q[acc], %q[acc], %q[hi]\n\t"
+
 /* `count` consecutive output channels of a ROW-pixel block (as quad_channels) with slots of
  * `slot` bytes (its multiples 1..7 as immediate offsets: string literals S1..S7): per channel a
  * tail-predicated loop over the filter's 16-byte blocks (1 + 7 loads, 7 VMLADAVA.S8: 112 MACs),
@@ -245,24 +255,14 @@ typedef char tp_conv_row_layout_ok[(offsetof(tp_conv_row_t, k_size) == 4 && offs
             "ldr    %[a1], [%[shift]], #4\n\t"                                                                \
             "bic    %[a2], %[a1], %[a1], asr #31\n\t" /* left shift: max(shift, 0) */                         \
             "and    %[a1], %[a1], %[a1], asr #31\n\t" /* right shift: min(shift, 0) */                        \
-            "vshl.s32 %q[acc], %[a2]\n\t"                                                                     \
-            "vqrdmulh.s32 %q[acc], %q[acc], %[a0]\n\t"                                                        \
-            "vrshl.s32 %q[acc], %[a1]\n\t"                                                                    \
-            "vadd.i32 %q[acc], %q[acc], %q[zo]\n\t"                                                           \
-            "vmax.s32 %q[acc], %q[acc], %q[lo]\n\t"                                                           \
-            "vmin.s32 %q[acc], %q[acc], %q[hi]\n\t"                                                           \
+            TP_CONV_ROW_REQUANTIZE_ASM                                                                        \
             "ldr    %[x], %[out]\n\t"                                                                         \
             "vstrb.32 %q[acc], [%[x], %q[at]]\n\t"                                                            \
             "vdup.32 %q[acc], %[a4]\n\t"                                                                      \
             "vmov.32 %q[acc][1], %[a5]\n\t"                                                                   \
             "vmov.32 %q[acc][2], %[a6]\n\t"                                                                   \
             "vmov.32 %q[acc][3], %[a6]\n\t"                                                                   \
-            "vshl.s32 %q[acc], %[a2]\n\t"                                                                     \
-            "vqrdmulh.s32 %q[acc], %q[acc], %[a0]\n\t"                                                        \
-            "vrshl.s32 %q[acc], %[a1]\n\t"                                                                    \
-            "vadd.i32 %q[acc], %q[acc], %q[zo]\n\t"                                                           \
-            "vmax.s32 %q[acc], %q[acc], %q[lo]\n\t"                                                           \
-            "vmin.s32 %q[acc], %q[acc], %q[hi]\n\t"                                                           \
+            TP_CONV_ROW_REQUANTIZE_ASM                                                                        \
             "vstrb.32 %q[acc], [%[x], %q[at_hi]]\n\t"                                                         \
             "add    %[x], %[x], #1\n\t"                                                                       \
             "str    %[x], %[out]\n\t"                                                                         \
@@ -305,7 +305,8 @@ static void row_channels(const tp_conv_row_t *q, const int8_t **w, const int32_t
         ++bias;
         const int32x4_t m = vdupq_n_s32(*multiplier++), sh = vdupq_n_s32(*shift++);
         const int32_t lo = vgetq_lane_s32(q->lo, 0), hi = vgetq_lane_s32(q->hi, 0);
-        vstrbq_scatter_offset_s32(out, q->at, tp_requantize_upward_x4(vldrwq_s32(a), m, sh, q->output_offset, lo, hi));
+        vstrbq_scatter_offset_s32(out, q->at,
+                                  tp_requantize_upward_x4(vldrwq_s32(a), m, sh, q->output_offset, lo, hi));
         vstrbq_scatter_offset_s32(out, q->at_hi,
                                   tp_requantize_upward_x4(vldrwq_s32(a + 4), m, sh, q->output_offset, lo, hi));
     }
@@ -340,6 +341,23 @@ TP_INLINE const int8_t *patch_mve(const tp_conv_params_t *p, const int8_t *in_b,
     }
     return col;
 }
+
+/* Every live output channel of a block of `pixels` pixels whose outputs start at `out`, by
+ * CHANNELS_FN (row_channels or quad_channels on the block's struct q): the elided channels'
+ * constants first, then the live ones in one call, or one by one to their positions. */
+#define TP_CONV_MVE_CHANNELS(CHANNELS_FN, out, pixels)                                                  \
+    do {                                                                                              \
+        int8_t *const out_ = (out);                                                                   \
+        const int8_t *w = filter;                                                                     \
+        tp_conv_fill_pixels(fill, out_, p->output_c, (pixels));                                       \
+        if (channels == NULL) {                                                                       \
+            CHANNELS_FN(&q, &w, bias, multiplier, shift, out_, p->live_c);                            \
+        } else {                                                                                      \
+            for (int32_t c = 0; c < p->live_c; ++c) {                                                 \
+                CHANNELS_FN(&q, &w, bias + c, multiplier + c, shift + c, out_ + channels[c], 1);      \
+            }                                                                                         \
+        }                                                                                             \
+    } while (0)
 
 /* Bytes [k, k + n) of a patch into its slots from d (column j of the block): from src (put_run)
  * or the zero point (put_zp), in pieces that end at the 16-byte blocks, one predicated VLDRB /
@@ -398,7 +416,8 @@ TP_INLINE void gather_patch(const tp_conv_params_t *p, const int8_t *in_b, int32
         } else {
             for (int32_t kx = 0; kx < fw; ++kx) {
                 const int32_t ix = ix0 + kx * p->dilation_w;
-                k = ix < 0 || ix >= iw ? put_zp(d, slot, k, ic, zp) : put_run(d, slot, k, in_b + (iy * iw + ix) * ic, ic);
+                k = ix < 0 || ix >= iw ? put_zp(d, slot, k, ic, zp)
+                                       : put_run(d, slot, k, in_b + (iy * iw + ix) * ic, ic);
             }
         }
     }
@@ -420,7 +439,7 @@ TP_INLINE int conv_rows_fit(const tp_conv_params_t *p, int32_t k_size, int point
 static void __attribute__((noinline)) conv_rows(const tp_conv_params_t *p, const int8_t *in_b, int pointwise,
                                                 const int8_t *filter, const int32_t *bias, const int32_t *multiplier,
                                                 const int32_t *shift, const int16_t *channels, const int8_t *fill,
-                                                int8_t *out_b, int8_t *s) { /* apart: the 4-pixel path's code stays as is */
+                                                int8_t *out_b, int8_t *s) { /* apart: keeps the 4-pixel path's code */
     const int32_t k_size = p->filter_h * p->filter_w * p->input_c, oc = p->output_c;
     const int32_t pixels = p->output_h * p->output_w;
     const int8x16_t zp = vdupq_n_s8((int8_t)(-p->input_offset));
@@ -448,16 +467,7 @@ static void __attribute__((noinline)) conv_rows(const tp_conv_params_t *p, const
                 gather_patch(p, in_b, oy, ox, s + q.slot * j, q.slot, zp);
             }
         }
-        int8_t *const out = out_b + pix * oc;
-        tp_conv_fill_pixels(fill, out, oc, TP_CONV_MVE_ROW);
-        const int8_t *w = filter;
-        if (channels == NULL) {
-            row_channels(&q, &w, bias, multiplier, shift, out, p->live_c);
-        } else { /* live channels to their positions, one by one */
-            for (int32_t c = 0; c < p->live_c; ++c) {
-                row_channels(&q, &w, bias + c, multiplier + c, shift + c, out + channels[c], 1);
-            }
-        }
+        TP_CONV_MVE_CHANNELS(row_channels, out_b + pix * oc, TP_CONV_MVE_ROW);
     }
 }
 
@@ -497,16 +507,7 @@ void tp_conv_s8_mve(const tp_conv_params_t *p, const int8_t *input, const int8_t
                 }
             }
             q.at = n == 4 ? at : vpselq_u32(at, vdupq_n_u32(0), vctp32q((uint32_t)n));
-            int8_t *const out = out_b + pix * oc;
-            tp_conv_fill_pixels(fill, out, oc, n);
-            const int8_t *w = filter;
-            if (channels == NULL) {
-                quad_channels(&q, &w, bias, multiplier, shift, out, p->live_c);
-            } else { /* live channels to their positions, one by one */
-                for (int32_t c = 0; c < p->live_c; ++c) {
-                    quad_channels(&q, &w, bias + c, multiplier + c, shift + c, out + channels[c], 1);
-                }
-            }
+            TP_CONV_MVE_CHANNELS(quad_channels, out_b + pix * oc, n);
         }
     }
 }
