@@ -278,7 +278,7 @@ def kernel_path_configs() -> list[Config]:
         {**base, "op": "CONV_2D", "shape": [6, 6, 16], "kernel": [1, 1], "stride": [2, 2], "padding": "valid",
          "activation": None, "w_scale": 0.5, "filters": 6},
         # ... and with 32 output channels or more, any filter row, gathered in pieces: a 4x4 over one
-        # channel (as KWS's first layer, padded), a 2x7 dilated along x (the taps one by one)
+        # channel (as KWS's first layer, padded); a 2x7 dilated along x stays on the 4-pixel path
         {**base, "op": "CONV_2D", "shape": [9, 6, 1], "kernel": [4, 4], "stride": [2, 2], "padding": "same",
          "activation": "relu", "w_scale": 0.5, "filters": 32},
         {**base, "op": "CONV_2D", "shape": [6, 16, 2], "kernel": [2, 7], "padding": "same",

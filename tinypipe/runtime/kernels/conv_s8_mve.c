@@ -375,7 +375,7 @@ TP_INLINE int32_t put_run(int8_t *d, int32_t slot, int32_t k, const int8_t *src,
     return k;
 }
 
-TP_INLINE int32_t put_zp(int8_t *d, int32_t slot, int32_t k, int32_t n, int8x16_t zp) {
+static int32_t __attribute__((noinline)) put_zp(int8_t *d, int32_t slot, int32_t k, int32_t n, int8x16_t zp) {
     for (int32_t piece; n > 0; k += piece, n -= piece) {
         piece = tp_min(TP_CONV_MVE_SLOT - (k & (TP_CONV_MVE_SLOT - 1)), n);
         vstrbq_p_s8(slot_at(d, slot, (uint32_t)k), zp, vctp8q((uint32_t)piece));
@@ -401,25 +401,18 @@ TP_INLINE void gather_patch(const tp_conv_params_t *p, const int8_t *in_b, int32
         }
         return;
     }
-    /* the filter columns inside the input, [kx0, kx1), when they are contiguous (dilation_w 1) */
-    const int contiguous = p->dilation_w == 1 || fw == 1;
+    /* the filter columns inside the input, [kx0, kx1) (contiguous: dilation_w 1, conv_rows_fit) */
     const int32_t kx0 = tp_clamp(-ix0, 0, fw), kx1 = tp_clamp(iw - ix0, kx0, fw);
     int32_t k = 0;
     for (int32_t ky = 0; ky < fh; ++ky) {
         const int32_t iy = iy0 + ky * p->dilation_h;
         if (iy < 0 || iy >= p->input_h) {
             k = put_zp(d, slot, k, run, zp);
-        } else if (contiguous) {
-            k = put_zp(d, slot, k, kx0 * ic, zp);
-            k = put_run(d, slot, k, in_b + (iy * iw + ix0 + kx0) * ic, (kx1 - kx0) * ic);
-            k = put_zp(d, slot, k, (fw - kx1) * ic, zp);
-        } else {
-            for (int32_t kx = 0; kx < fw; ++kx) {
-                const int32_t ix = ix0 + kx * p->dilation_w;
-                k = ix < 0 || ix >= iw ? put_zp(d, slot, k, ic, zp)
-                                       : put_run(d, slot, k, in_b + (iy * iw + ix) * ic, ic);
-            }
+            continue;
         }
+        k = kx0 > 0 ? put_zp(d, slot, k, kx0 * ic, zp) : k; /* out of line: padding is rare */
+        k = put_run(d, slot, k, in_b + (iy * iw + ix0 + kx0) * ic, (kx1 - kx0) * ic);
+        k = kx1 < fw ? put_zp(d, slot, k, (fw - kx1) * ic, zp) : k;
     }
 }
 
@@ -429,6 +422,7 @@ TP_INLINE void gather_patch(const tp_conv_params_t *p, const int8_t *in_b, int32
  * channels repay). */
 TP_INLINE int conv_rows_fit(const tp_conv_params_t *p, int32_t k_size, int pointwise) {
     return tp_conv_row_bytes(k_size) <= TP_CONV_SCRATCH_BYTES(TP_CONV_DSP_PIXELS, 1, 1, k_size) &&
+           (p->dilation_w == 1 || p->filter_w == 1) &&
            (pointwise || (p->filter_w * p->input_c) % TP_CONV_MVE_SLOT == 0 || p->live_c >= 32);
 }
 
