@@ -429,7 +429,6 @@ TP_INLINE int conv_rows_fit(const tp_conv_params_t *p, int32_t k_size, int point
 /* Every block of a layer that takes rows (conv_rows_fit). The last block ends at the last pixel
  * and computes again a few pixels of the one before (the same bytes: the output never overlaps
  * the input). */
-
 static void __attribute__((noinline)) conv_rows(const tp_conv_params_t *p, const int8_t *in_b, int pointwise,
                                                 const int8_t *filter, const int32_t *bias, const int32_t *multiplier,
                                                 const int32_t *shift, const int16_t *channels, const int8_t *fill,
