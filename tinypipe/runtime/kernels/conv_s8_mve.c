@@ -162,13 +162,18 @@ static void quad_channels(const tp_conv_quad_t *q, const int8_t **w, const int32
 #define TP_CONV_MVE_SLOT 16 /* 8 when k_size <= 8 */
 
 typedef struct {
+    int32_t sums[TP_CONV_MVE_ROW];  /* a channel's 7 sums, stored below `zeros` (row_channels' STMDB) */
+    int32_t zeros[TP_CONV_MVE_ROW]; /* the sums' start (its LDM); row_channels' base address */
     const int8_t *x;     /* the block's interleaved patches */
     int32_t k_size;      /* elements per channel: the tail-predicated loop's count */
     int32_t back;        /* 16 * ceil(k_size / 16) - k_size: the weight pointer's overshoot */
+    int8_t *out;         /* the next channel's output byte in pixel 0 */
+    const int32_t *end;  /* the bias past the last channel */
     int32_t slot;        /* TP_CONV_MVE_SLOT, or 8 */
+    int left;            /* some channel's shift is positive */
     int32_t output_offset;
     int32x4_t lo, hi;    /* activation range */
-    uint32x4_t at, at_hi; /* pixel j's output byte, j * output_c: j = 0..3, and 4, 5, 6, 6 */
+    uint32x4_t at, at_hi; /* pixel j's output byte, j * output_c: j = 0..3, and 3..6 */
 } tp_conv_row_t;
 
 TP_INLINE int32_t tp_conv_row_slot(int32_t k_size) { return k_size <= 8 ? 8 : TP_CONV_MVE_SLOT; }
@@ -190,125 +195,126 @@ TP_INLINE void put_patch(int8_t *d, const int8_t *src, int32_t k_size, int32_t s
 }
 
 #if defined(__OPTIMIZE__) && !defined(TP_TFLM_ROUNDING)
-typedef char tp_conv_row_layout_ok[(offsetof(tp_conv_row_t, k_size) == 4 && offsetof(tp_conv_row_t, back) == 8)
-                                       ? 1 : -1];
+/* The assembly below reads the struct's fields at these offsets from `zeros`. */
+#define TP_ROW_FIELD(f) ((int)offsetof(tp_conv_row_t, f) - (int)offsetof(tp_conv_row_t, zeros))
+typedef char tp_conv_row_layout_ok[(TP_ROW_FIELD(sums) == -28 && TP_ROW_FIELD(x) == 28 &&
+                                    TP_ROW_FIELD(k_size) == 32 && TP_ROW_FIELD(back) == 36 &&
+                                    TP_ROW_FIELD(out) == 40 && TP_ROW_FIELD(end) == 44) ? 1 : -1];
 
-/* The requantization of the vector acc (tp_requantize_upward_x4: left shift a2, multiplier a0,
- * right shift a1, output offset, clamp) in row_channels' assembly. */
-#define TP_CONV_ROW_REQUANTIZE_ASM                 \
-    "vshl.s32 %q[acc], %[a2]\n\t"                  \
-    "vqrdmulh.s32 %q[acc], %q[acc], %[a0]\n\t"     \
-    "vrshl.s32 %q[acc], %[a1]\n\t"                 \
-    "vadd.i32 %q[acc], %q[acc], %q[zo]\n\t"        \
-    "vmax.s32 %q[acc], %q[acc], %q[lo]\n\t"        \
+/* The requantization of the vector acc (tp_requantize_upward_x4 of acc + bias r0: left shift r6 when
+ * LEFT, multiplier r2, right shift r4, output offset, clamp) in row_channels' assembly. */
+#define TP_CONV_ROW_REQUANTIZE_ASM(LEFT)        \
+    "vadd.i32 %q[acc], %q[acc], r0\n\t"          \
+    LEFT("vshl.s32 %q[acc], r6\n\t")            \
+    "vqrdmulh.s32 %q[acc], %q[acc], r2\n\t"     \
+    "vrshl.s32 %q[acc], r4\n\t"                 \
+    "vadd.i32 %q[acc], %q[acc], %q[zo]\n\t"     \
+    "vmax.s32 %q[acc], %q[acc], %q[lo]\n\t"     \
     "vmin.s32 %q[acc], %q[acc], %q[hi]\n\t"
+#define TP_ASM_WITH(text) text
+#define TP_ASM_WITHOUT(text)
 
-/* `count` consecutive output channels of a ROW-pixel block (as quad_channels) with slots of
- * `slot` bytes (its multiples 1..7 as immediate offsets: string literals S1..S7): per channel a
- * tail-predicated loop over the filter's 16-byte blocks (1 + 7 loads, 7 VMLADAVA.S8: 112 MACs),
- * the 7 sums requantized as two vectors (pixels 0-3, then 4-6 with pixel 6 repeated in the fourth
- * lane) and scattered. All 14 registers: a0-a6 even, the pointers odd; the output and the bias end
- * in memory. */
-#define TP_CONV_ROW_CHANNELS(S1, S2, S3, S4, S5, S6, S7)                                                      \
+/* The consecutive output channels of a ROW-pixel block (as quad_channels; q->out the first's byte,
+ * q->end the bias past the last) with slots of `slot` bytes (its multiples 1..7 as immediate
+ * offsets: string literals S1..S7): per channel the 7 sums start at 0 (one LDM of q->zeros), a
+ * tail-predicated loop over the filter's 16-byte blocks (1 + 7 loads, 7 VMLADAVA.S8: 112 MACs), the
+ * sums stored by one STMDB and reloaded as two vectors (pixels 0-3 and 3-6), each + bias,
+ * requantized and scattered. Pixel j's sum is r(2j) (VMLADAVA takes even registers; STMDB stores
+ * them in pixel order); the pointers take the odd ones. LEFT (TP_ASM_WITH or TP_ASM_WITHOUT): the
+ * layer has positive shifts. */
+#define TP_CONV_ROW_CHANNELS(S1, S2, S3, S4, S5, S6, S7, LEFT)                                                \
     do {                                                                                                      \
-        int32_t a0, a1, a2, a3, a4, a5, a6;                                                                   \
+        register int32_t a0 __asm__("r0"), a1 __asm__("r2"), a2 __asm__("r4"), a3 __asm__("r6");             \
+        register int32_t a4 __asm__("r8"), a5 __asm__("r10"), a6 __asm__("r12");                              \
         const int8_t *x;                                                                                      \
-        const int32_t *const end = bias + count; /* count >= 1 */                                            \
         int8x16_t wv, xv;                                                                                     \
         int32x4_t acc;                                                                                        \
         __asm__ volatile(                                                                                     \
             "0:\n\t"                                                                                          \
-            "ldr    %[a0], [%[bias]], #4\n\t"                                                                 \
-            "mov    %[a1], %[a0]\n\t"                                                                         \
-            "mov    %[a2], %[a0]\n\t"                                                                         \
-            "mov    %[a3], %[a0]\n\t"                                                                         \
-            "mov    %[a4], %[a0]\n\t"                                                                         \
-            "mov    %[a5], %[a0]\n\t"                                                                         \
-            "mov    %[a6], %[a0]\n\t"                                                                         \
-            "ldr    %[x], [%[q]]\n\t"                                                                         \
-            "ldr    lr, [%[q], #4]\n\t" /* k_size */                                                          \
+            "ldm    %[q], {r0, r2, r4, r6, r8, r10, r12}\n\t"                                                 \
+            "ldrd   %[x], lr, [%[q], #28]\n\t" /* x, k_size */                                                \
             "dlstp.8 lr, lr\n"                                                                                \
             "1:\n\t"                                                                                          \
             "vldrb.8 %q[wv], [%[w]], #16\n\t"                                                                 \
             "vldrb.8 %q[xv], [%[x], #" S1 "]\n\t"                                                             \
-            "vmladava.s8 %[a1], %q[xv], %q[wv]\n\t"                                                           \
+            "vmladava.s8 r2, %q[xv], %q[wv]\n\t"                                                              \
             "vldrb.8 %q[xv], [%[x], #" S2 "]\n\t"                                                             \
-            "vmladava.s8 %[a2], %q[xv], %q[wv]\n\t"                                                           \
+            "vmladava.s8 r4, %q[xv], %q[wv]\n\t"                                                              \
             "vldrb.8 %q[xv], [%[x], #" S3 "]\n\t"                                                             \
-            "vmladava.s8 %[a3], %q[xv], %q[wv]\n\t"                                                           \
+            "vmladava.s8 r6, %q[xv], %q[wv]\n\t"                                                              \
             "vldrb.8 %q[xv], [%[x], #" S4 "]\n\t"                                                             \
-            "vmladava.s8 %[a4], %q[xv], %q[wv]\n\t"                                                           \
+            "vmladava.s8 r8, %q[xv], %q[wv]\n\t"                                                              \
             "vldrb.8 %q[xv], [%[x], #" S5 "]\n\t"                                                             \
-            "vmladava.s8 %[a5], %q[xv], %q[wv]\n\t"                                                           \
+            "vmladava.s8 r10, %q[xv], %q[wv]\n\t"                                                             \
             "vldrb.8 %q[xv], [%[x], #" S6 "]\n\t"                                                             \
-            "vmladava.s8 %[a6], %q[xv], %q[wv]\n\t"                                                           \
+            "vmladava.s8 r12, %q[xv], %q[wv]\n\t"                                                             \
             "vldrb.8 %q[xv], [%[x]], #" S7 "\n\t"                                                             \
-            "vmladava.s8 %[a0], %q[xv], %q[wv]\n\t"                                                           \
+            "vmladava.s8 r0, %q[xv], %q[wv]\n\t"                                                              \
             "letp   lr, 1b\n\t"                                                                               \
-            "ldr    lr, [%[q], #8]\n\t" /* back */                                                            \
+            "ldr    lr, [%[q], #36]\n\t" /* back */                                                           \
             "sub    %[w], %[w], lr\n\t"                                                                       \
-            "vdup.32 %q[acc], %[a0]\n\t"                                                                      \
-            "vmov.32 %q[acc][1], %[a1]\n\t"                                                                   \
-            "vmov.32 %q[acc][2], %[a2]\n\t"                                                                   \
-            "vmov.32 %q[acc][3], %[a3]\n\t"                                                                   \
-            "ldr    %[a0], [%[mult]], #4\n\t"                                                                 \
-            "ldr    %[a1], [%[shift]], #4\n\t"                                                                \
-            "bic    %[a2], %[a1], %[a1], asr #31\n\t" /* left shift: max(shift, 0) */                         \
-            "and    %[a1], %[a1], %[a1], asr #31\n\t" /* right shift: min(shift, 0) */                        \
-            TP_CONV_ROW_REQUANTIZE_ASM                                                                        \
-            "ldr    %[x], %[out]\n\t"                                                                         \
+            "stmdb  %[q], {r0, r2, r4, r6, r8, r10, r12}\n\t"                                                 \
+            "vldrw.u32 %q[acc], [%[q], #-28]\n\t"                                                             \
+            "ldr    r0, [%[bias]], #4\n\t"                                                                    \
+            "ldr    r2, [%[mult]], #4\n\t"                                                                    \
+            "ldr    r4, [%[shift]], #4\n\t"                                                                   \
+            LEFT("bic    r6, r4, r4, asr #31\n\t") /* left shift: max(shift, 0) */                            \
+            LEFT("and    r4, r4, r4, asr #31\n\t") /* right shift: min(shift, 0) */                           \
+            TP_CONV_ROW_REQUANTIZE_ASM(LEFT)                                                                  \
+            "ldrd   %[x], lr, [%[q], #40]\n\t" /* out, end */                                                 \
             "vstrb.32 %q[acc], [%[x], %q[at]]\n\t"                                                            \
-            "vdup.32 %q[acc], %[a4]\n\t"                                                                      \
-            "vmov.32 %q[acc][1], %[a5]\n\t"                                                                   \
-            "vmov.32 %q[acc][2], %[a6]\n\t"                                                                   \
-            "vmov.32 %q[acc][3], %[a6]\n\t"                                                                   \
-            TP_CONV_ROW_REQUANTIZE_ASM                                                                        \
+            "vldrw.u32 %q[acc], [%[q], #-16]\n\t"                                                             \
+            TP_CONV_ROW_REQUANTIZE_ASM(LEFT)                                                                  \
             "vstrb.32 %q[acc], [%[x], %q[at_hi]]\n\t"                                                         \
             "add    %[x], %[x], #1\n\t"                                                                       \
-            "str    %[x], %[out]\n\t"                                                                         \
-            "ldr    %[x], %[end]\n\t"                                                                         \
-            "cmp    %[bias], %[x]\n\t"                                                                        \
+            "str    %[x], [%[q], #40]\n\t"                                                                    \
+            "cmp    %[bias], lr\n\t"                                                                          \
             "bne    0b"                                                                                       \
-            : [a0] "=&Te"(a0), [a1] "=&Te"(a1), [a2] "=&Te"(a2), [a3] "=&Te"(a3), [a4] "=&Te"(a4),            \
-              [a5] "=&Te"(a5), [a6] "=&Te"(a6), [w] "+r"(*w), [x] "=&r"(x), [bias] "+r"(bias),                 \
-              [mult] "+r"(multiplier), [shift] "+r"(shift), [out] "+m"(out), [wv] "=&w"(wv), [xv] "=&w"(xv),   \
-              [acc] "=&w"(acc)                                                                                \
-            : [q] "r"(q), [end] "m"(end), [lo] "w"(q->lo), [hi] "w"(q->hi), [at] "w"(q->at),                  \
-              [at_hi] "w"(q->at_hi), [zo] "w"(vdupq_n_s32(q->output_offset))                                  \
+            : "=&r"(a0), "=&r"(a1), "=&r"(a2), "=&r"(a3), "=&r"(a4), "=&r"(a5), "=&r"(a6), [w] "+r"(*w),      \
+              [x] "=&r"(x), [bias] "+r"(bias), [mult] "+r"(multiplier), [shift] "+r"(shift), [wv] "=&w"(wv), \
+              [xv] "=&w"(xv), [acc] "=&w"(acc)                                                                \
+            : [q] "r"(q->zeros), [lo] "w"(q->lo), [hi] "w"(q->hi), [at] "w"(q->at), [at_hi] "w"(q->at_hi),    \
+              [zo] "w"(vdupq_n_s32(q->output_offset))                                                         \
             : "lr", "cc", "memory");                                                                          \
     } while (0)
 
-static void __attribute__((noinline)) row_channels(const tp_conv_row_t *q, const int8_t **w, const int32_t *bias,
+static void __attribute__((noinline)) row_channels(tp_conv_row_t *q, const int8_t **w, const int32_t *bias,
                                                    const int32_t *multiplier, const int32_t *shift, int8_t *out,
                                                    int32_t count) { /* inlined, its asm finds no registers */
+    q->out = out;
+    q->end = bias + count;
     if (q->slot == 8) {
-        TP_CONV_ROW_CHANNELS("8", "16", "24", "32", "40", "48", "56");
+        if (q->left) {
+            TP_CONV_ROW_CHANNELS("8", "16", "24", "32", "40", "48", "56", TP_ASM_WITH);
+        } else {
+            TP_CONV_ROW_CHANNELS("8", "16", "24", "32", "40", "48", "56", TP_ASM_WITHOUT);
+        }
+    } else if (q->left) {
+        TP_CONV_ROW_CHANNELS("16", "32", "48", "64", "80", "96", "112", TP_ASM_WITH);
     } else {
-        TP_CONV_ROW_CHANNELS("16", "32", "48", "64", "80", "96", "112");
+        TP_CONV_ROW_CHANNELS("16", "32", "48", "64", "80", "96", "112", TP_ASM_WITHOUT);
     }
 }
 #else /* unoptimized builds and TFLite Micro's rounding: the same in C */
-static void row_channels(const tp_conv_row_t *q, const int8_t **w, const int32_t *bias,
-                         const int32_t *multiplier, const int32_t *shift, int8_t *out, int32_t count) {
+static void row_channels(tp_conv_row_t *q, const int8_t **w, const int32_t *bias, const int32_t *multiplier,
+                         const int32_t *shift, int8_t *out, int32_t count) {
     for (; count > 0; --count, ++out) {
-        int32_t a[TP_CONV_MVE_ROW + 1];
         for (int32_t j = 0; j < TP_CONV_MVE_ROW; ++j) {
-            a[j] = *bias;
+            q->sums[j] = *bias;
             for (int32_t k = 0; k < q->k_size; k += TP_CONV_MVE_SLOT) {
                 const mve_pred16_t lanes = vctp8q((uint32_t)(q->k_size - k));
                 const int8_t *x = q->x + (k / TP_CONV_MVE_SLOT * TP_CONV_MVE_ROW + j) * q->slot;
-                a[j] = vmladavaq_p_s8(a[j], vldrbq_z_s8(x, lanes), vldrbq_z_s8(*w + k, lanes), lanes);
+                q->sums[j] = vmladavaq_p_s8(q->sums[j], vldrbq_z_s8(x, lanes), vldrbq_z_s8(*w + k, lanes), lanes);
             }
         }
-        a[TP_CONV_MVE_ROW] = a[TP_CONV_MVE_ROW - 1];
         *w += q->k_size;
         ++bias;
         const int32x4_t m = vdupq_n_s32(*multiplier++), sh = vdupq_n_s32(*shift++);
         const int32_t lo = vgetq_lane_s32(q->lo, 0), hi = vgetq_lane_s32(q->hi, 0);
         vstrbq_scatter_offset_s32(out, q->at,
-                                  tp_requantize_upward_x4(vldrwq_s32(a), m, sh, q->output_offset, lo, hi));
-        vstrbq_scatter_offset_s32(out, q->at_hi,
-                                  tp_requantize_upward_x4(vldrwq_s32(a + 4), m, sh, q->output_offset, lo, hi));
+                                  tp_requantize_upward_x4(vldrwq_s32(q->sums), m, sh, q->output_offset, lo, hi));
+        vstrbq_scatter_offset_s32(out, q->at_hi, tp_requantize_upward_x4(vldrwq_s32(q->sums + 3), m, sh,
+                                                                         q->output_offset, lo, hi));
     }
 }
 #endif
@@ -444,7 +450,14 @@ static void __attribute__((noinline)) conv_rows(const tp_conv_params_t *p, const
     q.lo = vdupq_n_s32(p->act_min);
     q.hi = vdupq_n_s32(p->act_max);
     q.at = vmulq_n_u32(vidupq_n_u32(0, 1), (uint32_t)oc);
-    q.at_hi = vminq_u32(vaddq_n_u32(q.at, 4 * (uint32_t)oc), vdupq_n_u32(6 * (uint32_t)oc));
+    q.at_hi = vaddq_n_u32(q.at, 3 * (uint32_t)oc);
+    q.left = 0;
+    for (int32_t c = 0; c < p->live_c; ++c) {
+        q.left |= shift[c] > 0;
+    }
+    for (int32_t j = 0; j < TP_CONV_MVE_ROW; ++j) {
+        q.zeros[j] = 0;
+    }
     for (int32_t next = 0; next < pixels; next += TP_CONV_MVE_ROW) {
         const int32_t pix = next + TP_CONV_MVE_ROW <= pixels ? next : pixels - TP_CONV_MVE_ROW;
         q.x = s;
