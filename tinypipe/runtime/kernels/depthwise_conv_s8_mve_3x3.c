@@ -207,10 +207,10 @@ TP_INLINE void fill(int8_t *d, int8_t value, int32_t bytes) {
 }
 
 /* Helium depthwise 3x3, stride 1, no dilation, depth multiplier 1, channels % 4 == 0. Per group of
- * 4 channels: the planes are padded and the input scattered into them (a VLDRB.S32 of the pixel's
- * 4 channels, a VSTRB.32 scatter to the 4 planes), each plane is convolved in place (plane3x3),
- * and the 4 output planes are gathered back into the channels' places (a VLDRB.S32 gather, a
- * VSTRB.32 of 4 channels per pixel). */
+ * 4 channels: the planes are padded and the input scattered into them, each plane is convolved in
+ * place (plane3x3), and the 4 output planes are gathered back into the channels' places; two
+ * pixels per VLDRB.S16 gather and VSTRB.16 scatter where the 4 planes span at most 64 KiB, else
+ * one (a VLDRB.S32 of the pixel's 4 channels, a VSTRB.32 scatter to the 4 planes). */
 void tp_depthwise_conv_s8_mve_3x3(const tp_depthwise_conv_params_t *p, const int8_t *input,
                                   const int8_t *filter, const int32_t *bias, const int32_t *multiplier,
                                   const int32_t *shift, int8_t *output, void *scratch) {
@@ -219,21 +219,37 @@ void tp_depthwise_conv_s8_mve_3x3(const tp_depthwise_conv_params_t *p, const int
     const int32_t pw = TP_DW3_PLANE_W(ow), ph = TP_DW3_PLANE_H(oh), plane = pw * ph;
     tp_dw3_geometry_t g;
     TP_DW3_GEOMETRY(g, ch, ow, oh, pw, ph);
-    const int32_t step_x = g.transposed ? ph : 1, step_y = g.transposed ? 1 : pw; /* plane steps of x, y */
-    /* input columns / rows no output reads are not copied */
+    /* the input along the planes' lines (u) and across them (v): steps, and the pixels no output
+     * reads left out */
     const int32_t cols = tp_min(iw, pw - p->pad_left), rows = tp_min(ih, ph - p->pad_top);
+    const int32_t in_u = g.transposed ? iw * ch : ch, in_v = g.transposed ? ch : iw * ch;
+    const int32_t len_u = g.transposed ? rows : cols, len_v = g.transposed ? cols : rows;
+    const int32_t at0 = g.transposed ? p->pad_left * g.pitch + p->pad_top : p->pad_top * g.pitch + p->pad_left;
     const int32_t positions = (g.n_v - 1) * g.pitch + g.n_u; /* through the last output */
     const uint32x4_t to_planes = vmulq_n_u32(vidupq_n_u32(0, 1), (uint32_t)plane);
+    /* pairs of pixels along u where 16-bit offsets reach them and every plane */
+    const int pairs = 3 * plane + 1 < 65536 && in_u + 3 < 65536 && g.out_u + 3 < 65536;
+    const uint16x8_t lane = vandq_u16(vidupq_n_u16(0, 1), vdupq_n_u16(3)); /* 0..3, 0..3 */
+    const mve_pred16_t second = (mve_pred16_t)~vctp16q(4);                   /* lanes 4..7 */
+    const uint16x8_t plane_of = vmulq_n_u16(lane, (uint16_t)plane);
+    const uint16x8_t in_pair = vaddq_m_n_u16(lane, lane, (uint16_t)in_u, second);
+    const uint16x8_t out_pair = vaddq_m_n_u16(lane, lane, (uint16_t)g.out_u, second);
+    const uint16x8_t plane_pair = vaddq_m_n_u16(plane_of, plane_of, 1, second);
+    const int32_t len_u2 = pairs ? len_u & ~1 : 0, n_u2 = pairs ? g.n_u & ~1 : 0;
     tp_dw3_mve_channel_t k[4];
     for (int32_t b = 0; b < p->batches; ++b) {
         const int8_t *in_b = input + b * ih * iw * ch;
         int8_t *out_b = output + b * oh * ow * ch;
         for (int32_t c = 0; c < ch; c += 4) {
             fill(planes, (int8_t)(-p->input_offset), 4 * plane);
-            for (int32_t iy = 0; iy < rows; ++iy) {
-                int8_t *d = planes + (iy + p->pad_top) * step_y + p->pad_left * step_x;
-                const int8_t *s = in_b + iy * iw * ch + c;
-                for (int32_t ix = 0; ix < cols; ++ix, s += ch, d += step_x) {
+            for (int32_t v = 0; v < len_v; ++v) {
+                int8_t *d = planes + at0 + v * g.pitch;
+                const int8_t *s = in_b + v * in_v + c;
+                int32_t u = 0;
+                for (; u < len_u2; u += 2, s += 2 * in_u, d += 2) {
+                    vstrbq_scatter_offset_s16(d, plane_pair, vldrbq_gather_offset_s16(s, in_pair));
+                }
+                for (; u < len_u; ++u, s += in_u, ++d) {
                     vstrbq_scatter_offset_s32(d, to_planes, vldrbq_s32(s));
                 }
             }
@@ -244,7 +260,11 @@ void tp_depthwise_conv_s8_mve_3x3(const tp_depthwise_conv_params_t *p, const int
             for (int32_t v = 0; v < g.n_v; ++v) {
                 const int8_t *s = planes + v * g.pitch;
                 int8_t *o = out_b + c + v * g.out_v;
-                for (int32_t u = 0; u < g.n_u; ++u, ++s, o += g.out_u) {
+                int32_t u = 0;
+                for (; u < n_u2; u += 2, s += 2, o += 2 * g.out_u) {
+                    vstrbq_scatter_offset_s16(o, out_pair, vldrbq_gather_offset_s16(s, plane_pair));
+                }
+                for (; u < g.n_u; ++u, ++s, o += g.out_u) {
                     vstrbq_s32(o, vldrbq_gather_offset_s32(s, to_planes));
                 }
             }
