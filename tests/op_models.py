@@ -288,11 +288,19 @@ def kernel_path_configs() -> list[Config]:
          "activation": None, "w_scale": 0.5, "filters": 8},
         {**base, "op": "DEPTHWISE_CONV_2D", "shape": [13, 1, 8], "kernel": [5, 1], "padding": "same",
          "stride": [2, 1], "activation": "relu", "w_scale": 0.5},
+        # positive shifts (an input range far wider than relu6's output; inputs near the zero point,
+        # so that not every output saturates): Helium rows, the 4-pixel path and the planar
+        # depthwise left-shift their sums
+        *({**base, "op": op, "shape": shape, "kernel": kernel, "padding": "same", "activation": "relu6",
+           "w_scale": 1.0, "ranges": [[-1000.0, 1000.0]], "input_spread": 2, **extra}
+          for op, shape, kernel, extra in [("CONV_2D", [4, 7, 32], [1, 1], {"filters": 6}),
+                                           ("CONV_2D", [5, 5, 3], [3, 3], {"filters": 4}),
+                                           ("DEPTHWISE_CONV_2D", [6, 9, 4], [3, 3], {})]),
     ]
     rng = np.random.default_rng(7)
     for i, c in enumerate(configs):
-        c.update(id=f"path-{i}-{c['op'].lower()}", seed=int(rng.integers(2**31)),
-                 ranges=[_range(rng)])
+        c.update(id=f"path-{i}-{c['op'].lower()}", seed=int(rng.integers(2**31)))
+        c.setdefault("ranges", [_range(rng)])
     return configs
 
 

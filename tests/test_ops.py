@@ -36,12 +36,16 @@ def results(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Result]:
 
 def _inputs(reference: Reference, config: Config, n: int, seed: int) -> list[np.ndarray]:
     """n samples per input of a one-op model: the whole int8 range (both ends included), or
+    within config["input_spread"] of the zero point (sums small enough not to saturate), or
     floats around the calibrated range (used by tests/test_kernels_optimized.py)."""
     rng = np.random.default_rng(seed)
     out = []
     for detail, (lo, hi) in zip(reference.input_details, config["ranges"], strict=True):
         shape = (n, *detail["shape"])
-        if detail["dtype"] == np.int8:
+        if detail["dtype"] == np.int8 and "input_spread" in config:
+            spread, zero = config["input_spread"], int(detail["quantization"][1])
+            x = np.clip(zero + rng.integers(-spread, spread + 1, size=shape), -128, 127).astype(np.int8)
+        elif detail["dtype"] == np.int8:
             x = rng.integers(-128, 128, size=shape, dtype=np.int8)
             x[0], x[-1] = -128, 127
         else:
