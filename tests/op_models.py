@@ -277,12 +277,19 @@ def kernel_path_configs() -> list[Config]:
          "activation": "relu6", "w_scale": 0.1, "filters": 5},
         {**base, "op": "CONV_2D", "shape": [6, 6, 16], "kernel": [1, 1], "stride": [2, 2], "padding": "valid",
          "activation": None, "w_scale": 0.5, "filters": 6},
-        # ... and with 32 output channels or more, any filter row, gathered in pieces: a 4x4 over one
-        # channel (as KWS's first layer, padded); a 2x7 dilated along x stays on the 4-pixel path
+        # ... and with 8 output channels or more, any filter row (inside the input gathered 8 bytes at
+        # a time, at the border in pieces): a 4x4 over one channel (as KWS's first layer, padded); a
+        # 2x7 dilated along x stays on the 4-pixel path; K = 8 (one group, an 8-byte slot), K = 24
+        # (three), K = 45 (six, past the four gather_block unrolls)
         {**base, "op": "CONV_2D", "shape": [9, 6, 1], "kernel": [4, 4], "stride": [2, 2], "padding": "same",
          "activation": "relu", "w_scale": 0.5, "filters": 32},
         {**base, "op": "CONV_2D", "shape": [6, 16, 2], "kernel": [2, 7], "padding": "same",
          "dilation": [1, 2], "activation": None, "w_scale": 0.5, "filters": 33},
+        *({**base, "op": "CONV_2D", "shape": shape, "kernel": kernel, "stride": stride, "padding": padding,
+           "activation": None, "w_scale": 0.5, "filters": filters}
+          for shape, kernel, stride, padding, filters in [([5, 6, 2], [2, 2], [1, 1], "same", 8),
+                                                          ([6, 9, 2], [3, 4], [1, 2], "valid", 9),
+                                                          ([6, 6, 5], [3, 3], [1, 1], "same", 10)]),
         # column images (a 1-D convolution over time, one pixel wide): run as one row
         {**base, "op": "CONV_2D", "shape": [11, 1, 4], "kernel": [3, 1], "padding": "valid",
          "activation": None, "w_scale": 0.5, "filters": 8},

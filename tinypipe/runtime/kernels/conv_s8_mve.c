@@ -368,9 +368,11 @@ TP_INLINE const int8_t *patch_mve(const tp_conv_params_t *p, const int8_t *in_b,
 /* Bytes [k, k + n) of a patch into its slots from d (column j of the block): from src (put_run)
  * or the zero point (put_zp), in pieces that end at the 16-byte blocks, one predicated VLDRB /
  * VSTRB pair each. They return k + n. */
-TP_INLINE int8_t *slot_at(int8_t *d, int32_t slot, uint32_t k) {
-    return d + (k / TP_CONV_MVE_SLOT) * TP_CONV_MVE_ROW * (uint32_t)slot + k % TP_CONV_MVE_SLOT;
+TP_INLINE int32_t slot_offset(int32_t slot, uint32_t k) {
+    return (int32_t)((k / TP_CONV_MVE_SLOT) * TP_CONV_MVE_ROW * (uint32_t)slot + k % TP_CONV_MVE_SLOT);
 }
+
+TP_INLINE int8_t *slot_at(int8_t *d, int32_t slot, uint32_t k) { return d + slot_offset(slot, k); }
 
 TP_INLINE int32_t put_run(int8_t *d, int32_t slot, int32_t k, const int8_t *src, int32_t n) {
     for (int32_t piece; n > 0; src += piece, k += piece, n -= piece) {
@@ -392,8 +394,8 @@ static int32_t __attribute__((noinline)) put_zp(int8_t *d, int32_t slot, int32_t
 /* Output pixel (oy, ox)'s patch into its slots from d, the raw input zero point where padded:
  * inside the input with filter rows of whole 16-byte blocks, a VLDRB / VSTRB pair per block;
  * else row by row, each row's padded and inside runs by put_zp and put_run. */
-TP_INLINE void gather_patch(const tp_conv_params_t *p, const int8_t *in_b, int32_t oy, int32_t ox, int8_t *d,
-                            int32_t slot, int8x16_t zp) {
+static void __attribute__((noinline)) gather_patch(const tp_conv_params_t *p, const int8_t *in_b, int32_t oy,
+                                                   int32_t ox, int8_t *d, int32_t slot, int8x16_t zp) {
     const int32_t ic = p->input_c, fw = p->filter_w, fh = p->filter_h, iw = p->input_w, run = fw * ic;
     const int32_t iy0 = oy * p->stride_h - p->pad_top, ix0 = ox * p->stride_w - p->pad_left;
     const int32_t at = tp_conv_patches_inside(p, oy, ox, 1);
@@ -422,6 +424,103 @@ TP_INLINE void gather_patch(const tp_conv_params_t *p, const int8_t *in_b, int32
     }
 }
 
+/* A patch inside the input whose filter rows are not whole 16-byte blocks, gathered 8 bytes at a
+ * time: VLDRB.S16 gathers at 16-bit offsets from the patch's first byte (`groups`, per layer; past
+ * k_size the first byte again, never loaded by row_channels' tail predication), one VSTRB.16 to
+ * the slot each. At most TP_CONV_MVE_GROUPS groups; patches spanning 64 KiB are not planned. */
+#define TP_CONV_MVE_GROUPS 16
+
+/* The gather offsets of a layer's inside patches into `groups`: how many, 0 if they do not fit or
+ * the filter rows are whole slots. */
+static int32_t gather_plan(const tp_conv_params_t *p, int32_t k_size, uint16x8_t *groups) {
+    const int32_t run = p->filter_w * p->input_c, row_step = p->dilation_h * p->input_w * p->input_c;
+    const int32_t n = (k_size + 7) / 8;
+    for (int32_t g = 0; g < 4; ++g) { /* gather_block holds the first four */
+        groups[g] = vdupq_n_u16(0);
+    }
+    if (run % TP_CONV_MVE_SLOT == 0 || n > TP_CONV_MVE_GROUPS || (p->filter_h - 1) * row_step + run > 65536) {
+        return 0; /* whole slots: gather_patch's fast path */
+    }
+    for (int32_t g = 0; g < n; ++g) {
+        uint16_t at[8];
+        for (int32_t i = 0, k = 8 * g; i < 8; ++i, ++k) {
+            at[i] = (uint16_t)(k < k_size ? k / run * row_step + k % run : 0);
+        }
+        groups[g] = vldrhq_u16(at);
+    }
+    return n;
+}
+
+/* The output columns (or rows) whose patches lie inside the input along x (or y): [first, end). */
+typedef struct {
+    int32_t first, end;
+} tp_conv_span_t;
+
+static tp_conv_span_t inside_span(int32_t out, int32_t stride, int32_t pad, int32_t taps, int32_t dilation,
+                                  int32_t in) {
+    tp_conv_span_t span = {0, 0};
+    for (int32_t o = 0; o < out; ++o) {
+        const int32_t i0 = o * stride - pad;
+        if (i0 >= 0 && i0 + (taps - 1) * dilation < in) {
+            span.end = o + 1;
+        } else if (span.end == 0) {
+            span.first = o + 1;
+        }
+    }
+    span.end = tp_max(span.end, span.first);
+    return span;
+}
+
+/* How a layer's patches are gathered: the 8-byte groups of an inside patch (gather_plan; none:
+ * gather_patch) and the output columns / rows whose patches lie inside. */
+typedef struct {
+    uint16x8_t groups[TP_CONV_MVE_GROUPS];
+    int32_t n_groups;
+    tp_conv_span_t xs, ys;
+} tp_conv_gather_t;
+
+/* The patches of the ROW pixels from pix into their slots from s: inside ones by gt's groups (the
+ * first four unrolled, in registers: a slot's halves, then the next block's), the others by
+ * gather_patch. */
+static void __attribute__((noinline)) gather_block(const tp_conv_params_t *p, const tp_conv_gather_t *gt,
+                                                   const int8_t *in_b, int32_t pix, int8_t *s, int32_t slot,
+                                                   int8x16_t zp) {
+    const int32_t ow = p->output_w, ic = p->input_c, step = p->stride_w * ic, n = gt->n_groups;
+    const uint32_t x0 = (uint32_t)gt->xs.first, nx = (uint32_t)(gt->xs.end - gt->xs.first);
+    const uint32_t y0 = (uint32_t)gt->ys.first, ny = (uint32_t)(gt->ys.end - gt->ys.first);
+    const uint16x8_t g0 = gt->groups[0], g1 = gt->groups[1], g2 = gt->groups[2], g3 = gt->groups[3];
+    const int32_t next_block = TP_CONV_MVE_ROW * TP_CONV_MVE_SLOT;
+    int32_t oy = pix / ow, ox = pix - oy * ow;
+    int32_t at = ((oy * p->stride_h - p->pad_top) * p->input_w + ox * p->stride_w - p->pad_left) * ic;
+    int in_y = n > 0 && (uint32_t)oy - y0 < ny;
+    for (int8_t *d = s, *const end = s + TP_CONV_MVE_ROW * slot; d < end; d += slot, at += step) {
+        if (in_y && (uint32_t)ox - x0 < nx) {
+            const int8_t *const src = in_b + at;
+            vstrbq_s16(d, vldrbq_gather_offset_s16(src, g0));
+            if (n > 1) {
+                vstrbq_s16(d + 8, vldrbq_gather_offset_s16(src, g1));
+            }
+            if (n > 2) {
+                vstrbq_s16(d + next_block, vldrbq_gather_offset_s16(src, g2));
+            }
+            if (n > 3) {
+                vstrbq_s16(d + next_block + 8, vldrbq_gather_offset_s16(src, g3));
+            }
+            for (int32_t g = 4; g < n; ++g) {
+                vstrbq_s16(d + (g >> 1) * next_block + (g & 1) * 8, vldrbq_gather_offset_s16(src, gt->groups[g]));
+            }
+        } else {
+            gather_patch(p, in_b, oy, ox, d, slot, zp);
+        }
+        if (++ox == ow) {
+            ox = 0;
+            ++oy;
+            in_y = n > 0 && (uint32_t)oy - y0 < ny;
+            at = ((oy * p->stride_h - p->pad_top) * p->input_w - p->pad_left) * ic - step;
+        }
+    }
+}
+
 /* Whether a layer takes rows, its slots fitting in the scratch every conv layer reserves: a
  * pointwise one; another whose filter rows are whole 16-byte blocks (copied straight from the
  * input), or with 32 output channels or more (its patches gathered in pieces, which that many
@@ -429,7 +528,7 @@ TP_INLINE void gather_patch(const tp_conv_params_t *p, const int8_t *in_b, int32
 TP_INLINE int conv_rows_fit(const tp_conv_params_t *p, int32_t k_size, int pointwise) {
     return tp_conv_row_bytes(k_size) <= TP_CONV_SCRATCH_BYTES(TP_CONV_DSP_PIXELS, 1, 1, k_size) &&
            (p->dilation_w == 1 || p->filter_w == 1) &&
-           (pointwise || (p->filter_w * p->input_c) % TP_CONV_MVE_SLOT == 0 || p->live_c >= 32);
+           (pointwise || (p->filter_w * p->input_c) % TP_CONV_MVE_SLOT == 0 || p->live_c >= 8);
 }
 
 /* Every block of a layer that takes rows (conv_rows_fit). The last block ends at the last pixel
@@ -458,20 +557,22 @@ static void __attribute__((noinline)) conv_rows(const tp_conv_params_t *p, const
     for (int32_t j = 0; j < TP_CONV_MVE_ROW; ++j) {
         q.zeros[j] = 0;
     }
+    /* patches inside the input whose filter rows are not whole slots: gathered */
+    tp_conv_gather_t gt;
+    gt.n_groups = pointwise ? 0 : gather_plan(p, k_size, gt.groups);
+    gt.xs = inside_span(p->output_w, p->stride_w, p->pad_left, p->filter_w, p->dilation_w, p->input_w);
+    gt.ys = inside_span(p->output_h, p->stride_h, p->pad_top, p->filter_h, p->dilation_h, p->input_h);
     for (int32_t next = 0; next < pixels; next += TP_CONV_MVE_ROW) {
         const int32_t pix = next + TP_CONV_MVE_ROW <= pixels ? next : pixels - TP_CONV_MVE_ROW;
         q.x = s;
         if (pointwise && k_size == q.slot) { /* the input pixels are the slots */
             q.x = in_b + pix * k_size;
-        } else {
+        } else if (pointwise) {
             for (int32_t j = 0; j < TP_CONV_MVE_ROW; ++j) {
-                if (pointwise) {
-                    put_patch(s + q.slot * j, in_b + (pix + j) * k_size, k_size, q.slot);
-                    continue;
-                }
-                const int32_t oy = (pix + j) / p->output_w, ox = pix + j - oy * p->output_w;
-                gather_patch(p, in_b, oy, ox, s + q.slot * j, q.slot, zp);
+                put_patch(s + q.slot * j, in_b + (pix + j) * k_size, k_size, q.slot);
             }
+        } else {
+            gather_block(p, &gt, in_b, pix, s, q.slot, zp);
         }
         TP_CONV_MVE_CHANNELS(row_channels, out_b + pix * oc, TP_CONV_MVE_ROW);
     }
