@@ -350,7 +350,7 @@ TP_INLINE const int8_t *patch_mve(const tp_conv_params_t *p, const int8_t *in_b,
 
 /* Every live output channel of a block of `pixels` pixels whose outputs start at `out`, by
  * CHANNELS_FN (row_channels or quad_channels on the block's struct q): the elided channels'
- * constants first, then the live ones in one call, or one by one to their positions. */
+ * constants first, then the live ones in one call, or a call per run of consecutive positions. */
 #define TP_CONV_MVE_CHANNELS(CHANNELS_FN, out, pixels)                                                  \
     do {                                                                                              \
         int8_t *const out_ = (out);                                                                   \
@@ -359,8 +359,10 @@ TP_INLINE const int8_t *patch_mve(const tp_conv_params_t *p, const int8_t *in_b,
         if (channels == NULL) {                                                                       \
             CHANNELS_FN(&q, &w, bias, multiplier, shift, out_, p->live_c);                            \
         } else {                                                                                      \
-            for (int32_t c = 0; c < p->live_c; ++c) {                                                 \
-                CHANNELS_FN(&q, &w, bias + c, multiplier + c, shift + c, out_ + channels[c], 1);      \
+            for (int32_t c = 0, run; c < p->live_c; c += run) {                                       \
+                for (run = 1; c + run < p->live_c && channels[c + run] == channels[c] + run; ++run) { \
+                }                                                                                     \
+                CHANNELS_FN(&q, &w, bias + c, multiplier + c, shift + c, out_ + channels[c], run);    \
             }                                                                                         \
         }                                                                                             \
     } while (0)
