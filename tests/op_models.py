@@ -295,6 +295,15 @@ def kernel_path_configs() -> list[Config]:
          "activation": None, "w_scale": 0.5, "filters": 8},
         {**base, "op": "DEPTHWISE_CONV_2D", "shape": [13, 1, 8], "kernel": [5, 1], "padding": "same",
          "stride": [2, 1], "activation": "relu", "w_scale": 0.5},
+        # Helium's planar 3x3 at stride 2 (4 sub-planes by row and column parity): an odd first
+        # padded column and row, 12 channels (4 on LiteRT's ties-away rule); a trailing single
+        # column; an odd output width (the last pixel gathered back alone)
+        {**base, "op": "DEPTHWISE_CONV_2D", "shape": [9, 11, 12], "kernel": [3, 3], "stride": [2, 2],
+         "padding": "same", "activation": "relu6", "w_scale": 0.5},
+        {**base, "op": "DEPTHWISE_CONV_2D", "shape": [8, 10, 8], "kernel": [3, 3], "stride": [2, 2],
+         "padding": "valid", "activation": None, "w_scale": 0.1},
+        {**base, "op": "DEPTHWISE_CONV_2D", "shape": [10, 9, 4], "kernel": [3, 3], "stride": [2, 2],
+         "padding": "same", "activation": "relu", "w_scale": 2.0},
         # positive shifts (an input range far wider than relu6's output; inputs near the zero point,
         # so that not every output saturates): Helium rows, the 4-pixel path and the planar
         # depthwise left-shift their sums

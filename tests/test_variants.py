@@ -66,6 +66,13 @@ def test_each_core_links_only_the_chosen_variants(tmp_path: Path) -> None:
      ("tp_depthwise_conv_s8_dsp_3x3", "tp_depthwise_conv_s8_mve_3x3")),
     ({"filter_h": 3, "filter_w": 3, "stride_h": 2, "stride_w": 2, "dilation_h": 1, "dilation_w": 1,
       "depth_multiplier": 1, "input_c": 8, "output_h": 5, "output_w": 5},
+     ("tp_depthwise_conv_s8_dsp_pairs", "tp_depthwise_conv_s8_mve_3x3")),
+    # stride 2 whose planes 16-bit offsets cannot reach; strides 2 and 1
+    ({"filter_h": 3, "filter_w": 3, "stride_h": 2, "stride_w": 2, "dilation_h": 1, "dilation_w": 1,
+      "depth_multiplier": 1, "input_c": 8, "output_h": 100, "output_w": 100},
+     ("tp_depthwise_conv_s8_dsp_pairs", "tp_depthwise_conv_s8_mve")),
+    ({"filter_h": 3, "filter_w": 3, "stride_h": 2, "stride_w": 1, "dilation_h": 1, "dilation_w": 1,
+      "depth_multiplier": 1, "input_c": 8, "output_h": 5, "output_w": 5},
      ("tp_depthwise_conv_s8_dsp_pairs", "tp_depthwise_conv_s8_mve")),
     ({"filter_h": 3, "filter_w": 3, "stride_h": 1, "stride_w": 1, "dilation_h": 1, "dilation_w": 1,
       "depth_multiplier": 1, "input_c": 6, "output_h": 5, "output_w": 5},
@@ -101,3 +108,24 @@ def test_8_pixel_convolutions_cost_little_ram(tmp_path: Path) -> None:
         assert small[0] <= default[0] <= small[0] * (1 + WIDE_ARENA_ALLOWANCE), (model.name, default[0])
         chosen[model] = default[1]
     assert "tp_conv_s8_dsp" in chosen[digits] and set(chosen[kws]) == {"tp_conv_s8_dsp_doubled"}, chosen
+
+
+def test_stride_2_planar_depthwise_costs_little_ram(tmp_path: Path) -> None:
+    """Helium's stride-2 planar depthwise takes scratch for speed alone, under the same allowance:
+    MLPerf's VWW keeps all four stride-2 layers planar (arena 55,888 B, 0.9% over the smallest
+    plan); with no allowance the first, at the arena's peak, goes generic and the three whose
+    planes fit beside smaller tensors stay planar."""
+    from tinypipe.aot.codegen import WIDE_ARENA_ALLOWANCE, plan_layers
+    from tinypipe.graph import load
+
+    graph = load(mlperf_model("vww_96_int8"))
+
+    def planar_stride_2(allowance: float) -> tuple[int, int]:
+        layers, plan = plan_layers(graph, allowance)
+        n = sum(1 for la in layers if la.kernel == "tp_depthwise_conv_s8" and la.params["stride_w"] == 2
+                and la.variants and la.variants[1] == "tp_depthwise_conv_s8_mve_3x3")
+        return n, plan.arena_bytes
+
+    (fast, fast_arena), (small, small_arena) = planar_stride_2(WIDE_ARENA_ALLOWANCE), planar_stride_2(0.0)
+    assert (fast, small) == (4, 3)
+    assert small_arena < fast_arena <= small_arena * (1 + WIDE_ARENA_ALLOWANCE)

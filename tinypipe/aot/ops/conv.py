@@ -94,11 +94,15 @@ def conv_scratch_bytes(filter_h: int, filter_w: int, input_c: int, variant: str)
 
 
 def depthwise_scratch_bytes(p: dict[str, int]) -> int:
-    """TP_DW3_SCRATCH_BYTES for the planar 3x3 variants (TP_DW3_PLANAR), else 0."""
-    if not (p["filter_h"] == p["filter_w"] == 3 and p["stride_h"] == p["stride_w"] == 1
+    """TP_DW3_SCRATCH_BYTES for the planar 3x3 variants (TP_DW3_PLANAR), TP_DW3_S2_SCRATCH_BYTES
+    for Helium's stride 2 (TP_DW3_PLANAR_S2), else 0."""
+    if not (p["filter_h"] == p["filter_w"] == 3 and p["stride_h"] == p["stride_w"] in (1, 2)
             and p["dilation_h"] == p["dilation_w"] == 1 and p["depth_multiplier"] == 1
             and p["input_c"] % 4 == 0):
         return 0
+    if p["stride_w"] == 2:  # a plane's bytes within reach of 16-bit offsets from the first plane
+        plane = (p["output_w"] + 1) * (4 * p["output_h"] + 2)
+        return 4 * plane + 4 if 4 * plane < 2**16 else 0
     return 4 * (p["output_w"] + 2) * (p["output_h"] + 2) + 4
 
 
@@ -111,15 +115,22 @@ def conv_dsp_variant(p: dict[str, int]) -> str:
 
 
 def is_wide(layer: Layer) -> bool:
-    """Whether `layer` is a CONV_2D on the DSP's 8-pixel path (DSP_WIDE)."""
+    """Whether `layer` takes scratch for speed alone: a CONV_2D on the DSP's 8-pixel path
+    (DSP_WIDE), or a DEPTHWISE_CONV_2D on Helium's planar path at stride 2."""
+    if layer.kernel == "tp_depthwise_conv_s8":
+        return layer.scratch_bytes > 0 and layer.params["stride_w"] == 2
     return bool(layer.variants) and layer.variants[0] == DSP_WIDE
 
 
 def narrow(layer: Layer) -> Layer:
-    """`layer` (is_wide) on the general DSP path instead, whose 4-pixel blocks need half the im2col
-    scratch: the generator's choice where the 8-pixel scratch would enlarge the model's arena
+    """`layer` (is_wide) on the path that needs less scratch: the general DSP convolution, whose
+    4-pixel blocks need half the im2col scratch, or the generic Helium depthwise (none): the
+    generator's choice where the faster path's scratch would enlarge the model's arena
     (codegen.narrow_where_it_saves_ram)."""
     p = layer.params
+    if layer.kernel == "tp_depthwise_conv_s8":
+        return dataclasses.replace(layer, variants=(layer.variants[0], "tp_depthwise_conv_s8_mve"),
+                                   scratch_bytes=0)
     return dataclasses.replace(layer, variants=(DSP_GENERAL, *layer.variants[1:]),
                                scratch_bytes=conv_scratch_bytes(p["filter_h"], p["filter_w"], p["input_c"],
                                                                 DSP_GENERAL))
@@ -130,12 +141,14 @@ DW_MAX_TAPS = 25  # TP_DW_MAX_TAPS in depthwise_conv_s8.h
 
 def depthwise_variants(p: dict[str, int]) -> tuple[str, str] | None:
     """(DSP, Helium) kernels for this depthwise layer: the planar 3x3 variants where they have
-    scratch, else DSP tap pairs for channels % 4 == 0 and small windows or the generic DSP path,
-    and the generic Helium one; none (portable everywhere) for depth multipliers above 1."""
+    scratch (Helium's at stride 1 and 2, the DSP's at stride 1), else DSP tap pairs for channels
+    % 4 == 0 and small windows or the generic DSP path, and the generic Helium one; none (portable
+    everywhere) for depth multipliers above 1."""
     if p["depth_multiplier"] != 1:
         return None
     if depthwise_scratch_bytes(p):
-        return "tp_depthwise_conv_s8_dsp_3x3", "tp_depthwise_conv_s8_mve_3x3"
+        dsp = "tp_depthwise_conv_s8_dsp_3x3" if p["stride_w"] == 1 else "tp_depthwise_conv_s8_dsp_pairs"
+        return dsp, "tp_depthwise_conv_s8_mve_3x3"
     if p["input_c"] % 4 == 0 and p["filter_h"] * p["filter_w"] <= DW_MAX_TAPS:
         return "tp_depthwise_conv_s8_dsp_pairs", "tp_depthwise_conv_s8_mve"
     return "tp_depthwise_conv_s8_dsp", "tp_depthwise_conv_s8_mve"

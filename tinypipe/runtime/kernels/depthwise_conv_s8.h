@@ -37,6 +37,14 @@ typedef struct {
 #define TP_DW3_PLANE_W(output_w) ((output_w) + 2)
 #define TP_DW3_PLANE_H(output_h) ((output_h) + 2)
 #define TP_DW3_SCRATCH_BYTES(output_h, output_w) (4 * TP_DW3_PLANE_W(output_w) * TP_DW3_PLANE_H(output_h) + 4)
+/* Helium's 3x3 stride 2 (TP_DW3_PLANAR_S2): each plane split by input row and column parity into 4
+ * sub-planes of lines of TP_DW3_S2_PITCH bytes (TP_DW3_S2_LINES lines in all), TP_DW3_S2_SCRATCH_BYTES
+ * for the 4 planes, all within reach of 16-bit offsets (the generator checks). */
+#define TP_DW3_PLANAR_S2(fh, fw, sh, sw, dh, dw, dm, c) \
+    ((fh) == 3 && (fw) == 3 && (sh) == 2 && (sw) == 2 && (dh) == 1 && (dw) == 1 && (dm) == 1 && (c) % 4 == 0)
+#define TP_DW3_S2_PITCH(output_w) ((output_w) + 1)
+#define TP_DW3_S2_LINES(output_h) (4 * (output_h) + 2)
+#define TP_DW3_S2_SCRATCH_BYTES(output_h, output_w) (4 * TP_DW3_S2_PITCH(output_w) * TP_DW3_S2_LINES(output_h) + 4)
 
 /* filter [1][filter_h][filter_w][output_c]; output channel ic * depth_multiplier + m reads
  * input channel ic. */
@@ -46,7 +54,8 @@ void tp_depthwise_conv_s8(const tp_depthwise_conv_params_t *p, const int8_t *inp
 
 /* The same call, optimized variants (same bytes), depth multiplier 1 only; the generator picks
  * one per layer (tinypipe/aot/ops/conv.py):
- *   _mve_3x3  Helium, TP_DW3_PLANAR shapes, scratch of TP_DW3_SCRATCH_BYTES;
+ *   _mve_3x3  Helium, TP_DW3_PLANAR shapes, scratch of TP_DW3_SCRATCH_BYTES, and TP_DW3_PLANAR_S2
+ *             shapes, scratch of TP_DW3_S2_SCRATCH_BYTES;
  *   _mve      Helium, any shape;
  *   _dsp_3x3  DSP, TP_DW3_PLANAR shapes, scratch of TP_DW3_SCRATCH_BYTES;
  *   _dsp_pairs DSP, channels % 4 == 0 and at most TP_DW_MAX_TAPS taps;

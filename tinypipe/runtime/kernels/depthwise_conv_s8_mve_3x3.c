@@ -5,6 +5,7 @@
  * plane convolved in place as one flat run, 4 outputs of one channel per vector: 9 VLDRB.S32 +
  * 9 VMLA.S32 by the taps as scalars (in two passes), one requantization with the channel's scalar
  * multiplier and shift, one VSTRB.32; the output planes gathered back into the channels' places.
+ * Stride 2 (TP_DW3_PLANAR_S2) the same way on planes split by input row and column parity.
  */
 #include "depthwise_conv_s8_planar.h"
 
@@ -206,6 +207,209 @@ TP_INLINE void fill(int8_t *d, int8_t value, int32_t bytes) {
     vstrbq_p_s8(d, v, vctp8q((uint32_t)(bytes & 15)));
 }
 
+/* Stride 2: a channel's padded input split by row and column parity into 4 sub-planes of lines of
+ * q = output_w + 1 bytes (TP_DW3_S2_PITCH): even rows' even columns (ee), even rows' odd columns
+ * (eo), odd rows' even (oe) and odd (oo) columns. Output (v, u) at flat position f = v * q + u then
+ * reads ee[f], eo[f], ee[f + 1] (filter row 0), oe[f], oo[f], oe[f + 1] (row 1), ee[f + q],
+ * eo[f + q], ee[f + q + 1] (row 2): 4 outputs per VLDRB.S32 from fixed offsets, one flat run over
+ * the outputs as at stride 1 (1 position past each line computed and never read), the output
+ * written over ee[f], which no later window reads. */
+typedef struct {
+    int32_t q, eo, oe, oo; /* line bytes; the sub-planes' offsets from ee (the plane's start) */
+} tp_dw3_s2_planes_t;
+
+TP_INLINE tp_dw3_s2_planes_t s2_planes(int32_t ow, int32_t oh) {
+    const int32_t q = TP_DW3_S2_PITCH(ow), even = (oh + 1) * q;
+    return (tp_dw3_s2_planes_t){q, even, 2 * even, 2 * even + oh * q};
+}
+
+/* Where padded input (yp, xp) goes in a plane. */
+TP_INLINE int32_t s2_at(const tp_dw3_s2_planes_t *sp, int32_t yp, int32_t xp) {
+    const int32_t base = (yp & 1) ? ((xp & 1) ? sp->oo : sp->oe) : ((xp & 1) ? sp->eo : 0);
+    return base + (yp >> 1) * sp->q + (xp >> 1);
+}
+
+#if defined(__OPTIMIZE__) && !defined(TP_TFLM_ROUNDING)
+/* Filter rows 0 and 1 at stride 2 (as rows01_asm): 6 VLDRB.S32 + 6 VMLA + VMOV + VSTRW + LE per 4
+ * positions, from the ee / eo / oe / oo sub-planes at the chunk's first position. Functions of their
+ * own: inlined, their 12 registers are not to be found. */
+static void __attribute__((noinline)) rows01_s2_asm(const tp_dw3_mve_channel_t *k, const int8_t *ee_, const int8_t *eo_, const int8_t *oe_,
+                             const int8_t *oo_, int32_t *acc, int32_t iters) {
+    register const int8_t *ee __asm__("r4") = ee_, *eo __asm__("r5") = eo_; /* low registers */
+    register const int8_t *oe __asm__("r6") = oe_, *oo __asm__("r7") = oo_;
+    int32x4_t a, t0, t1, t2;
+    __asm__ volatile(
+        "dls    lr, %[n]\n"
+        "1:\n\t"
+        "vldrb.s32 %q[t2], [%[ee], #1]\n\t"
+        "vldrb.s32 %q[t0], [%[ee]], #4\n\t"
+        "vldrb.s32 %q[t1], [%[eo]], #4\n\t"
+        "vmov   %q[a], %q[bias]\n\t"
+        "vmla.s32 %q[a], %q[t0], %[w0]\n\t"
+        "vmla.s32 %q[a], %q[t1], %[w1]\n\t"
+        "vmla.s32 %q[a], %q[t2], %[w2]\n\t"
+        "vldrb.s32 %q[t2], [%[oe], #1]\n\t"
+        "vldrb.s32 %q[t0], [%[oe]], #4\n\t"
+        "vldrb.s32 %q[t1], [%[oo]], #4\n\t"
+        "vmla.s32 %q[a], %q[t0], %[w3]\n\t"
+        "vmla.s32 %q[a], %q[t1], %[w4]\n\t"
+        "vmla.s32 %q[a], %q[t2], %[w5]\n\t"
+        "vstrw.32 %q[a], [%[acc]], #16\n\t"
+        "le     lr, 1b"
+        : [ee] "+r"(ee), [eo] "+r"(eo), [oe] "+r"(oe), [oo] "+r"(oo), [acc] "+r"(acc), [a] "=&w"(a),
+          [t0] "=&w"(t0), [t1] "=&w"(t1), [t2] "=&w"(t2)
+        : [n] "r"(iters), [bias] "w"(vdupq_n_s32(k->bias)), [w0] "r"(k->w[0]), [w1] "r"(k->w[1]),
+          [w2] "r"(k->w[2]), [w3] "r"(k->w[3]), [w4] "r"(k->w[4]), [w5] "r"(k->w[5])
+        : "lr", "memory");
+}
+
+/* Filter row 2 at stride 2 (ee and eo one line on) added, requantized and stored over ee (as
+ * row2_asm): 3 VLDRB.S32 + VLDRW + 3 VMLA + 6 + VSTRB.32 + LE per 4 positions. */
+static void __attribute__((noinline)) row2_s2_asm(const tp_dw3_mve_channel_t *k, const int8_t *ee_, const int8_t *eo_, const int32_t *acc,
+                           int8_t *plane, int32_t iters, int32x4_t zo, int32x4_t lo, int32x4_t hi) {
+    register const int8_t *ee __asm__("r4") = ee_, *eo __asm__("r5") = eo_;
+    register int8_t *out __asm__("r6") = plane; /* low registers */
+    int32x4_t a, t0, t1, t2;
+    __asm__ volatile(
+        "dls    lr, %[n]\n"
+        "1:\n\t"
+        "vldrb.s32 %q[t2], [%[ee], #1]\n\t"
+        "vldrb.s32 %q[t0], [%[ee]], #4\n\t"
+        "vldrb.s32 %q[t1], [%[eo]], #4\n\t"
+        "vldrw.u32 %q[a], [%[acc]], #16\n\t"
+        "vmla.s32 %q[a], %q[t0], %[w6]\n\t"
+        "vmla.s32 %q[a], %q[t1], %[w7]\n\t"
+        "vmla.s32 %q[a], %q[t2], %[w8]\n\t"
+        "vshl.s32 %q[a], %[left]\n\t"
+        "vqrdmulh.s32 %q[a], %q[a], %[mult]\n\t"
+        "vrshl.s32 %q[a], %[right]\n\t"
+        "vadd.i32 %q[a], %q[a], %q[zo]\n\t"
+        "vmax.s32 %q[a], %q[a], %q[lo]\n\t"
+        "vmin.s32 %q[a], %q[a], %q[hi]\n\t"
+        "vstrb.32 %q[a], [%[out]], #4\n\t"
+        "le     lr, 1b"
+        : [ee] "+r"(ee), [eo] "+r"(eo), [acc] "+r"(acc), [out] "+r"(out), [a] "=&w"(a), [t0] "=&w"(t0),
+          [t1] "=&w"(t1), [t2] "=&w"(t2)
+        : [n] "r"(iters), [w6] "r"(k->w[6]), [w7] "r"(k->w[7]), [w8] "r"(k->w[8]), [left] "r"(k->left),
+          [mult] "r"(k->multiplier), [right] "r"(k->right), [zo] "w"(zo), [lo] "w"(lo), [hi] "w"(hi)
+        : "lr", "memory");
+}
+
+/* plane3x3_s2 for an upward channel, both passes per chunk in assembly (apart, as plane3x3_upward). */
+static void __attribute__((noinline)) plane3x3_s2_upward(const tp_dw3_mve_channel_t *k, const tp_dw3_s2_planes_t *sp,
+                                                         int8_t *plane, int32_t n, int32_t output_offset,
+                                                         int32_t act_min, int32_t act_max) {
+    int32_t acc[TP_DW3_MVE_CHUNK];
+    const int32x4_t zo = vdupq_n_s32(output_offset), lo = vdupq_n_s32(act_min), hi = vdupq_n_s32(act_max);
+    for (int32_t f0 = 0; f0 < n; f0 += TP_DW3_MVE_CHUNK, plane += TP_DW3_MVE_CHUNK) {
+        const int32_t iters = (tp_min(TP_DW3_MVE_CHUNK, n - f0) + 3) >> 2;
+        rows01_s2_asm(k, plane, plane + sp->eo, plane + sp->oe, plane + sp->oo, acc, iters);
+        row2_s2_asm(k, plane + sp->q, plane + sp->eo + sp->q, acc, plane, iters, zo, lo, hi);
+    }
+}
+#endif
+
+/* One channel's sub-planes convolved at stride 2, n flat positions (as plane3x3): upward channels
+ * in assembly, the others (and TP_TFLM_ROUNDING builds) summed in C and requantized output by
+ * output. */
+static void __attribute__((noinline)) plane3x3_s2(const tp_dw3_mve_channel_t *k, const tp_dw3_s2_planes_t *sp,
+                                                  int8_t *plane, int32_t n, int32_t output_offset,
+                                                  int32_t act_min, int32_t act_max) {
+#if defined(__OPTIMIZE__) && !defined(TP_TFLM_ROUNDING)
+    if (k->upward) {
+        plane3x3_s2_upward(k, sp, plane, n, output_offset, act_min, act_max);
+        return;
+    }
+#endif
+    int32_t acc[TP_DW3_MVE_CHUNK] __attribute__((aligned(16)));
+    const int32_t q = sp->q;
+    for (int32_t f0 = 0; f0 < n; f0 += TP_DW3_MVE_CHUNK) {
+        int8_t *const ee = plane + f0;
+        const int32_t m = tp_min(TP_DW3_MVE_CHUNK, n - f0);
+        for (int32_t i = 0; i < m; i += 4) {
+            const int8_t *const x = ee + i;
+            int32x4_t a = vmlaq_n_s32(vdupq_n_s32(k->bias), vldrbq_s32(x), k->w[0]);
+            a = vmlaq_n_s32(a, vldrbq_s32(x + sp->eo), k->w[1]);
+            a = vmlaq_n_s32(a, vldrbq_s32(x + 1), k->w[2]);
+            a = vmlaq_n_s32(a, vldrbq_s32(x + sp->oe), k->w[3]);
+            a = vmlaq_n_s32(a, vldrbq_s32(x + sp->oo), k->w[4]);
+            a = vmlaq_n_s32(a, vldrbq_s32(x + sp->oe + 1), k->w[5]);
+            a = vmlaq_n_s32(a, vldrbq_s32(x + q), k->w[6]);
+            a = vmlaq_n_s32(a, vldrbq_s32(x + sp->eo + q), k->w[7]);
+            vstrwq_s32(acc + i, vmlaq_n_s32(a, vldrbq_s32(x + q + 1), k->w[8]));
+        }
+        for (int32_t i = 0; i < m; ++i) {
+            ee[i] = (int8_t)tp_requantize_either(acc[i], k->multiplier, k->left + k->right, output_offset, act_min,
+                                                 act_max, k->upward);
+        }
+    }
+}
+
+/* Helium depthwise 3x3, stride 2: as stride 1 below, on the 4 sub-planes (plane3x3_s2); a pair of
+ * input pixels (even column, odd column) per VLDRB.S16 gather and VSTRB.16 scatter (ee / eo or oe
+ * / oo), a VLDRB.S32 + VSTRB.32 scatter for a single one. */
+static void dw3_mve_stride2(const tp_depthwise_conv_params_t *p, const int8_t *input, const int8_t *filter,
+                            const int32_t *bias, const int32_t *multiplier, const int32_t *shift, int8_t *output,
+                            int8_t *planes) {
+    const int32_t ch = p->input_c, iw = p->input_w, ih = p->input_h, ow = p->output_w, oh = p->output_h;
+    const tp_dw3_s2_planes_t sp = s2_planes(ow, oh);
+    const int32_t plane = TP_DW3_S2_PITCH(ow) * TP_DW3_S2_LINES(oh);
+    const tp_dw3_geometry_t g = {sp.q, ow, oh, ch, ow * ch, 0};
+    const int32_t positions = (oh - 1) * sp.q + ow; /* through the last output */
+    /* the input columns and rows an output reads; an odd first padded column alone, then pairs */
+    const int32_t cols = tp_min(iw, 2 * ow + 1 - p->pad_left), rows = tp_min(ih, 2 * oh + 1 - p->pad_top);
+    const int32_t first = p->pad_left & 1, pairs_end = first + (cols - first) / 2 * 2;
+    const uint32x4_t to_planes = vmulq_n_u32(vidupq_n_u32(0, 1), (uint32_t)plane);
+    const uint16x8_t lane = vandq_u16(vidupq_n_u16(0, 1), vdupq_n_u16(3)); /* 0..3, 0..3 */
+    const mve_pred16_t second = (mve_pred16_t)~vctp16q(4);                   /* lanes 4..7 */
+    const uint16x8_t plane_of = vmulq_n_u16(lane, (uint16_t)plane);
+    const uint16x8_t in_pair = vaddq_m_n_u16(lane, lane, (uint16_t)ch, second);
+    const uint16x8_t out_pair = in_pair;
+    const uint16x8_t to_even_pair = vaddq_m_n_u16(plane_of, plane_of, (uint16_t)sp.eo, second);
+    const uint16x8_t to_odd_pair = vaddq_m_n_u16(plane_of, plane_of, (uint16_t)(sp.oo - sp.oe), second);
+    const uint16x8_t plane_pair = vaddq_m_n_u16(plane_of, plane_of, 1, second);
+    tp_dw3_mve_channel_t k[4];
+    for (int32_t b = 0; b < p->batches; ++b) {
+        const int8_t *in_b = input + b * ih * iw * ch;
+        int8_t *out_b = output + b * oh * ow * ch;
+        for (int32_t c = 0; c < ch; c += 4) {
+            fill(planes, (int8_t)(-p->input_offset), 4 * plane);
+            for (int32_t y = 0; y < rows; ++y) {
+                const int32_t yp = y + p->pad_top;
+                const uint16x8_t to_pair = (yp & 1) ? to_odd_pair : to_even_pair;
+                const int8_t *s = in_b + y * iw * ch + c;
+                if (first) {
+                    vstrbq_scatter_offset_s32(planes + s2_at(&sp, yp, p->pad_left), to_planes, vldrbq_s32(s));
+                    s += ch;
+                }
+                int8_t *d = planes + s2_at(&sp, yp, first + p->pad_left);
+                for (int32_t x = first; x < pairs_end; x += 2, s += 2 * ch, ++d) {
+                    vstrbq_scatter_offset_s16(d, to_pair, vldrbq_gather_offset_s16(s, in_pair));
+                }
+                if (pairs_end < cols) {
+                    vstrbq_scatter_offset_s32(planes + s2_at(&sp, yp, pairs_end + p->pad_left), to_planes,
+                                              vldrbq_s32(in_b + (y * iw + pairs_end) * ch + c));
+                }
+            }
+            channels4(p, &g, filter, bias, multiplier, shift, c, k);
+            for (int32_t j = 0; j < 4; ++j) {
+                plane3x3_s2(&k[j], &sp, planes + j * plane, positions, p->output_offset, p->act_min, p->act_max);
+            }
+            for (int32_t v = 0; v < oh; ++v) {
+                const int8_t *s = planes + v * sp.q;
+                int8_t *o = out_b + c + v * ow * ch;
+                int32_t u = 0;
+                for (; u + 2 <= ow; u += 2, s += 2, o += 2 * ch) {
+                    vstrbq_scatter_offset_s16(o, out_pair, vldrbq_gather_offset_s16(s, plane_pair));
+                }
+                if (u < ow) {
+                    vstrbq_s32(o, vldrbq_gather_offset_s32(s, to_planes));
+                }
+            }
+        }
+    }
+}
+
 /* Helium depthwise 3x3, stride 1, no dilation, depth multiplier 1, channels % 4 == 0. Per group of
  * 4 channels: the planes are padded and the input scattered into them, each plane is convolved in
  * place (plane3x3), and the 4 output planes are gathered back into the channels' places; two
@@ -215,6 +419,10 @@ void tp_depthwise_conv_s8_mve_3x3(const tp_depthwise_conv_params_t *p, const int
                                   const int8_t *filter, const int32_t *bias, const int32_t *multiplier,
                                   const int32_t *shift, int8_t *output, void *scratch) {
     int8_t *const planes = (int8_t *)scratch;
+    if (p->stride_w == 2) {
+        dw3_mve_stride2(p, input, filter, bias, multiplier, shift, output, planes);
+        return;
+    }
     const int32_t ch = p->input_c, iw = p->input_w, ih = p->input_h, ow = p->output_w, oh = p->output_h;
     const int32_t pw = TP_DW3_PLANE_W(ow), ph = TP_DW3_PLANE_H(oh), plane = pw * ph;
     tp_dw3_geometry_t g;
