@@ -3,7 +3,7 @@
  * at a time with VMLADAVA.S8 (16 MACs per instruction, tail-predicated; each weight load feeds every
  * pixel of the block), the sums requantized as vectors with VQRDMULH + VRSHL (exactly the
  * ties-upward rule) and scattered to their pixels. Rows of 7 pixels with interleaved patches where
- * they fit (conv_rows: pointwise layers, filter rows of whole 16-byte slots, 32+ output channels),
+ * they fit (conv_rows: pointwise layers, filter rows of whole 16-byte slots, 8+ output channels),
  * else blocks of 4 with a patch per pixel (im2col into scratch, or the input itself for an unpadded
  * 1x1 convolution). The channel loops are written in assembly (row_channels, quad_channels). Same
  * bytes as conv_s8.c.
@@ -525,7 +525,7 @@ static void __attribute__((noinline)) gather_block(const tp_conv_params_t *p, co
 
 /* Whether a layer takes rows, its slots fitting in the scratch every conv layer reserves: a
  * pointwise one; another whose filter rows are whole 16-byte blocks (copied straight from the
- * input), or with 32 output channels or more (its patches gathered in pieces, which that many
+ * input), or with 8 output channels or more (its patches gathered: gather_block, which that many
  * channels repay). */
 TP_INLINE int conv_rows_fit(const tp_conv_params_t *p, int32_t k_size, int pointwise) {
     return tp_conv_row_bytes(k_size) <= TP_CONV_SCRATCH_BYTES(TP_CONV_DSP_PIXELS, 1, 1, k_size) &&
