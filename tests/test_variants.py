@@ -60,26 +60,21 @@ def test_each_core_links_only_the_chosen_variants(tmp_path: Path) -> None:
         assert linked == chosen[core], f"{core}: linked {sorted(linked)}, calls {sorted(chosen[core])}"
 
 
+DW3 = {"filter_h": 3, "filter_w": 3, "stride_h": 1, "stride_w": 1, "dilation_h": 1, "dilation_w": 1,
+       "depth_multiplier": 1, "input_c": 8, "output_h": 5, "output_w": 5}  # a 3x3 depthwise layer's params
+PLANAR = ("tp_depthwise_conv_s8_dsp_3x3", "tp_depthwise_conv_s8_mve_3x3")
+PAIRS, GENERIC = ("tp_depthwise_conv_s8_dsp_pairs", "tp_depthwise_conv_s8_mve"), \
+    ("tp_depthwise_conv_s8_dsp", "tp_depthwise_conv_s8_mve")
+
+
 @pytest.mark.parametrize("depthwise", [
-    ({"filter_h": 3, "filter_w": 3, "stride_h": 1, "stride_w": 1, "dilation_h": 1, "dilation_w": 1,
-      "depth_multiplier": 1, "input_c": 8, "output_h": 5, "output_w": 5},
-     ("tp_depthwise_conv_s8_dsp_3x3", "tp_depthwise_conv_s8_mve_3x3")),
-    ({"filter_h": 3, "filter_w": 3, "stride_h": 2, "stride_w": 2, "dilation_h": 1, "dilation_w": 1,
-      "depth_multiplier": 1, "input_c": 8, "output_h": 5, "output_w": 5},
-     ("tp_depthwise_conv_s8_dsp_pairs", "tp_depthwise_conv_s8_mve_3x3")),
+    (DW3, PLANAR),
+    ({**DW3, "stride_h": 2, "stride_w": 2}, (PAIRS[0], PLANAR[1])),  # Helium planar, DSP tap pairs
     # stride 2 whose planes 16-bit offsets cannot reach; strides 2 and 1
-    ({"filter_h": 3, "filter_w": 3, "stride_h": 2, "stride_w": 2, "dilation_h": 1, "dilation_w": 1,
-      "depth_multiplier": 1, "input_c": 8, "output_h": 100, "output_w": 100},
-     ("tp_depthwise_conv_s8_dsp_pairs", "tp_depthwise_conv_s8_mve")),
-    ({"filter_h": 3, "filter_w": 3, "stride_h": 2, "stride_w": 1, "dilation_h": 1, "dilation_w": 1,
-      "depth_multiplier": 1, "input_c": 8, "output_h": 5, "output_w": 5},
-     ("tp_depthwise_conv_s8_dsp_pairs", "tp_depthwise_conv_s8_mve")),
-    ({"filter_h": 3, "filter_w": 3, "stride_h": 1, "stride_w": 1, "dilation_h": 1, "dilation_w": 1,
-      "depth_multiplier": 1, "input_c": 6, "output_h": 5, "output_w": 5},
-     ("tp_depthwise_conv_s8_dsp", "tp_depthwise_conv_s8_mve")),
-    ({"filter_h": 7, "filter_w": 7, "stride_h": 1, "stride_w": 1, "dilation_h": 1, "dilation_w": 1,
-      "depth_multiplier": 1, "input_c": 8, "output_h": 5, "output_w": 5},
-     ("tp_depthwise_conv_s8_dsp", "tp_depthwise_conv_s8_mve")),
+    ({**DW3, "stride_h": 2, "stride_w": 2, "output_h": 100, "output_w": 100}, PAIRS),
+    ({**DW3, "stride_h": 2}, PAIRS),
+    ({**DW3, "input_c": 6}, GENERIC),
+    ({**DW3, "filter_h": 7, "filter_w": 7}, GENERIC),
 ])
 def test_depthwise_variant_follows_the_shape(depthwise: tuple[dict[str, int], tuple[str, str]]) -> None:
     from tinypipe.aot.ops.conv import depthwise_variants

@@ -52,67 +52,76 @@ TP_INLINE int32x4_t row2(const int32_t *acc, const int8_t *x, const tp_dw3_mve_c
  * pointer copies and increments): the loads at +1 and +2 first, then the one at +0 advances the
  * pointer (VLDRB.S32 takes a low register); a low-overhead loop of `iters` 4-position steps. */
 
-/* rows01: 6 VLDRB.S32 + 6 VMLA + VMOV (the bias) + VSTRW + LE per 4 positions. */
+/* The loops of both passes (at stride 1 and 2), around the tap loads LOADS_*, each filling t0..t2
+ * with 4 positions of one filter row's 3 taps (advancing the pointers by 4): */
+/* rows 0 and 1 from the bias, into acc: 6 VLDRB.S32 + 6 VMLA + VMOV + VSTRW + LE per 4 positions */
+#define TP_DW3_ROWS01_ASM(LOADS_0, LOADS_1)      \
+    "dls    lr, %[n]\n"                          \
+    "1:\n\t"                                     \
+    LOADS_0                                      \
+    "vmov   %q[a], %q[bias]\n\t"                 \
+    "vmla.s32 %q[a], %q[t0], %[w0]\n\t"          \
+    "vmla.s32 %q[a], %q[t1], %[w1]\n\t"          \
+    "vmla.s32 %q[a], %q[t2], %[w2]\n\t"          \
+    LOADS_1                                      \
+    "vmla.s32 %q[a], %q[t0], %[w3]\n\t"          \
+    "vmla.s32 %q[a], %q[t1], %[w4]\n\t"          \
+    "vmla.s32 %q[a], %q[t2], %[w5]\n\t"          \
+    "vstrw.32 %q[a], [%[acc]], #16\n\t"          \
+    "le     lr, 1b"
+#define TP_DW3_ROWS01_INPUTS(k)                                                                         \
+    [n] "r"(iters), [bias] "w"(vdupq_n_s32((k)->bias)), [w0] "r"((k)->w[0]), [w1] "r"((k)->w[1]),      \
+        [w2] "r"((k)->w[2]), [w3] "r"((k)->w[3]), [w4] "r"((k)->w[4]), [w5] "r"((k)->w[5])
+/* row 2 added to acc, requantized (tp_requantize_upward_x4 with the channel's scalars) and stored at
+ * out: 3 VLDRB.S32 + VLDRW + 3 VMLA + VSHL + VQRDMULH + VRSHL + VADD + VMAX + VMIN + VSTRB.32 + LE */
+#define TP_DW3_ROW2_ASM(LOADS_2)                 \
+    "dls    lr, %[n]\n"                          \
+    "1:\n\t"                                     \
+    LOADS_2                                      \
+    "vldrw.u32 %q[a], [%[acc]], #16\n\t"         \
+    "vmla.s32 %q[a], %q[t0], %[w6]\n\t"          \
+    "vmla.s32 %q[a], %q[t1], %[w7]\n\t"          \
+    "vmla.s32 %q[a], %q[t2], %[w8]\n\t"          \
+    "vshl.s32 %q[a], %[left]\n\t"                \
+    "vqrdmulh.s32 %q[a], %q[a], %[mult]\n\t"     \
+    "vrshl.s32 %q[a], %[right]\n\t"              \
+    "vadd.i32 %q[a], %q[a], %q[zo]\n\t"          \
+    "vmax.s32 %q[a], %q[a], %q[lo]\n\t"          \
+    "vmin.s32 %q[a], %q[a], %q[hi]\n\t"          \
+    "vstrb.32 %q[a], [%[out]], #4\n\t"           \
+    "le     lr, 1b"
+#define TP_DW3_ROW2_INPUTS(k)                                                                           \
+    [n] "r"(iters), [w6] "r"((k)->w[6]), [w7] "r"((k)->w[7]), [w8] "r"((k)->w[8]), [left] "r"((k)->left), \
+        [mult] "r"((k)->multiplier), [right] "r"((k)->right), [zo] "w"(zo), [lo] "w"(lo), [hi] "w"(hi)
+/* a filter row's taps at +0, +1, +2 of one line (x) at stride 1 */
+#define TP_DW3_LOADS_S1(x)                       \
+    "vldrb.s32 %q[t1], [%[" x "], #1]\n\t"        \
+    "vldrb.s32 %q[t2], [%[" x "], #2]\n\t"        \
+    "vldrb.s32 %q[t0], [%[" x "]], #4\n\t"
+
+/* rows01 in assembly. */
 TP_INLINE void rows01_asm(const tp_dw3_mve_channel_t *k, const int8_t *line0, const int8_t *line1, int32_t *acc,
                           int32_t iters) {
     register const int8_t *x0 __asm__("r4") = line0, *x1 __asm__("r5") = line1; /* low registers */
     int32x4_t a, t0, t1, t2;
-    __asm__ volatile(
-        "dls    lr, %[n]\n"
-        "1:\n\t"
-        "vldrb.s32 %q[t1], [%[x0], #1]\n\t"
-        "vldrb.s32 %q[t2], [%[x0], #2]\n\t"
-        "vldrb.s32 %q[t0], [%[x0]], #4\n\t"
-        "vmov   %q[a], %q[bias]\n\t"
-        "vmla.s32 %q[a], %q[t0], %[w0]\n\t"
-        "vmla.s32 %q[a], %q[t1], %[w1]\n\t"
-        "vmla.s32 %q[a], %q[t2], %[w2]\n\t"
-        "vldrb.s32 %q[t1], [%[x1], #1]\n\t"
-        "vldrb.s32 %q[t2], [%[x1], #2]\n\t"
-        "vldrb.s32 %q[t0], [%[x1]], #4\n\t"
-        "vmla.s32 %q[a], %q[t0], %[w3]\n\t"
-        "vmla.s32 %q[a], %q[t1], %[w4]\n\t"
-        "vmla.s32 %q[a], %q[t2], %[w5]\n\t"
-        "vstrw.32 %q[a], [%[acc]], #16\n\t"
-        "le     lr, 1b"
-        : [x0] "+r"(x0), [x1] "+r"(x1), [acc] "+r"(acc), [a] "=&w"(a), [t0] "=&w"(t0), [t1] "=&w"(t1),
-          [t2] "=&w"(t2)
-        : [n] "r"(iters), [bias] "w"(vdupq_n_s32(k->bias)), [w0] "r"(k->w[0]), [w1] "r"(k->w[1]),
-          [w2] "r"(k->w[2]), [w3] "r"(k->w[3]), [w4] "r"(k->w[4]), [w5] "r"(k->w[5])
-        : "lr", "memory");
+    __asm__ volatile(TP_DW3_ROWS01_ASM(TP_DW3_LOADS_S1("x0"), TP_DW3_LOADS_S1("x1"))
+                     : [x0] "+r"(x0), [x1] "+r"(x1), [acc] "+r"(acc), [a] "=&w"(a), [t0] "=&w"(t0),
+                       [t1] "=&w"(t1), [t2] "=&w"(t2)
+                     : TP_DW3_ROWS01_INPUTS(k)
+                     : "lr", "memory");
 }
 
-/* The third row added to rows01's sums, requantized (tp_requantize_upward_x4 with the channel's
- * scalars) and stored over the plane at out: 3 VLDRB.S32 + VLDRW + 3 VMLA + VSHL + VQRDMULH + VRSHL
- * + VADD + VMAX + VMIN + VSTRB.32 + LE per 4 positions. */
+/* The third row added to rows01's sums, requantized and stored over the plane at out. */
 TP_INLINE void row2_asm(const tp_dw3_mve_channel_t *k, const int8_t *line2, const int32_t *acc, int8_t *plane,
                         int32_t iters, int32x4_t zo, int32x4_t lo, int32x4_t hi) {
     register const int8_t *x2 __asm__("r4") = line2;
     register int8_t *out __asm__("r5") = plane; /* low registers */
     int32x4_t a, t0, t1, t2;
-    __asm__ volatile(
-        "dls    lr, %[n]\n"
-        "1:\n\t"
-        "vldrb.s32 %q[t1], [%[x2], #1]\n\t"
-        "vldrb.s32 %q[t2], [%[x2], #2]\n\t"
-        "vldrb.s32 %q[t0], [%[x2]], #4\n\t"
-        "vldrw.u32 %q[a], [%[acc]], #16\n\t"
-        "vmla.s32 %q[a], %q[t0], %[w6]\n\t"
-        "vmla.s32 %q[a], %q[t1], %[w7]\n\t"
-        "vmla.s32 %q[a], %q[t2], %[w8]\n\t"
-        "vshl.s32 %q[a], %[left]\n\t"
-        "vqrdmulh.s32 %q[a], %q[a], %[mult]\n\t"
-        "vrshl.s32 %q[a], %[right]\n\t"
-        "vadd.i32 %q[a], %q[a], %q[zo]\n\t"
-        "vmax.s32 %q[a], %q[a], %q[lo]\n\t"
-        "vmin.s32 %q[a], %q[a], %q[hi]\n\t"
-        "vstrb.32 %q[a], [%[out]], #4\n\t"
-        "le     lr, 1b"
-        : [x2] "+r"(x2), [acc] "+r"(acc), [out] "+r"(out), [a] "=&w"(a), [t0] "=&w"(t0), [t1] "=&w"(t1),
-          [t2] "=&w"(t2)
-        : [n] "r"(iters), [w6] "r"(k->w[6]), [w7] "r"(k->w[7]), [w8] "r"(k->w[8]), [left] "r"(k->left),
-          [mult] "r"(k->multiplier), [right] "r"(k->right), [zo] "w"(zo), [lo] "w"(lo), [hi] "w"(hi)
-        : "lr", "memory");
+    __asm__ volatile(TP_DW3_ROW2_ASM(TP_DW3_LOADS_S1("x2"))
+                     : [x2] "+r"(x2), [acc] "+r"(acc), [out] "+r"(out), [a] "=&w"(a), [t0] "=&w"(t0),
+                       [t1] "=&w"(t1), [t2] "=&w"(t2)
+                     : TP_DW3_ROW2_INPUTS(k)
+                     : "lr", "memory");
 }
 
 /* plane3x3 for an upward channel: both passes per chunk in assembly (a function of its own: inlined
@@ -230,69 +239,38 @@ TP_INLINE int32_t s2_at(const tp_dw3_s2_planes_t *sp, int32_t yp, int32_t xp) {
 }
 
 #if defined(__OPTIMIZE__) && !defined(TP_TFLM_ROUNDING)
-/* Filter rows 0 and 1 at stride 2 (as rows01_asm): 6 VLDRB.S32 + 6 VMLA + VMOV + VSTRW + LE per 4
- * positions, from the ee / eo / oe / oo sub-planes at the chunk's first position. Functions of their
- * own: inlined, their 12 registers are not to be found. */
-static void __attribute__((noinline)) rows01_s2_asm(const tp_dw3_mve_channel_t *k, const int8_t *ee_, const int8_t *eo_, const int8_t *oe_,
-                             const int8_t *oo_, int32_t *acc, int32_t iters) {
+/* A filter row's taps at stride 2: e[+0], o[+0], e[+1] of its even- and odd-column sub-planes. */
+#define TP_DW3_LOADS_S2(e, o)                    \
+    "vldrb.s32 %q[t2], [%[" e "], #1]\n\t"        \
+    "vldrb.s32 %q[t0], [%[" e "]], #4\n\t"        \
+    "vldrb.s32 %q[t1], [%[" o "]], #4\n\t"
+
+/* rows01_asm and row2_asm at stride 2, from the sub-planes at the chunk's first position. Functions
+ * of their own: inlined, their 12 registers are not to be found. */
+static void __attribute__((noinline)) rows01_s2_asm(const tp_dw3_mve_channel_t *k, const int8_t *ee_,
+                                                    const int8_t *eo_, const int8_t *oe_, const int8_t *oo_,
+                                                    int32_t *acc, int32_t iters) {
     register const int8_t *ee __asm__("r4") = ee_, *eo __asm__("r5") = eo_; /* low registers */
     register const int8_t *oe __asm__("r6") = oe_, *oo __asm__("r7") = oo_;
     int32x4_t a, t0, t1, t2;
-    __asm__ volatile(
-        "dls    lr, %[n]\n"
-        "1:\n\t"
-        "vldrb.s32 %q[t2], [%[ee], #1]\n\t"
-        "vldrb.s32 %q[t0], [%[ee]], #4\n\t"
-        "vldrb.s32 %q[t1], [%[eo]], #4\n\t"
-        "vmov   %q[a], %q[bias]\n\t"
-        "vmla.s32 %q[a], %q[t0], %[w0]\n\t"
-        "vmla.s32 %q[a], %q[t1], %[w1]\n\t"
-        "vmla.s32 %q[a], %q[t2], %[w2]\n\t"
-        "vldrb.s32 %q[t2], [%[oe], #1]\n\t"
-        "vldrb.s32 %q[t0], [%[oe]], #4\n\t"
-        "vldrb.s32 %q[t1], [%[oo]], #4\n\t"
-        "vmla.s32 %q[a], %q[t0], %[w3]\n\t"
-        "vmla.s32 %q[a], %q[t1], %[w4]\n\t"
-        "vmla.s32 %q[a], %q[t2], %[w5]\n\t"
-        "vstrw.32 %q[a], [%[acc]], #16\n\t"
-        "le     lr, 1b"
-        : [ee] "+r"(ee), [eo] "+r"(eo), [oe] "+r"(oe), [oo] "+r"(oo), [acc] "+r"(acc), [a] "=&w"(a),
-          [t0] "=&w"(t0), [t1] "=&w"(t1), [t2] "=&w"(t2)
-        : [n] "r"(iters), [bias] "w"(vdupq_n_s32(k->bias)), [w0] "r"(k->w[0]), [w1] "r"(k->w[1]),
-          [w2] "r"(k->w[2]), [w3] "r"(k->w[3]), [w4] "r"(k->w[4]), [w5] "r"(k->w[5])
-        : "lr", "memory");
+    __asm__ volatile(TP_DW3_ROWS01_ASM(TP_DW3_LOADS_S2("ee", "eo"), TP_DW3_LOADS_S2("oe", "oo"))
+                     : [ee] "+r"(ee), [eo] "+r"(eo), [oe] "+r"(oe), [oo] "+r"(oo), [acc] "+r"(acc), [a] "=&w"(a),
+                       [t0] "=&w"(t0), [t1] "=&w"(t1), [t2] "=&w"(t2)
+                     : TP_DW3_ROWS01_INPUTS(k)
+                     : "lr", "memory");
 }
 
-/* Filter row 2 at stride 2 (ee and eo one line on) added, requantized and stored over ee (as
- * row2_asm): 3 VLDRB.S32 + VLDRW + 3 VMLA + 6 + VSTRB.32 + LE per 4 positions. */
-static void __attribute__((noinline)) row2_s2_asm(const tp_dw3_mve_channel_t *k, const int8_t *ee_, const int8_t *eo_, const int32_t *acc,
-                           int8_t *plane, int32_t iters, int32x4_t zo, int32x4_t lo, int32x4_t hi) {
+static void __attribute__((noinline)) row2_s2_asm(const tp_dw3_mve_channel_t *k, const int8_t *ee_, const int8_t *eo_,
+                                                  const int32_t *acc, int8_t *plane, int32_t iters, int32x4_t zo,
+                                                  int32x4_t lo, int32x4_t hi) {
     register const int8_t *ee __asm__("r4") = ee_, *eo __asm__("r5") = eo_;
     register int8_t *out __asm__("r6") = plane; /* low registers */
     int32x4_t a, t0, t1, t2;
-    __asm__ volatile(
-        "dls    lr, %[n]\n"
-        "1:\n\t"
-        "vldrb.s32 %q[t2], [%[ee], #1]\n\t"
-        "vldrb.s32 %q[t0], [%[ee]], #4\n\t"
-        "vldrb.s32 %q[t1], [%[eo]], #4\n\t"
-        "vldrw.u32 %q[a], [%[acc]], #16\n\t"
-        "vmla.s32 %q[a], %q[t0], %[w6]\n\t"
-        "vmla.s32 %q[a], %q[t1], %[w7]\n\t"
-        "vmla.s32 %q[a], %q[t2], %[w8]\n\t"
-        "vshl.s32 %q[a], %[left]\n\t"
-        "vqrdmulh.s32 %q[a], %q[a], %[mult]\n\t"
-        "vrshl.s32 %q[a], %[right]\n\t"
-        "vadd.i32 %q[a], %q[a], %q[zo]\n\t"
-        "vmax.s32 %q[a], %q[a], %q[lo]\n\t"
-        "vmin.s32 %q[a], %q[a], %q[hi]\n\t"
-        "vstrb.32 %q[a], [%[out]], #4\n\t"
-        "le     lr, 1b"
-        : [ee] "+r"(ee), [eo] "+r"(eo), [acc] "+r"(acc), [out] "+r"(out), [a] "=&w"(a), [t0] "=&w"(t0),
-          [t1] "=&w"(t1), [t2] "=&w"(t2)
-        : [n] "r"(iters), [w6] "r"(k->w[6]), [w7] "r"(k->w[7]), [w8] "r"(k->w[8]), [left] "r"(k->left),
-          [mult] "r"(k->multiplier), [right] "r"(k->right), [zo] "w"(zo), [lo] "w"(lo), [hi] "w"(hi)
-        : "lr", "memory");
+    __asm__ volatile(TP_DW3_ROW2_ASM(TP_DW3_LOADS_S2("ee", "eo"))
+                     : [ee] "+r"(ee), [eo] "+r"(eo), [acc] "+r"(acc), [out] "+r"(out), [a] "=&w"(a),
+                       [t0] "=&w"(t0), [t1] "=&w"(t1), [t2] "=&w"(t2)
+                     : TP_DW3_ROW2_INPUTS(k)
+                     : "lr", "memory");
 }
 
 /* plane3x3_s2 for an upward channel, both passes per chunk in assembly (apart, as plane3x3_upward). */
