@@ -69,7 +69,7 @@ PAIRS, GENERIC = ("tp_depthwise_conv_s8_dsp_pairs", "tp_depthwise_conv_s8_mve"),
 
 @pytest.mark.parametrize("depthwise", [
     (DW3, PLANAR),
-    ({**DW3, "stride_h": 2, "stride_w": 2}, (PAIRS[0], PLANAR[1])),  # Helium planar, DSP tap pairs
+    ({**DW3, "stride_h": 2, "stride_w": 2}, (PAIRS[0], "tp_depthwise_conv_s8_mve_3x3_s2")),
     # stride 2 whose planes 16-bit offsets cannot reach; strides 2 and 1
     ({**DW3, "stride_h": 2, "stride_w": 2, "output_h": 100, "output_w": 100}, PAIRS),
     ({**DW3, "stride_h": 2}, PAIRS),
@@ -118,7 +118,7 @@ def test_stride_2_planar_depthwise_costs_little_ram(tmp_path: Path) -> None:
     def planar_stride_2(allowance: float) -> tuple[int, int]:
         layers, plan = plan_layers(graph, allowance)
         n = sum(1 for la in layers if la.kernel == "tp_depthwise_conv_s8" and la.params["stride_w"] == 2
-                and la.variants and la.variants[1] == "tp_depthwise_conv_s8_mve_3x3")
+                and la.variants and la.variants[1] == "tp_depthwise_conv_s8_mve_3x3_s2")
         return n, plan.arena_bytes
 
     (fast, fast_arena), (small, small_arena) = planar_stride_2(WIDE_ARENA_ALLOWANCE), planar_stride_2(0.0)

@@ -118,7 +118,7 @@ def is_wide(layer: Layer) -> bool:
     """Whether `layer` takes scratch for speed alone: a CONV_2D on the DSP's 8-pixel path
     (DSP_WIDE), or a DEPTHWISE_CONV_2D on Helium's planar path at stride 2."""
     if layer.kernel == "tp_depthwise_conv_s8":
-        return layer.scratch_bytes > 0 and layer.params["stride_w"] == 2
+        return bool(layer.variants) and layer.variants[1] == "tp_depthwise_conv_s8_mve_3x3_s2"
     return bool(layer.variants) and layer.variants[0] == DSP_WIDE
 
 
@@ -146,9 +146,10 @@ def depthwise_variants(p: dict[str, int]) -> tuple[str, str] | None:
     everywhere) for depth multipliers above 1."""
     if p["depth_multiplier"] != 1:
         return None
+    if depthwise_scratch_bytes(p) and p["stride_w"] == 2:
+        return "tp_depthwise_conv_s8_dsp_pairs", "tp_depthwise_conv_s8_mve_3x3_s2"
     if depthwise_scratch_bytes(p):
-        dsp = "tp_depthwise_conv_s8_dsp_3x3" if p["stride_w"] == 1 else "tp_depthwise_conv_s8_dsp_pairs"
-        return dsp, "tp_depthwise_conv_s8_mve_3x3"
+        return "tp_depthwise_conv_s8_dsp_3x3", "tp_depthwise_conv_s8_mve_3x3"
     if p["input_c"] % 4 == 0 and p["filter_h"] * p["filter_w"] <= DW_MAX_TAPS:
         return "tp_depthwise_conv_s8_dsp_pairs", "tp_depthwise_conv_s8_mve"
     return "tp_depthwise_conv_s8_dsp", "tp_depthwise_conv_s8_mve"

@@ -54,8 +54,8 @@ void tp_depthwise_conv_s8(const tp_depthwise_conv_params_t *p, const int8_t *inp
 
 /* The same call, optimized variants (same bytes), depth multiplier 1 only; the generator picks
  * one per layer (tinypipe/aot/ops/conv.py):
- *   _mve_3x3  Helium, TP_DW3_PLANAR shapes, scratch of TP_DW3_SCRATCH_BYTES, and TP_DW3_PLANAR_S2
- *             shapes, scratch of TP_DW3_S2_SCRATCH_BYTES;
+ *   _mve_3x3  Helium, TP_DW3_PLANAR shapes, scratch of TP_DW3_SCRATCH_BYTES;
+ *   _mve_3x3_s2 Helium, TP_DW3_PLANAR_S2 shapes, scratch of TP_DW3_S2_SCRATCH_BYTES;
  *   _mve      Helium, any shape;
  *   _dsp_3x3  DSP, TP_DW3_PLANAR shapes, scratch of TP_DW3_SCRATCH_BYTES;
  *   _dsp_pairs DSP, channels % 4 == 0 and at most TP_DW_MAX_TAPS taps;
@@ -64,6 +64,9 @@ void tp_depthwise_conv_s8(const tp_depthwise_conv_params_t *p, const int8_t *inp
 void tp_depthwise_conv_s8_mve_3x3(const tp_depthwise_conv_params_t *p, const int8_t *input,
                                   const int8_t *filter, const int32_t *bias, const int32_t *multiplier,
                                   const int32_t *shift, int8_t *output, void *scratch);
+void tp_depthwise_conv_s8_mve_3x3_s2(const tp_depthwise_conv_params_t *p, const int8_t *input,
+                                     const int8_t *filter, const int32_t *bias, const int32_t *multiplier,
+                                     const int32_t *shift, int8_t *output, void *scratch);
 void tp_depthwise_conv_s8_mve(const tp_depthwise_conv_params_t *p, const int8_t *input,
                               const int8_t *filter, const int32_t *bias, const int32_t *multiplier,
                               const int32_t *shift, int8_t *output, void *scratch);

@@ -323,12 +323,13 @@ static void __attribute__((noinline)) plane3x3_s2(const tp_dw3_mve_channel_t *k,
     }
 }
 
-/* Helium depthwise 3x3, stride 2: as stride 1 below, on the 4 sub-planes (plane3x3_s2); a pair of
- * input pixels (even column, odd column) per VLDRB.S16 gather and VSTRB.16 scatter (ee / eo or oe
- * / oo), a VLDRB.S32 + VSTRB.32 scatter for a single one. */
-static void dw3_mve_stride2(const tp_depthwise_conv_params_t *p, const int8_t *input, const int8_t *filter,
-                            const int32_t *bias, const int32_t *multiplier, const int32_t *shift, int8_t *output,
-                            int8_t *planes) {
+/* Helium depthwise 3x3, stride 2 (TP_DW3_PLANAR_S2): as stride 1 below, on the 4 sub-planes
+ * (plane3x3_s2); a pair of input pixels (even column, odd column) per VLDRB.S16 gather and VSTRB.16
+ * scatter (ee / eo or oe / oo), a VLDRB.S32 + VSTRB.32 scatter for a single one. */
+void tp_depthwise_conv_s8_mve_3x3_s2(const tp_depthwise_conv_params_t *p, const int8_t *input,
+                                     const int8_t *filter, const int32_t *bias, const int32_t *multiplier,
+                                     const int32_t *shift, int8_t *output, void *scratch) {
+    int8_t *const planes = (int8_t *)scratch;
     const int32_t ch = p->input_c, iw = p->input_w, ih = p->input_h, ow = p->output_w, oh = p->output_h;
     const tp_dw3_s2_planes_t sp = s2_planes(ow, oh);
     const int32_t plane = TP_DW3_S2_PITCH(ow) * TP_DW3_S2_LINES(oh);
@@ -397,10 +398,6 @@ void tp_depthwise_conv_s8_mve_3x3(const tp_depthwise_conv_params_t *p, const int
                                   const int8_t *filter, const int32_t *bias, const int32_t *multiplier,
                                   const int32_t *shift, int8_t *output, void *scratch) {
     int8_t *const planes = (int8_t *)scratch;
-    if (p->stride_w == 2) {
-        dw3_mve_stride2(p, input, filter, bias, multiplier, shift, output, planes);
-        return;
-    }
     const int32_t ch = p->input_c, iw = p->input_w, ih = p->input_h, ow = p->output_w, oh = p->output_h;
     const int32_t pw = TP_DW3_PLANE_W(ow), ph = TP_DW3_PLANE_H(oh), plane = pw * ph;
     tp_dw3_geometry_t g;
