@@ -432,16 +432,24 @@ static void __attribute__((noinline)) gather_patch(const tp_conv_params_t *p, co
  * the slot each. At most TP_CONV_MVE_GROUPS groups; patches spanning 64 KiB are not planned. */
 #define TP_CONV_MVE_GROUPS 16
 
-/* The gather offsets of a layer's inside patches into `groups`: how many, 0 if they do not fit or
- * the filter rows are whole slots. */
+/* Whether a layer's inside patches can be gathered: at most TP_CONV_MVE_GROUPS groups, every byte
+ * within 16-bit offsets of the first. */
+TP_INLINE int gatherable(const tp_conv_params_t *p, int32_t k_size) {
+    const int32_t row_step = p->dilation_h * p->input_w * p->input_c;
+    return (k_size + 7) / 8 <= TP_CONV_MVE_GROUPS &&
+           (p->filter_h - 1) * row_step + p->filter_w * p->input_c <= 65536;
+}
+
+/* The gather offsets of a layer's inside patches into `groups`: how many, 0 if they cannot be
+ * gathered or the filter rows are whole slots (gather_patch's fast path). */
 static int32_t gather_plan(const tp_conv_params_t *p, int32_t k_size, uint16x8_t *groups) {
     const int32_t run = p->filter_w * p->input_c, row_step = p->dilation_h * p->input_w * p->input_c;
     const int32_t n = (k_size + 7) / 8;
     for (int32_t g = 0; g < 4; ++g) { /* gather_block holds the first four */
         groups[g] = vdupq_n_u16(0);
     }
-    if (run % TP_CONV_MVE_SLOT == 0 || n > TP_CONV_MVE_GROUPS || (p->filter_h - 1) * row_step + run > 65536) {
-        return 0; /* whole slots: gather_patch's fast path */
+    if (run % TP_CONV_MVE_SLOT == 0 || !gatherable(p, k_size)) {
+        return 0;
     }
     for (int32_t g = 0; g < n; ++g) {
         uint16_t at[8];
@@ -525,12 +533,13 @@ static void __attribute__((noinline)) gather_block(const tp_conv_params_t *p, co
 
 /* Whether a layer takes rows, its slots fitting in the scratch every conv layer reserves: a
  * pointwise one; another whose filter rows are whole 16-byte blocks (copied straight from the
- * input), or with 8 output channels or more (its patches gathered: gather_block, which that many
- * channels repay). */
+ * input); with 8 output channels or more whose patches can be gathered (gather_block), or 32 or
+ * more (patches copied in pieces by gather_patch: that many channels repay it). */
 TP_INLINE int conv_rows_fit(const tp_conv_params_t *p, int32_t k_size, int pointwise) {
     return tp_conv_row_bytes(k_size) <= TP_CONV_SCRATCH_BYTES(TP_CONV_DSP_PIXELS, 1, 1, k_size) &&
            (p->dilation_w == 1 || p->filter_w == 1) &&
-           (pointwise || (p->filter_w * p->input_c) % TP_CONV_MVE_SLOT == 0 || p->live_c >= 8);
+           (pointwise || (p->filter_w * p->input_c) % TP_CONV_MVE_SLOT == 0 || p->live_c >= 32 ||
+            (p->live_c >= 8 && gatherable(p, k_size)));
 }
 
 /* Every block of a layer that takes rows (conv_rows_fit). The last block ends at the last pixel
