@@ -24,27 +24,61 @@ typedef struct {
 #define TP_DW3_MVE_CHUNK 192 /* plane positions per pass (a multiple of 4; 768 B of stack) */
 
 /* The bias plus the first two rows of the window at plane positions [0, n) (rounded up to 4; x: the
- * first position): 6 VLDRB.S32 + 6 VMLA.S32 per 4 positions. The window is summed in two passes
- * so that each keeps its taps in registers (with all 9 taps at once GCC spills taps and pointers). */
-TP_INLINE void rows01(const tp_dw3_mve_channel_t *k, const int8_t *x, int32_t pitch, int32_t *acc, int32_t n) {
+ * first position; tap: the window's 9 plane offsets, plane order): 6 VLDRB.S32 + 6 VMLA.S32 per 4
+ * positions. The window is summed in two passes so that each keeps its taps in registers (with all
+ * 9 taps at once GCC spills taps and pointers). */
+TP_INLINE void rows01(const tp_dw3_mve_channel_t *k, const int8_t *x, const int32_t *tap, int32_t *acc, int32_t n) {
     const int32_t w0 = k->w[0], w1 = k->w[1], w2 = k->w[2], w3 = k->w[3], w4 = k->w[4], w5 = k->w[5];
+    const int32_t t0 = tap[0], t1 = tap[1], t2 = tap[2], t3 = tap[3], t4 = tap[4], t5 = tap[5];
     const int32x4_t bias = vdupq_n_s32(k->bias);
-    const int8_t *x0 = x, *x1 = x + pitch;
-    for (int32_t *const end = acc + n; acc < end; acc += 4, x0 += 4, x1 += 4) {
-        int32x4_t a = vmlaq_n_s32(bias, vldrbq_s32(x0), w0);
-        a = vmlaq_n_s32(a, vldrbq_s32(x0 + 1), w1);
-        a = vmlaq_n_s32(a, vldrbq_s32(x0 + 2), w2);
-        a = vmlaq_n_s32(a, vldrbq_s32(x1), w3);
-        a = vmlaq_n_s32(a, vldrbq_s32(x1 + 1), w4);
-        vstrwq_s32(acc, vmlaq_n_s32(a, vldrbq_s32(x1 + 2), w5));
+    for (int32_t *const end = acc + n; acc < end; acc += 4, x += 4) {
+        int32x4_t a = vmlaq_n_s32(bias, vldrbq_s32(x + t0), w0);
+        a = vmlaq_n_s32(a, vldrbq_s32(x + t1), w1);
+        a = vmlaq_n_s32(a, vldrbq_s32(x + t2), w2);
+        a = vmlaq_n_s32(a, vldrbq_s32(x + t3), w3);
+        a = vmlaq_n_s32(a, vldrbq_s32(x + t4), w4);
+        vstrwq_s32(acc, vmlaq_n_s32(a, vldrbq_s32(x + t5), w5));
     }
 }
 
-/* The third row (x: its first position) added to 4 sums of rows01. */
-TP_INLINE int32x4_t row2(const int32_t *acc, const int8_t *x, const tp_dw3_mve_channel_t *k) {
-    int32x4_t a = vmlaq_n_s32(vldrwq_s32(acc), vldrbq_s32(x), k->w[6]);
-    a = vmlaq_n_s32(a, vldrbq_s32(x + 1), k->w[7]);
-    return vmlaq_n_s32(a, vldrbq_s32(x + 2), k->w[8]);
+/* The third row (x: the position) added to 4 sums of rows01. */
+TP_INLINE int32x4_t row2(const int32_t *acc, const int8_t *x, const int32_t *tap, const tp_dw3_mve_channel_t *k) {
+    int32x4_t a = vmlaq_n_s32(vldrwq_s32(acc), vldrbq_s32(x + tap[6]), k->w[6]);
+    a = vmlaq_n_s32(a, vldrbq_s32(x + tap[7]), k->w[7]);
+    return vmlaq_n_s32(a, vldrbq_s32(x + tap[8]), k->w[8]);
+}
+
+/* One channel's plane convolved in C over n flat positions, the window's taps at plane offsets
+ * tap[0..8] from each position, each output written over its position, which no later window
+ * reads (plane3x3 and plane3x3_s2 for the channels not rounded upward, and every channel of
+ * TP_TFLM_ROUNDING and unoptimized builds): requantized output by output, or in unoptimized builds
+ * 4 at a time for upward channels (tp_requantize_upward_x4 with the channel's scalars). */
+TP_INLINE void plane3x3_c(const tp_dw3_mve_channel_t *k, int8_t *plane, const int32_t *tap, int32_t n,
+                       int32_t output_offset, int32_t act_min, int32_t act_max) {
+    int32_t acc[TP_DW3_MVE_CHUNK] __attribute__((aligned(16)));
+    const tp_dw3_mve_channel_t c = *k; /* in registers: the stores below may not change it */
+    for (int32_t f0 = 0; f0 < n; f0 += TP_DW3_MVE_CHUNK, plane += TP_DW3_MVE_CHUNK) {
+        const int32_t m = tp_min(TP_DW3_MVE_CHUNK, n - f0);
+        rows01(&c, plane, tap, acc, m);
+#if !defined(TP_TFLM_ROUNDING) && !defined(__OPTIMIZE__) /* unoptimized builds: the assembly in C */
+        if (c.upward) {
+            const int32x4_t lo = vdupq_n_s32(act_min), hi = vdupq_n_s32(act_max);
+            for (int32_t i = 0; i < m; i += 4) {
+                int32x4_t q = vshlq_r_s32(row2(acc + i, plane + i, tap, &c), c.left);
+                q = vrshlq_n_s32(vqrdmulhq_n_s32(q, c.multiplier), c.right);
+                vstrbq_s32(plane + i, vminq_s32(vmaxq_s32(vaddq_n_s32(q, output_offset), lo), hi));
+            }
+            continue;
+        }
+#endif
+        for (int32_t i = 0; i < m; i += 4) {
+            vstrwq_s32(acc + i, row2(acc + i, plane + i, tap, &c));
+        }
+        for (int32_t i = 0; i < m; ++i) {
+            plane[i] = (int8_t)tp_requantize_either(acc[i], c.multiplier, c.left + c.right, output_offset, act_min,
+                                                    act_max, c.upward);
+        }
+    }
 }
 
 #if defined(__OPTIMIZE__) && !defined(TP_TFLM_ROUNDING)
@@ -144,7 +178,7 @@ static void __attribute__((noinline)) plane3x3_upward(const tp_dw3_mve_channel_t
  * [0, n) are computed, the 2 past each line's last output included (their bytes are never read
  * again): one flat loop per plane instead of one per line. Upward channels: the requantization of
  * tp_requantize_upward_x4 with the channel's scalar multiplier and shift (VSHL, VQRDMULH, VRSHL by
- * registers), 4 outputs per VSTRB.32; the others (and TP_TFLM_ROUNDING builds) output by output. */
+ * registers), 4 outputs per VSTRB.32, in assembly; the others (and TP_TFLM_ROUNDING builds) in C. */
 static void __attribute__((noinline)) plane3x3(const tp_dw3_mve_channel_t *k, int8_t *plane, int32_t pitch,
                                                int32_t n, int32_t output_offset, int32_t act_min, int32_t act_max) {
 #if defined(__OPTIMIZE__) && !defined(TP_TFLM_ROUNDING)
@@ -153,31 +187,8 @@ static void __attribute__((noinline)) plane3x3(const tp_dw3_mve_channel_t *k, in
         return;
     }
 #endif
-    int32_t acc[TP_DW3_MVE_CHUNK] __attribute__((aligned(16)));
-    const tp_dw3_mve_channel_t c = *k; /* in registers: the stores below may not change it */
-    for (int32_t f0 = 0; f0 < n; f0 += TP_DW3_MVE_CHUNK, plane += TP_DW3_MVE_CHUNK) {
-        const int32_t m = tp_min(TP_DW3_MVE_CHUNK, n - f0);
-        const int8_t *x2 = plane + 2 * pitch;
-        rows01(&c, plane, pitch, acc, m);
-#if !defined(TP_TFLM_ROUNDING) && !defined(__OPTIMIZE__) /* unoptimized builds: the same in C */
-        if (c.upward) {
-            const int32x4_t lo = vdupq_n_s32(act_min), hi = vdupq_n_s32(act_max);
-            for (int32_t i = 0; i < m; i += 4, x2 += 4) {
-                int32x4_t q = vshlq_r_s32(row2(acc + i, x2, &c), c.left);
-                q = vrshlq_n_s32(vqrdmulhq_n_s32(q, c.multiplier), c.right);
-                vstrbq_s32(plane + i, vminq_s32(vmaxq_s32(vaddq_n_s32(q, output_offset), lo), hi));
-            }
-            continue;
-        }
-#endif
-        for (int32_t i = 0; i < m; i += 4, x2 += 4) {
-            vstrwq_s32(acc + i, row2(acc + i, x2, &c));
-        }
-        for (int32_t i = 0; i < m; ++i) {
-            plane[i] = (int8_t)tp_requantize_either(acc[i], c.multiplier, c.left + c.right, output_offset, act_min,
-                                                    act_max, c.upward);
-        }
-    }
+    const int32_t tap[9] = {0, 1, 2, pitch, pitch + 1, pitch + 2, 2 * pitch, 2 * pitch + 1, 2 * pitch + 2};
+    plane3x3_c(k, plane, tap, n, output_offset, act_min, act_max);
 }
 
 /* The constants of channels c..c+3 (k[0..3]), 4 lanes at a time: each tap's 4 channels by one
@@ -214,6 +225,36 @@ TP_INLINE void fill(int8_t *d, int8_t value, int32_t bytes) {
         vstrbq_s8(d, v);
     }
     vstrbq_p_s8(d, v, vctp8q((uint32_t)(bytes & 15)));
+}
+
+/* The 16-bit offsets of two pixels' 4 channels: lane j (0..3) at j * scale, lane 4 + j one `step`
+ * on (the second pixel). */
+TP_INLINE uint16x8_t pair_offsets(int32_t scale, int32_t step) {
+    const uint16x8_t lane = vmulq_n_u16(vandq_u16(vidupq_n_u16(0, 1), vdupq_n_u16(3)), (uint16_t)scale);
+    return vaddq_m_n_u16(lane, lane, (uint16_t)step, (mve_pred16_t)~vctp16q(4));
+}
+
+/* The 4 output planes (n_v lines of n_u outputs from planes, `pitch` apart; `plane` bytes each)
+ * gathered back into channels 0..3 of out (steps out_u along a line, out_v across): two outputs per
+ * VLDRB.S16 gather and VSTRB.16 scatter along the line where `pairs`, else (and an odd last one) a
+ * VLDRB.S32 gather and a VSTRB.32. */
+static void __attribute__((noinline)) planes_to_channels(const int8_t *planes, int32_t plane, int32_t pitch,
+                                                         int32_t n_u, int32_t n_v, int8_t *out, int32_t out_u,
+                                                         int32_t out_v, int pairs) {
+    const uint32x4_t from_planes = vmulq_n_u32(vidupq_n_u32(0, 1), (uint32_t)plane);
+    const uint16x8_t from_pair = pair_offsets(plane, 1), out_pair = pair_offsets(1, out_u);
+    const int32_t n_u2 = pairs ? n_u & ~1 : 0;
+    for (int32_t v = 0; v < n_v; ++v) {
+        const int8_t *s = planes + v * pitch;
+        int8_t *o = out + v * out_v;
+        int32_t u = 0;
+        for (; u < n_u2; u += 2, s += 2, o += 2 * out_u) {
+            vstrbq_scatter_offset_s16(o, out_pair, vldrbq_gather_offset_s16(s, from_pair));
+        }
+        for (; u < n_u; ++u, ++s, o += out_u) {
+            vstrbq_s32(o, vldrbq_gather_offset_s32(s, from_planes));
+        }
+    }
 }
 
 /* Stride 2: a channel's padded input split by row and column parity into 4 sub-planes of lines of
@@ -288,8 +329,7 @@ static void __attribute__((noinline)) plane3x3_s2_upward(const tp_dw3_mve_channe
 #endif
 
 /* One channel's sub-planes convolved at stride 2, n flat positions (as plane3x3): upward channels
- * in assembly, the others (and TP_TFLM_ROUNDING builds) summed in C and requantized output by
- * output. */
+ * in assembly, the others (and TP_TFLM_ROUNDING builds) in C. */
 static void __attribute__((noinline)) plane3x3_s2(const tp_dw3_mve_channel_t *k, const tp_dw3_s2_planes_t *sp,
                                                   int8_t *plane, int32_t n, int32_t output_offset,
                                                   int32_t act_min, int32_t act_max) {
@@ -299,28 +339,9 @@ static void __attribute__((noinline)) plane3x3_s2(const tp_dw3_mve_channel_t *k,
         return;
     }
 #endif
-    int32_t acc[TP_DW3_MVE_CHUNK] __attribute__((aligned(16)));
     const int32_t q = sp->q;
-    for (int32_t f0 = 0; f0 < n; f0 += TP_DW3_MVE_CHUNK) {
-        int8_t *const ee = plane + f0;
-        const int32_t m = tp_min(TP_DW3_MVE_CHUNK, n - f0);
-        for (int32_t i = 0; i < m; i += 4) {
-            const int8_t *const x = ee + i;
-            int32x4_t a = vmlaq_n_s32(vdupq_n_s32(k->bias), vldrbq_s32(x), k->w[0]);
-            a = vmlaq_n_s32(a, vldrbq_s32(x + sp->eo), k->w[1]);
-            a = vmlaq_n_s32(a, vldrbq_s32(x + 1), k->w[2]);
-            a = vmlaq_n_s32(a, vldrbq_s32(x + sp->oe), k->w[3]);
-            a = vmlaq_n_s32(a, vldrbq_s32(x + sp->oo), k->w[4]);
-            a = vmlaq_n_s32(a, vldrbq_s32(x + sp->oe + 1), k->w[5]);
-            a = vmlaq_n_s32(a, vldrbq_s32(x + q), k->w[6]);
-            a = vmlaq_n_s32(a, vldrbq_s32(x + sp->eo + q), k->w[7]);
-            vstrwq_s32(acc + i, vmlaq_n_s32(a, vldrbq_s32(x + q + 1), k->w[8]));
-        }
-        for (int32_t i = 0; i < m; ++i) {
-            ee[i] = (int8_t)tp_requantize_either(acc[i], k->multiplier, k->left + k->right, output_offset, act_min,
-                                                 act_max, k->upward);
-        }
-    }
+    const int32_t tap[9] = {0, sp->eo, 1, sp->oe, sp->oo, sp->oe + 1, q, sp->eo + q, q + 1};
+    plane3x3_c(k, plane, tap, n, output_offset, act_min, act_max);
 }
 
 /* Helium depthwise 3x3, stride 2 (TP_DW3_PLANAR_S2): as stride 1 below, on the 4 sub-planes
@@ -339,14 +360,8 @@ void tp_depthwise_conv_s8_mve_3x3_s2(const tp_depthwise_conv_params_t *p, const 
     const int32_t cols = tp_min(iw, 2 * ow + 1 - p->pad_left), rows = tp_min(ih, 2 * oh + 1 - p->pad_top);
     const int32_t first = p->pad_left & 1, pairs_end = first + (cols - first) / 2 * 2;
     const uint32x4_t to_planes = vmulq_n_u32(vidupq_n_u32(0, 1), (uint32_t)plane);
-    const uint16x8_t lane = vandq_u16(vidupq_n_u16(0, 1), vdupq_n_u16(3)); /* 0..3, 0..3 */
-    const mve_pred16_t second = (mve_pred16_t)~vctp16q(4);                   /* lanes 4..7 */
-    const uint16x8_t plane_of = vmulq_n_u16(lane, (uint16_t)plane);
-    const uint16x8_t in_pair = vaddq_m_n_u16(lane, lane, (uint16_t)ch, second);
-    const uint16x8_t out_pair = in_pair;
-    const uint16x8_t to_even_pair = vaddq_m_n_u16(plane_of, plane_of, (uint16_t)sp.eo, second);
-    const uint16x8_t to_odd_pair = vaddq_m_n_u16(plane_of, plane_of, (uint16_t)(sp.oo - sp.oe), second);
-    const uint16x8_t plane_pair = vaddq_m_n_u16(plane_of, plane_of, 1, second);
+    const uint16x8_t in_pair = pair_offsets(1, ch);
+    const uint16x8_t to_even_pair = pair_offsets(plane, sp.eo), to_odd_pair = pair_offsets(plane, sp.oo - sp.oe);
     tp_dw3_mve_channel_t k[4];
     for (int32_t b = 0; b < p->batches; ++b) {
         const int8_t *in_b = input + b * ih * iw * ch;
@@ -374,17 +389,7 @@ void tp_depthwise_conv_s8_mve_3x3_s2(const tp_depthwise_conv_params_t *p, const 
             for (int32_t j = 0; j < 4; ++j) {
                 plane3x3_s2(&k[j], &sp, planes + j * plane, positions, p->output_offset, p->act_min, p->act_max);
             }
-            for (int32_t v = 0; v < oh; ++v) {
-                const int8_t *s = planes + v * sp.q;
-                int8_t *o = out_b + c + v * ow * ch;
-                int32_t u = 0;
-                for (; u + 2 <= ow; u += 2, s += 2, o += 2 * ch) {
-                    vstrbq_scatter_offset_s16(o, out_pair, vldrbq_gather_offset_s16(s, plane_pair));
-                }
-                if (u < ow) {
-                    vstrbq_s32(o, vldrbq_gather_offset_s32(s, to_planes));
-                }
-            }
+            planes_to_channels(planes, plane, sp.q, ow, oh, out_b + c, ch, ow * ch, 1);
         }
     }
 }
@@ -412,13 +417,8 @@ void tp_depthwise_conv_s8_mve_3x3(const tp_depthwise_conv_params_t *p, const int
     const uint32x4_t to_planes = vmulq_n_u32(vidupq_n_u32(0, 1), (uint32_t)plane);
     /* pairs of pixels along u where 16-bit offsets reach them and every plane */
     const int pairs = 3 * plane + 1 < 65536 && in_u + 3 < 65536 && g.out_u + 3 < 65536;
-    const uint16x8_t lane = vandq_u16(vidupq_n_u16(0, 1), vdupq_n_u16(3)); /* 0..3, 0..3 */
-    const mve_pred16_t second = (mve_pred16_t)~vctp16q(4);                   /* lanes 4..7 */
-    const uint16x8_t plane_of = vmulq_n_u16(lane, (uint16_t)plane);
-    const uint16x8_t in_pair = vaddq_m_n_u16(lane, lane, (uint16_t)in_u, second);
-    const uint16x8_t out_pair = vaddq_m_n_u16(lane, lane, (uint16_t)g.out_u, second);
-    const uint16x8_t plane_pair = vaddq_m_n_u16(plane_of, plane_of, 1, second);
-    const int32_t len_u2 = pairs ? len_u & ~1 : 0, n_u2 = pairs ? g.n_u & ~1 : 0;
+    const uint16x8_t in_pair = pair_offsets(1, in_u), plane_pair = pair_offsets(plane, 1);
+    const int32_t len_u2 = pairs ? len_u & ~1 : 0;
     tp_dw3_mve_channel_t k[4];
     for (int32_t b = 0; b < p->batches; ++b) {
         const int8_t *in_b = input + b * ih * iw * ch;
@@ -440,17 +440,7 @@ void tp_depthwise_conv_s8_mve_3x3(const tp_depthwise_conv_params_t *p, const int
             for (int32_t j = 0; j < 4; ++j) {
                 plane3x3(&k[j], planes + j * plane, g.pitch, positions, p->output_offset, p->act_min, p->act_max);
             }
-            for (int32_t v = 0; v < g.n_v; ++v) {
-                const int8_t *s = planes + v * g.pitch;
-                int8_t *o = out_b + c + v * g.out_v;
-                int32_t u = 0;
-                for (; u < n_u2; u += 2, s += 2, o += 2 * g.out_u) {
-                    vstrbq_scatter_offset_s16(o, out_pair, vldrbq_gather_offset_s16(s, plane_pair));
-                }
-                for (; u < g.n_u; ++u, ++s, o += g.out_u) {
-                    vstrbq_s32(o, vldrbq_gather_offset_s32(s, to_planes));
-                }
-            }
+            planes_to_channels(planes, plane, g.pitch, g.n_u, g.n_v, out_b + c, g.out_u, g.out_v, pairs);
         }
     }
 }
