@@ -123,9 +123,9 @@ def c_literal(value: float | int | list, ctype: str = "int32_t") -> str:
     return str(int(value))
 
 
-def _array_body(c: Const) -> str:
+def _array_body(c: Const, values: np.ndarray | None = None) -> str:
     per_line = VALUES_PER_LINE[c.ctype]
-    vals = [c_literal(v, c.ctype) for v in c.values.tolist()]
+    vals = [c_literal(v, c.ctype) for v in (c.values if values is None else values).tolist()]
     return "\n".join("    " + ", ".join(vals[i:i + per_line]) + "," for i in range(0, len(vals), per_line))
 
 
@@ -489,7 +489,10 @@ def render(graph: Graph, layers: list[Layer], plan: MemoryPlan, out_dir: Path, n
             "params_type": layer.params_type,
             "params": [(k, c_literal(v)) for k, v in layer.params.items()],
             "consts": [{"ctype": c.ctype, "var": f"{layer.name}_{c.suffix}", "length": c.values.size,
-                        "body": _array_body(c)} for c in consts if c.values.size],
+                        "body": _array_body(c),
+                        "layout": c.layout and {"macro": c.layout[0], "length": c.layout[1].size,
+                                                "body": _array_body(c, c.layout[1])}}
+                       for c in consts if c.values.size],
             "call": f"{_callee(layer)}({', '.join(args)})",
             "header": headers[layer.kernel],
         })

@@ -25,14 +25,22 @@ CTYPES = {"int8_t": np.int8, "int16_t": np.int16, "int32_t": np.int32, "uint8_t"
 
 @dataclass
 class Const:
-    """A constant array placed in flash as `static const <ctype> <layer name>_<suffix>[]`."""
+    """A constant array placed in flash as `static const <ctype> <layer name>_<suffix>[]`.
+
+    `layout`: (macro, values) where a kernel variant reads the array in its own order: the
+    generated code holds `values` instead where `macro` is defined (e.g. tinypipe.aot.ops.conv's
+    channel pairs under TP_CONV_DSP_PAIRED_WEIGHTS)."""
 
     suffix: str
     ctype: str
     values: np.ndarray
+    layout: tuple[str, np.ndarray] | None = None
 
     def __post_init__(self) -> None:
         self.values = np.ascontiguousarray(self.values, dtype=CTYPES[self.ctype]).reshape(-1)
+        if self.layout is not None:
+            macro, values = self.layout
+            self.layout = (macro, np.ascontiguousarray(values, dtype=CTYPES[self.ctype]).reshape(-1))
 
 
 @dataclass

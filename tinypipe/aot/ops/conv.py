@@ -106,6 +106,20 @@ def depthwise_scratch_bytes(p: dict[str, int]) -> int:
     return 4 * (p["output_w"] + 2) * (p["output_h"] + 2) + 4
 
 
+PAIRED_WEIGHTS = "TP_CONV_DSP_PAIRED_WEIGHTS"  # conv_s8.h: builds where DSP_WIDE reads channel pairs
+
+
+def paired_weights(rows: np.ndarray) -> np.ndarray:
+    """The filter rows (live channels x patch) in the order DSP_WIDE reads them (conv_s8_dsp.c):
+    channels in pairs (c0, c1), per quad of 4 patch elements the bytes (c0 k0, c1 k0, c0 k2, c1 k2,
+    c0 k1, c1 k1, c0 k3, c1 k3); patch elements past the end and an odd last channel are 0."""
+    channels, k = rows.shape
+    padded = np.zeros((channels + channels % 2, -(-k // 4) * 4), np.int8)
+    padded[:channels, :k] = rows
+    quads = padded.reshape(-1, 2, padded.shape[1] // 4, 4)  # pair, channel, quad, element
+    return quads.transpose(0, 2, 3, 1)[:, :, [0, 2, 1, 3], :].reshape(-1)
+
+
 def conv_dsp_variant(p: dict[str, int]) -> str:
     """The SMMLAR-only DSP kernel where every channel was proved `doubled`, the activation range is
     all of int8 (its SSAT is the clamp) and there is at least one 8-pixel block, else the general one."""
@@ -132,6 +146,7 @@ def narrow(layer: Layer) -> Layer:
         return dataclasses.replace(layer, variants=(layer.variants[0], "tp_depthwise_conv_s8_mve"),
                                    scratch_bytes=0)
     return dataclasses.replace(layer, variants=(DSP_GENERAL, *layer.variants[1:]),
+                               consts=[dataclasses.replace(c, layout=None) for c in layer.consts],
                                scratch_bytes=conv_scratch_bytes(p["filter_h"], p["filter_w"], p["input_c"],
                                                                 DSP_GENERAL))
 
@@ -223,7 +238,8 @@ def lower_conv(graph: Graph, op: Operator, name: str) -> Layer:
     return Layer(op, name, kernel="tp_conv_s8", inputs=[inp.index], outputs=[out.index],
                  variants=(dsp, "tp_conv_s8_mve"),
                  params_type="tp_conv_params_t", params=params,
-                 consts=[Const("weights", "int8_t", np.append(rows[live].reshape(-1), np.zeros(4, np.int8))),
+                 consts=[Const("weights", "int8_t", np.append(rows[live].reshape(-1), np.zeros(4, np.int8)),
+                               (PAIRED_WEIGHTS, paired_weights(rows[live])) if dsp == DSP_WIDE else None),
                          Const("bias", "int32_t", folded[live]), Const("multiplier", "int32_t", mult[live]),
                          Const("shift", "int32_t", shift[live]),
                          Const("channels", "int16_t", live if elided else np.zeros(0)),

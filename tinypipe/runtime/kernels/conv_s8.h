@@ -33,6 +33,12 @@ typedef struct {
 #define TP_CONV_DSP_PIXELS 4
 #define TP_CONV_DSP_WIDE_PIXELS 8
 
+/* The builds where tp_conv_s8_dsp_doubled takes its weights in channel pairs: the DSP variant
+ * (not Helium's), ties upward (TP_TFLM_ROUNDING sends it down the general path). */
+#if defined(TP_USE_DSP) && !defined(TP_USE_MVE) && !defined(TP_TFLM_ROUNDING)
+#define TP_CONV_DSP_PAIRED_WEIGHTS 1
+#endif
+
 /* Scratch bytes tp_conv_s8 needs (the generator reserves it in the arena): the int16 im2col
  * columns of a DSP block `pixels` wide (TP_CONV_DSP_WIDE_PIXELS for the SMMLAR path, else
  * TP_CONV_DSP_PIXELS), then one int8 patch (gathered before widening; the Helium variant's column). */
@@ -61,7 +67,9 @@ void tp_conv_s8_mve(const tp_conv_params_t *p, const int8_t *input, const int8_t
                     const int16_t *channels, const int8_t *fill, int8_t *output, void *scratch);
 /* DSP, for layers the generator proved `doubled` with the whole int8 range as activation range
  * and at least TP_CONV_DSP_WIDE_PIXELS output pixels: only the SMMLAR path, in blocks of
- * TP_CONV_DSP_WIDE_PIXELS (scratch: TP_CONV_SCRATCH_BYTES with that many pixels). */
+ * TP_CONV_DSP_WIDE_PIXELS (scratch: TP_CONV_SCRATCH_BYTES with that many pixels). Where
+ * TP_CONV_DSP_PAIRED_WEIGHTS is defined it reads `filter` with the live channels in pairs, their
+ * weights interleaved (conv_s8_dsp.c; the generator emits that layout under the macro). */
 void tp_conv_s8_dsp_doubled(const tp_conv_params_t *p, const int8_t *input, const int8_t *filter,
                             const int32_t *bias, const int32_t *multiplier, const int32_t *shift,
                             const int16_t *channels, const int8_t *fill, int8_t *output, void *scratch);

@@ -3,9 +3,10 @@
  * pixels' patches is widened once to int16 in the order SXTB16 extracts bytes (x0,x2 | x1,x3), so
  * each 4 weights cost one load + two SXTB16 and feed two SMLADs per pixel. Padding is resolved while
  * widening, so the inner loops have no bounds checks. The hot path (doubled accumulators, full int8
- * range: tp_conv_s8_dsp_doubled) takes TP_CONV_DSP_WIDE_PIXELS = 8 pixels per block, its inner loop
- * in assembly (27 instructions per 32 MACs); the general path 4 pixels (15 per 16). Same bytes as
- * conv_s8.c.
+ * range: tp_conv_s8_dsp_doubled) takes TP_CONV_DSP_WIDE_PIXELS = 8 pixels per block and output
+ * channels in pairs, their weights interleaved offline (TP_CONV_DSP_PAIRED_WEIGHTS): 4 pixels x 2
+ * channels per pass, its inner loop in assembly (26 instructions per 32 MACs); the general path
+ * 4 pixels x 1 channel (15 per 16). Same bytes as conv_s8.c.
  */
 #include "conv_s8_patch.h"
 
@@ -15,27 +16,33 @@
 #define WIDE TP_CONV_DSP_WIDE_PIXELS
 
 
-/* Scratch layout of a block `width` pixels wide: for each group of 4 patch elements (quad q) and
- * each pixel j, two words [x0 | x2] and [x1 | x3] (int16 halves), the pairs SXTB16 / SXTB16 ROR 8
- * extract from a weight word: word index (q * width + j) * 2. Patch values are stored times
- * `scale`: 2 when the layer's accumulators are doubled for the SMMLAR requantization (tp_smmlar),
- * else 1. */
+/* Scratch layout: pixels in groups of 4, group g from word g * group (group = 8 words per quad of
+ * 4 patch elements); quad q of a group: words 8q..8q+3 hold its pixels' [x0 | x2] and words
+ * 8q+4..8q+7 their [x1 | x3] (int16 halves), the pairs SXTB16 / SXTB16 ROR 8 extract from a weight
+ * word, so 4 pixels' pairs for one weight pair are 2 LDRDs. Patch values are stored times `scale`:
+ * 2 when the layer's accumulators are doubled for the SMMLAR requantization (tp_smmlar), else 1. */
+#define TP_QUAD_WORDS 8
 
-/* `words` words of int8 patch from src into pixel column d: per word one LDR, two SXTB16 (two
+/* Word offset of pixel j's first pair in a block whose 4-pixel groups are `group` words apart. */
+TP_INLINE int32_t col_of(int32_t j, int32_t group) {
+    return (j >> 2) * group + (j & 3);
+}
+
+/* `words` words of int8 patch from src into the column at d: per word one LDR, two SXTB16 (two
  * SADD16 when doubled) and two stores. */
-TP_INLINE void widen_words(int32_t *d, int32_t width, const int8_t *src, int32_t words, int32_t scale) {
+TP_INLINE void widen_words(int32_t *d, const int8_t *src, int32_t words, int32_t scale) {
     if (scale == 2) {
-        for (; words > 0; --words, src += 4, d += 2 * width) {
+        for (; words > 0; --words, src += 4, d += TP_QUAD_WORDS) {
             const int32_t v = tp_load32(src), lo = __sxtb16(v), hi = tp_sxtb16_ror8(v);
             d[0] = (int32_t)__sadd16(lo, lo);
-            d[1] = (int32_t)__sadd16(hi, hi);
+            d[4] = (int32_t)__sadd16(hi, hi);
         }
         return;
     }
-    for (; words > 0; --words, src += 4, d += 2 * width) {
+    for (; words > 0; --words, src += 4, d += TP_QUAD_WORDS) {
         const int32_t v = tp_load32(src);
         d[0] = __sxtb16(v);
-        d[1] = tp_sxtb16_ror8(v);
+        d[4] = tp_sxtb16_ror8(v);
     }
 }
 
@@ -65,14 +72,14 @@ TP_INLINE void pad_quad(int8_t *col, int32_t k_size) {
  * word per row at a time into `col` and widened from there, unless the last copy would read past
  * the input (`left`: the input's bytes from src on): then nothing is done and 0 returned. */
 TP_INLINE int widen_inside(const tp_conv_params_t *p, const int8_t *src, int32_t n, int32_t sx, int32_t left,
-                           int32_t *s, int32_t width, int32_t scale, int8_t *col) {
+                           int32_t *s, int32_t group, int32_t scale, int8_t *col) {
     const int32_t run = p->filter_w * p->input_c, fh = p->filter_h, k_size = fh * run;
     const int32_t row_step = p->dilation_h * p->input_w * p->input_c, row_words = run >> 2;
     if ((run & 3) == 0) {
         for (int32_t ky = 0; ky < fh; ++ky) { /* row ky: quads from ky * run / 4 */
-            int32_t *const d = s + ky * row_words * 2 * width;
+            int32_t *const d = s + ky * row_words * TP_QUAD_WORDS;
             for (int32_t j = 0; j < n; ++j) {
-                widen_words(d + 2 * j, width, src + ky * row_step + j * sx, row_words, scale);
+                widen_words(d + col_of(j, group), src + ky * row_step + j * sx, row_words, scale);
             }
         }
         return 1;
@@ -86,28 +93,29 @@ TP_INLINE int widen_inside(const tp_conv_params_t *p, const int8_t *src, int32_t
             c = copy_row(c, src + j * sx + ky * row_step, run);
         }
         pad_quad(col, k_size);
-        widen_words(s + 2 * j, width, col, (k_size + 3) >> 2, scale);
+        widen_words(s + col_of(j, group), col, (k_size + 3) >> 2, scale);
     }
     return 1;
 }
 
 /* The widened patches of n output pixels from `pix` (row-major within the image) into columns
- * 0..n-1 of a block `width` pixels wide: the usual block, in one output row and inside the input,
+ * 0..n-1 of a block whose 4-pixel groups are `group` words apart: the usual block, in one output row and inside the input,
  * at once (widen_inside); else pixel by pixel, those at the border gathered into `col`
  * (tp_conv_patch_s8). */
-TP_INLINE void im2col_dsp(const tp_conv_params_t *p, const int8_t *in_b, int32_t pix, int32_t n, int32_t width,
+TP_INLINE void im2col_dsp(const tp_conv_params_t *p, const int8_t *in_b, int32_t pix, int32_t n, int32_t group,
                           int32_t *s, int32_t scale, int8_t *col) {
     const int32_t ic = p->input_c, k_size = p->filter_h * p->filter_w * ic, sx = p->stride_w * ic;
     const int32_t in_bytes = p->input_h * p->input_w * ic;
     const int32_t oy = pix / p->output_w, ox = pix - oy * p->output_w;
     const int32_t at = tp_conv_patches_inside(p, oy, ox, n);
-    if (at >= 0 && widen_inside(p, in_b + at, n, sx, in_bytes - at, s, width, scale, col)) {
+    if (at >= 0 && widen_inside(p, in_b + at, n, sx, in_bytes - at, s, group, scale, col)) {
         return;
     }
     for (int32_t j = 0; j < n; ++j) {
         const int32_t y = (pix + j) / p->output_w, x = pix + j - y * p->output_w;
         const int32_t here = tp_conv_patches_inside(p, y, x, 1);
-        if (here >= 0 && widen_inside(p, in_b + here, 1, sx, in_bytes - here, s + 2 * j, width, scale, col)) {
+        int32_t *const d = s + col_of(j, group);
+        if (here >= 0 && widen_inside(p, in_b + here, 1, sx, in_bytes - here, d, group, scale, col)) {
             continue;
         }
         const int8_t *patch = tp_conv_patch_s8(p, in_b, y, x, col);
@@ -116,115 +124,130 @@ TP_INLINE void im2col_dsp(const tp_conv_params_t *p, const int8_t *in_b, int32_t
             patch = col;
         }
         pad_quad(col, k_size);
-        widen_words(s + 2 * j, width, patch, (k_size + 3) >> 2, scale);
+        widen_words(d, patch, (k_size + 3) >> 2, scale);
     }
 }
 
 /* One quad of 4 patch elements for a 4-pixel block: the weight word widened once (SXTB16,
- * SXTB16 ROR 8), 4 LDRD of the pixels' widened pairs, 8 SMLAD into a0..a3 (w, x advance). */
+ * SXTB16 ROR 8), 8 SMLAD into a0..a3 with the pixels' pairs (w, x advance). */
 #define TP_CONV_QUAD()                                              \
     do {                                                            \
         const int32_t wq = tp_load32(w);                            \
         const int32_t w02 = __sxtb16(wq), w13 = tp_sxtb16_ror8(wq); \
-        int32_t x0, x1;                                             \
         w += 4;                                                     \
-        tp_ldrd_inc(&x, &x0, &x1);                                  \
-        a0 = __smlad(w13, x1, __smlad(w02, x0, a0));                \
-        tp_ldrd_inc(&x, &x0, &x1);                                  \
-        a1 = __smlad(w13, x1, __smlad(w02, x0, a1));                \
-        tp_ldrd_inc(&x, &x0, &x1);                                  \
-        a2 = __smlad(w13, x1, __smlad(w02, x0, a2));                \
-        tp_ldrd_inc(&x, &x0, &x1);                                  \
-        a3 = __smlad(w13, x1, __smlad(w02, x0, a3));                \
+        a0 = __smlad(w13, x[4], __smlad(w02, x[0], a0));            \
+        a1 = __smlad(w13, x[5], __smlad(w02, x[1], a1));            \
+        a2 = __smlad(w13, x[6], __smlad(w02, x[2], a2));            \
+        a3 = __smlad(w13, x[7], __smlad(w02, x[3], a3));            \
+        x += TP_QUAD_WORDS;                                         \
     } while (0)
 
+#if !defined(TP_TFLM_ROUNDING) /* TFLite Micro's rounding takes the general path */
+/* The weights of tp_conv_s8_dsp_doubled (TP_CONV_DSP_PAIRED_WEIGHTS, tinypipe.aot.ops.conv):
+ * output channels in pairs (c0, c1), per quad of 4 patch elements two words, (c0 k0, c1 k0,
+ * c0 k2, c1 k2) and (c0 k1, c1 k1, c0 k3, c1 k3): SXTB16 gives c0's weight pair and SXTB16 ROR 8
+ * c1's, for the same patch pair. Patch elements past k_size and an odd last channel are 0. */
 #if defined(__OPTIMIZE__) /* the assembly needs 14 registers: no frame pointer */
-/* One quad for an 8-pixel block: 1 LDR + 2 SXTB16 + 8 LDRD + 16 SMLAD (27 instructions, 32 MACs). */
-#define TP_CONV_PAIR_ASM(a)                          \
-    "ldrd   %[x0], %[x1], [%[x]], #8\n\t"            \
-    "smlad  %[" a "], %[w02], %[x0], %[" a "]\n\t"   \
-    "smlad  %[" a "], %[w13], %[x1], %[" a "]\n\t"
-#define TP_CONV_QUAD8_ASM                                                                        \
-    "ldr    %[w02], [%[w]], #4\n\t"                                                              \
-    "sxtb16 %[w13], %[w02], ror #8\n\t"                                                          \
-    "sxtb16 %[w02], %[w02]\n\t" TP_CONV_PAIR_ASM("a0") TP_CONV_PAIR_ASM("a1") TP_CONV_PAIR_ASM("a2") \
-        TP_CONV_PAIR_ASM("a3") TP_CONV_PAIR_ASM("a4") TP_CONV_PAIR_ASM("a5") TP_CONV_PAIR_ASM("a6")  \
-            TP_CONV_PAIR_ASM("a7")
+/* Half a quad for 4 pixels x 2 channels: 1 LDR + 2 SXTB16 + 2 LDRD + 8 SMLAD. */
+#define TP_CONV_HALF_ASM                           \
+    "ldr    %[wa], [%[w]], #4\n\t"                 \
+    "sxtb16 %[wb], %[wa], ror #8\n\t"              \
+    "sxtb16 %[wa], %[wa]\n\t"                      \
+    "ldrd   %[x0], %[x1], [%[x]], #8\n\t"          \
+    "smlad  %[a0], %[wa], %[x0], %[a0]\n\t"        \
+    "smlad  %[b0], %[wb], %[x0], %[b0]\n\t"        \
+    "smlad  %[a1], %[wa], %[x1], %[a1]\n\t"        \
+    "smlad  %[b1], %[wb], %[x1], %[b1]\n\t"        \
+    "ldrd   %[x0], %[x1], [%[x]], #8\n\t"          \
+    "smlad  %[a2], %[wa], %[x0], %[a2]\n\t"        \
+    "smlad  %[b2], %[wb], %[x0], %[b2]\n\t"        \
+    "smlad  %[a3], %[wa], %[x1], %[a3]\n\t"        \
+    "smlad  %[b3], %[wb], %[x1], %[b3]\n\t"
+#define TP_CONV_PAIR_QUAD_ASM TP_CONV_HALF_ASM TP_CONV_HALF_ASM
 
-/* Every quad of one output channel for an 8-pixel block: four at a time until x reaches `end4`,
- * then one at a time until `end`. The 8 accumulators, the weight pair, the patch pair and the two
+/* Every quad of a channel pair for 4 pixels: four at a time until x reaches `end4`, then one at a
+ * time until `end`. The 8 accumulators, the two weight pairs, the two patch pairs and the two
  * pointers take 14 registers, so the loop bounds stay in memory (a stack slot: LDR + CMP + BNE per
  * loop pass). */
-#define TP_CONV_QUADS8(end4, end)                                                                     \
-    do {                                                                                            \
-        int32_t w02_, w13_, x0_, x1_;                                                               \
-        __asm__ volatile("ldr    %[x0], %[e4]\n\t"                                                  \
-                         "cmp    %[x], %[x0]\n\t"                                                   \
-                         "beq    2f\n"                                                              \
-                         "1:\n\t" TP_CONV_QUAD8_ASM TP_CONV_QUAD8_ASM TP_CONV_QUAD8_ASM TP_CONV_QUAD8_ASM \
-                         "ldr    %[x0], %[e4]\n\t"                                                  \
-                         "cmp    %[x], %[x0]\n\t"                                                   \
-                         "bne    1b\n"                                                              \
-                         "2:\n\t"                                                                   \
-                         "ldr    %[x0], %[e1]\n\t"                                                  \
-                         "cmp    %[x], %[x0]\n\t"                                                   \
-                         "beq    4f\n"                                                              \
-                         "3:\n\t" TP_CONV_QUAD8_ASM                                                 \
-                         "ldr    %[x0], %[e1]\n\t"                                                  \
-                         "cmp    %[x], %[x0]\n\t"                                                   \
-                         "bne    3b\n"                                                              \
-                         "4:"                                                                       \
-                         : [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [a3] "+r"(a3), [a4] "+r"(a4), \
-                           [a5] "+r"(a5), [a6] "+r"(a6), [a7] "+r"(a7), [w] "+r"(w), [x] "+r"(x),      \
-                           [w02] "=&r"(w02_), [w13] "=&r"(w13_), [x0] "=&r"(x0_), [x1] "=&r"(x1_)     \
-                         : [e4] "m"(end4), [e1] "m"(end)                                            \
-                         : "cc", "memory");                                                         \
+#define TP_CONV_PAIR_QUADS(wp, end4, end)                                                                   \
+    do {                                                                                              \
+        int32_t wa_, wb_, x0_, x1_;                                                                   \
+        __asm__ volatile("ldr    %[x0], %[e4]\n\t"                                                    \
+                         "cmp    %[x], %[x0]\n\t"                                                     \
+                         "beq    2f\n"                                                                \
+                         "1:\n\t" TP_CONV_PAIR_QUAD_ASM TP_CONV_PAIR_QUAD_ASM TP_CONV_PAIR_QUAD_ASM      \
+                             TP_CONV_PAIR_QUAD_ASM                                                    \
+                         "ldr    %[x0], %[e4]\n\t"                                                    \
+                         "cmp    %[x], %[x0]\n\t"                                                     \
+                         "bne    1b\n"                                                                \
+                         "2:\n\t"                                                                     \
+                         "ldr    %[x0], %[e1]\n\t"                                                    \
+                         "cmp    %[x], %[x0]\n\t"                                                     \
+                         "beq    4f\n"                                                                \
+                         "3:\n\t" TP_CONV_PAIR_QUAD_ASM                                               \
+                         "ldr    %[x0], %[e1]\n\t"                                                    \
+                         "cmp    %[x], %[x0]\n\t"                                                     \
+                         "bne    3b\n"                                                                \
+                         "4:"                                                                         \
+                         : [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [a3] "+r"(a3), [b0] "+r"(b0),   \
+                           [b1] "+r"(b1), [b2] "+r"(b2), [b3] "+r"(b3), [w] "+r"(wp), [x] "+r"(x),       \
+                           [wa] "=&r"(wa_), [wb] "=&r"(wb_), [x0] "=&r"(x0_), [x1] "=&r"(x1_)           \
+                         : [e4] "m"(end4), [e1] "m"(end)                                              \
+                         : "cc", "memory");                                                           \
     } while (0)
 #else /* unoptimized builds keep a frame pointer: the same sums in C */
-#define TP_CONV_QUADS8(end4, end)                                                   \
-    do {                                                                            \
-        int32_t acc_[WIDE] = {a0, a1, a2, a3, a4, a5, a6, a7};                      \
-        for (; x != (end); w += 4) {                                                \
-            const int32_t wq_ = tp_load32(w);                                       \
-            const int32_t w02_ = __sxtb16(wq_), w13_ = tp_sxtb16_ror8(wq_);         \
-            for (int32_t j_ = 0; j_ < WIDE; ++j_, x += 2) {                         \
-                acc_[j_] = __smlad(w13_, x[1], __smlad(w02_, x[0], acc_[j_]));      \
-            }                                                                       \
-        }                                                                           \
-        (void)(end4);                                                               \
-        a0 = acc_[0], a1 = acc_[1], a2 = acc_[2], a3 = acc_[3];                     \
-        a4 = acc_[4], a5 = acc_[5], a6 = acc_[6], a7 = acc_[7];                     \
+#define TP_CONV_PAIR_QUADS(wp, end4, end)                                                 \
+    do {                                                                              \
+        int32_t a_[4] = {a0, a1, a2, a3}, b_[4] = {b0, b1, b2, b3};                   \
+        for (; x != (end); x += 4) {                                                  \
+            const int32_t wq_ = tp_load32(wp);                                        \
+            const int32_t wa_ = __sxtb16(wq_), wb_ = tp_sxtb16_ror8(wq_);             \
+            wp += 4;                                                                  \
+            for (int32_t j_ = 0; j_ < 4; ++j_) {                                      \
+                a_[j_] = __smlad(wa_, x[j_], a_[j_]);                                 \
+                b_[j_] = __smlad(wb_, x[j_], b_[j_]);                                 \
+            }                                                                         \
+        }                                                                             \
+        (void)(end4);                                                                 \
+        a0 = a_[0], a1 = a_[1], a2 = a_[2], a3 = a_[3];                               \
+        b0 = b_[0], b1 = b_[1], b2 = b_[2], b3 = b_[3];                               \
     } while (0)
 #endif
 
-#if !defined(TP_TFLM_ROUNDING) /* TFLite Micro's rounding takes the general path */
-/* The hot path: every output channel of one 8-pixel block (doubled accumulators, full int8
- * range), kept out of the kernel so that its few live values stay in registers. Per output:
- * SMMLAR + ASR + SSAT + STRB. A partial last quad (k_size % 4 != 0) reads the next channel's first
- * weights (the generator pads the filter array by 4 bytes): they meet the patch's zero padding and
- * add nothing. */
-static void __attribute__((noinline)) block_wide(const tp_conv_params_t *p, const int32_t *cols, const int8_t *w,
-                                                 const int32_t *bias, const int32_t *multiplier,
-                                                 const int32_t *shift, const int16_t *channels, int8_t *out) {
-    const int32_t k_size = p->filter_h * p->filter_w * p->input_c, oc = p->output_c, zo = p->output_offset;
-    const int32_t quads = (k_size + 3) >> 2, back = 4 * quads - k_size, live_c = p->live_c;
-    const int32_t *const end4 = cols + (quads & ~3) * 2 * WIDE, *const end = cols + quads * 2 * WIDE;
-    for (int32_t c = 0; c < live_c; ++c, w -= back) {
-        int8_t *const o = out + (channels != NULL ? channels[c] : c);
-        int32_t a0 = (int32_t)((uint32_t)bias[c] << 1), a1 = a0, a2 = a0, a3 = a0;
-        int32_t a4 = a0, a5 = a0, a6 = a0, a7 = a0;
-        const int32_t *x = cols;
-        TP_CONV_QUADS8(end4, end);
-        const int32_t m = multiplier[c], sh = shift[c];
-        const int32_t rnd = tp_round_doubled(sh, zo), r = -sh;
-        o[0] = (int8_t)tp_requantize_doubled(a0, m, rnd, r);
-        o[oc] = (int8_t)tp_requantize_doubled(a1, m, rnd, r);
-        o[2 * oc] = (int8_t)tp_requantize_doubled(a2, m, rnd, r);
-        o[3 * oc] = (int8_t)tp_requantize_doubled(a3, m, rnd, r);
-        o[4 * oc] = (int8_t)tp_requantize_doubled(a4, m, rnd, r);
-        o[5 * oc] = (int8_t)tp_requantize_doubled(a5, m, rnd, r);
-        o[6 * oc] = (int8_t)tp_requantize_doubled(a6, m, rnd, r);
-        o[7 * oc] = (int8_t)tp_requantize_doubled(a7, m, rnd, r);
+/* 4 outputs of one channel, 4 pixels apart in `o` (SMMLAR + ASR + SSAT + STRB each). */
+TP_INLINE void store4(int8_t *o, int32_t oc, int32_t a0, int32_t a1, int32_t a2, int32_t a3, int32_t m,
+                      int32_t sh, int32_t zo) {
+    const int32_t rnd = tp_round_doubled(sh, zo), r = -sh;
+    o[0] = (int8_t)tp_requantize_doubled(a0, m, rnd, r);
+    o[oc] = (int8_t)tp_requantize_doubled(a1, m, rnd, r);
+    o[2 * oc] = (int8_t)tp_requantize_doubled(a2, m, rnd, r);
+    o[3 * oc] = (int8_t)tp_requantize_doubled(a3, m, rnd, r);
+}
+
+/* The hot path: every output channel of one 8-pixel block (doubled accumulators, full int8 range),
+ * a channel pair at a time, each pair in two passes of 4 pixels over the same weights (the second
+ * from the flash accelerator's data cache where they fit); kept out of the kernel so that its few
+ * live values stay in registers. Per output: SMMLAR + ASR + SSAT + STRB. */
+static void __attribute__((noinline)) block_pairs(const tp_conv_params_t *p, const int32_t *cols, const int8_t *w,
+                                                  const int32_t *bias, const int32_t *multiplier,
+                                                  const int32_t *shift, const int16_t *channels, int8_t *out) {
+    const int32_t quads = (p->filter_h * p->filter_w * p->input_c + 3) >> 2, group = quads * TP_QUAD_WORDS;
+    const int32_t oc = p->output_c, zo = p->output_offset, live_c = p->live_c;
+    for (int32_t c = 0; c < live_c; c += 2, w += 2 * 4 * quads) {
+        /* an odd last channel's partner has zero weights: its outputs go to the same place first,
+         * then the real ones over them */
+        const int32_t c1 = c + 1 < live_c ? c + 1 : c;
+        int8_t *o0 = out + (channels != NULL ? channels[c] : c), *o1 = out + (channels != NULL ? channels[c1] : c1);
+        const int32_t bias0 = (int32_t)((uint32_t)bias[c] << 1), bias1 = (int32_t)((uint32_t)bias[c1] << 1);
+        for (int32_t h = 0; h < WIDE / 4; ++h, o0 += 4 * oc, o1 += 4 * oc) {
+            const int32_t *x = cols + h * group;
+            const int32_t *const end4 = x + (quads & ~3) * TP_QUAD_WORDS, *const end = x + group;
+            const int8_t *wq = w;
+            int32_t a0 = bias0, a1 = bias0, a2 = bias0, a3 = bias0, b0 = bias1, b1 = bias1, b2 = bias1, b3 = bias1;
+            TP_CONV_PAIR_QUADS(wq, end4, end);
+            store4(o1, oc, b0, b1, b2, b3, multiplier[c1], shift[c1], zo);
+            store4(o0, oc, a0, a1, a2, a3, multiplier[c], shift[c], zo);
+        }
     }
 }
 #endif
@@ -240,7 +263,7 @@ void tp_conv_s8_dsp_doubled(const tp_conv_params_t *p, const int8_t *input, cons
     tp_conv_s8_dsp(p, input, filter, bias, multiplier, shift, channels, fill, output, scratch);
 #else
     const int32_t k_size = p->filter_h * p->filter_w * p->input_c, oc = p->output_c;
-    const int32_t pixels = p->output_h * p->output_w;
+    const int32_t pixels = p->output_h * p->output_w, group = ((k_size + 3) >> 2) * TP_QUAD_WORDS;
     int32_t *s = (int32_t *)scratch;
     int8_t *col = (int8_t *)scratch + TP_CONV_SCRATCH_COLUMNS_BYTES(WIDE, k_size);
     for (int32_t b = 0; b < p->batches; ++b) {
@@ -249,8 +272,8 @@ void tp_conv_s8_dsp_doubled(const tp_conv_params_t *p, const int8_t *input, cons
         tp_conv_fill_pixels(fill, out_b, oc, pixels);
         for (int32_t next = 0; next < pixels; next += WIDE) {
             const int32_t pix = next + WIDE <= pixels ? next : pixels - WIDE;
-            im2col_dsp(p, in_b, pix, WIDE, WIDE, s, 2, col);
-            block_wide(p, s, filter, bias, multiplier, shift, channels, out_b + pix * oc);
+            im2col_dsp(p, in_b, pix, WIDE, group, s, 2, col);
+            block_pairs(p, s, filter, bias, multiplier, shift, channels, out_b + pix * oc);
         }
     }
 #endif
@@ -277,7 +300,7 @@ void tp_conv_s8_dsp(const tp_conv_params_t *p, const int8_t *input, const int8_t
         int8_t *out_b = output + b * pixels * oc;
         for (int32_t pix = 0; pix < pixels; pix += PIX) {
             const int32_t n = pixels - pix < PIX ? pixels - pix : PIX;
-            im2col_dsp(p, in_b, pix, n, PIX, s, scale, col);
+            im2col_dsp(p, in_b, pix, n, ((k_size + 3) >> 2) * TP_QUAD_WORDS, s, scale, col);
             int8_t *out = out_b + pix * oc;
             tp_conv_fill_pixels(fill, out, oc, n);
             const int8_t *w = filter;
@@ -296,14 +319,10 @@ void tp_conv_s8_dsp(const tp_conv_params_t *p, const int8_t *input, const int8_t
                     }
                     w += rem;
                     const int32_t w02 = __sxtb16((int32_t)wq), w13 = tp_sxtb16_ror8((int32_t)wq);
-                    a0 = __smlad(w02, x[0], a0);
-                    a0 = __smlad(w13, x[1], a0);
-                    a1 = __smlad(w02, x[2], a1);
-                    a1 = __smlad(w13, x[3], a1);
-                    a2 = __smlad(w02, x[4], a2);
-                    a2 = __smlad(w13, x[5], a2);
-                    a3 = __smlad(w02, x[6], a3);
-                    a3 = __smlad(w13, x[7], a3);
+                    a0 = __smlad(w13, x[4], __smlad(w02, x[0], a0));
+                    a1 = __smlad(w13, x[5], __smlad(w02, x[1], a1));
+                    a2 = __smlad(w13, x[6], __smlad(w02, x[2], a2));
+                    a3 = __smlad(w13, x[7], __smlad(w02, x[3], a3));
                 }
                 const int32_t m = multiplier[c], sh = shift[c];
                 if (doubled) { /* SMMLAR + ASR + SSAT per output (tp_smmlar) */
