@@ -165,14 +165,44 @@ TP_INLINE void im2col_dsp(const tp_conv_params_t *p, const int8_t *in_b, int32_t
     "smlad  %[b3], %[wb], %[x1], %[b3]\n\t"
 #define TP_CONV_PAIR_QUAD_ASM TP_CONV_HALF_ASM TP_CONV_HALF_ASM
 
-/* Every quad of a channel pair for 4 pixels: four at a time until x reaches `end4`, then one at a
- * time until `end`. The 8 accumulators, the two weight pairs, the two patch pairs and the two
- * pointers take 14 registers, so the loop bounds stay in memory (a stack slot: LDR + CMP + BNE per
- * loop pass). */
-#define TP_CONV_PAIR_QUADS(wp, end4, end)                                                                   \
+/* Every quad of a channel pair for 4 pixels, from the accumulators' start (the doubled biases) to
+ * the 8 outputs: four quads at a time until x reaches `end4`, then one at a time until `end`, then
+ * per output SMMLAR + ASR + SSAT + STRB (channel 1 first: see block_pairs). The 8 accumulators, the
+ * two weight pairs, the two patch pairs and the two pointers take 14 registers, so everything else
+ * stays in memory (stack slots: the loop bounds cost LDR + CMP + BNE per loop pass, each
+ * channel's requantization constants 4 LDRs). */
+#define TP_CONV_INIT4_ASM(acc, ch)                          \
+    "ldr    %[" acc "0], %[bias" ch "]\n\t"                 \
+    "mov    %[" acc "1], %[" acc "0]\n\t"                   \
+    "mov    %[" acc "2], %[" acc "0]\n\t"                   \
+    "mov    %[" acc "3], %[" acc "0]\n\t"
+#define TP_CONV_STORE4_ASM(acc, ch)                         \
+    "ldr    %[wa], %[m" ch "]\n\t"                          \
+    "ldr    %[wb], %[rnd" ch "]\n\t"                        \
+    "ldr    %[x0], %[r" ch "]\n\t"                          \
+    "ldr    %[x1], %[o" ch "]\n\t"                          \
+    "smmlar %[" acc "0], %[" acc "0], %[wa], %[wb]\n\t"     \
+    "smmlar %[" acc "1], %[" acc "1], %[wa], %[wb]\n\t"     \
+    "smmlar %[" acc "2], %[" acc "2], %[wa], %[wb]\n\t"     \
+    "smmlar %[" acc "3], %[" acc "3], %[wa], %[wb]\n\t"     \
+    "asr    %[" acc "0], %[" acc "0], %[x0]\n\t"            \
+    "asr    %[" acc "1], %[" acc "1], %[x0]\n\t"            \
+    "asr    %[" acc "2], %[" acc "2], %[x0]\n\t"            \
+    "asr    %[" acc "3], %[" acc "3], %[x0]\n\t"            \
+    "ssat   %[" acc "0], #8, %[" acc "0]\n\t"               \
+    "ssat   %[" acc "1], #8, %[" acc "1]\n\t"               \
+    "ssat   %[" acc "2], #8, %[" acc "2]\n\t"               \
+    "ssat   %[" acc "3], #8, %[" acc "3]\n\t"               \
+    "strb   %[" acc "0], [%[x1]]\n\t"                       \
+    "strb   %[" acc "1], [%[x1], %[w]]\n\t"                 \
+    "add    %[x1], %[x1], %[w], lsl #1\n\t"                 \
+    "strb   %[" acc "2], [%[x1]]\n\t"                       \
+    "strb   %[" acc "3], [%[x1], %[w]]\n\t"
+#define TP_CONV_PAIR_PASS()                                                                           \
     do {                                                                                              \
-        int32_t wa_, wb_, x0_, x1_;                                                                   \
-        __asm__ volatile("ldr    %[x0], %[e4]\n\t"                                                    \
+        int32_t a0_, a1_, a2_, a3_, b0_, b1_, b2_, b3_, wa_, wb_, x0_, x1_;                           \
+        __asm__ volatile(TP_CONV_INIT4_ASM("a", "0") TP_CONV_INIT4_ASM("b", "1")                      \
+                         "ldr    %[x0], %[e4]\n\t"                                                    \
                          "cmp    %[x], %[x0]\n\t"                                                     \
                          "beq    2f\n"                                                                \
                          "1:\n\t" TP_CONV_PAIR_QUAD_ASM TP_CONV_PAIR_QUAD_ASM TP_CONV_PAIR_QUAD_ASM      \
@@ -188,46 +218,45 @@ TP_INLINE void im2col_dsp(const tp_conv_params_t *p, const int8_t *in_b, int32_t
                          "ldr    %[x0], %[e1]\n\t"                                                    \
                          "cmp    %[x], %[x0]\n\t"                                                     \
                          "bne    3b\n"                                                                \
-                         "4:"                                                                         \
-                         : [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [a3] "+r"(a3), [b0] "+r"(b0),   \
-                           [b1] "+r"(b1), [b2] "+r"(b2), [b3] "+r"(b3), [w] "+r"(wp), [x] "+r"(x),       \
-                           [wa] "=&r"(wa_), [wb] "=&r"(wb_), [x0] "=&r"(x0_), [x1] "=&r"(x1_)           \
-                         : [e4] "m"(end4), [e1] "m"(end)                                              \
+                         "4:\n\t"                                                                     \
+                         "ldr    %[w], %[oc]\n\t" TP_CONV_STORE4_ASM("b", "1") TP_CONV_STORE4_ASM("a", "0") \
+                         : [a0] "=&r"(a0_), [a1] "=&r"(a1_), [a2] "=&r"(a2_), [a3] "=&r"(a3_),           \
+                           [b0] "=&r"(b0_), [b1] "=&r"(b1_), [b2] "=&r"(b2_), [b3] "=&r"(b3_),           \
+                           [w] "+r"(wq), [x] "+r"(x), [wa] "=&r"(wa_), [wb] "=&r"(wb_), [x0] "=&r"(x0_), \
+                           [x1] "=&r"(x1_)                                                            \
+                         : [e4] "m"(end4), [e1] "m"(end), [oc] "m"(oc), [bias0] "m"(bias0),            \
+                           [bias1] "m"(bias1), [m0] "m"(m0), [rnd0] "m"(rnd0), [r0] "m"(r0),           \
+                           [o0] "m"(o0), [m1] "m"(m1), [rnd1] "m"(rnd1), [r1] "m"(r1), [o1] "m"(o1)    \
                          : "cc", "memory");                                                           \
     } while (0)
-#else /* unoptimized builds keep a frame pointer: the same sums in C */
-#define TP_CONV_PAIR_QUADS(wp, end4, end)                                                 \
+#else /* unoptimized builds keep a frame pointer: the same in C */
+/* 4 outputs of one channel, 4 pixels apart in `o` (SMMLAR + ASR + SSAT + STRB each). */
+TP_INLINE void store4(int8_t *o, int32_t oc, const int32_t acc[4], int32_t m, int32_t rnd, int32_t r) {
+    for (int32_t j = 0; j < 4; ++j) {
+        o[j * oc] = (int8_t)tp_requantize_doubled(acc[j], m, rnd, r);
+    }
+}
+#define TP_CONV_PAIR_PASS()                                                           \
     do {                                                                              \
-        int32_t a_[4] = {a0, a1, a2, a3}, b_[4] = {b0, b1, b2, b3};                   \
-        for (; x != (end); x += 4) {                                                  \
-            const int32_t wq_ = tp_load32(wp);                                        \
+        int32_t a_[4] = {bias0, bias0, bias0, bias0}, b_[4] = {bias1, bias1, bias1, bias1}; \
+        for (; x != end; x += 4) {                                                    \
+            const int32_t wq_ = tp_load32(wq);                                        \
             const int32_t wa_ = __sxtb16(wq_), wb_ = tp_sxtb16_ror8(wq_);             \
-            wp += 4;                                                                  \
+            wq += 4;                                                                  \
             for (int32_t j_ = 0; j_ < 4; ++j_) {                                      \
                 a_[j_] = __smlad(wa_, x[j_], a_[j_]);                                 \
                 b_[j_] = __smlad(wb_, x[j_], b_[j_]);                                 \
             }                                                                         \
         }                                                                             \
-        (void)(end4);                                                                 \
-        a0 = a_[0], a1 = a_[1], a2 = a_[2], a3 = a_[3];                               \
-        b0 = b_[0], b1 = b_[1], b2 = b_[2], b3 = b_[3];                               \
+        (void)end4;                                                                   \
+        store4(o1, oc, b_, m1, rnd1, r1);                                             \
+        store4(o0, oc, a_, m0, rnd0, r0);                                             \
     } while (0)
 #endif
 
-/* 4 outputs of one channel, 4 pixels apart in `o` (SMMLAR + ASR + SSAT + STRB each). */
-TP_INLINE void store4(int8_t *o, int32_t oc, int32_t a0, int32_t a1, int32_t a2, int32_t a3, int32_t m,
-                      int32_t sh, int32_t zo) {
-    const int32_t rnd = tp_round_doubled(sh, zo), r = -sh;
-    o[0] = (int8_t)tp_requantize_doubled(a0, m, rnd, r);
-    o[oc] = (int8_t)tp_requantize_doubled(a1, m, rnd, r);
-    o[2 * oc] = (int8_t)tp_requantize_doubled(a2, m, rnd, r);
-    o[3 * oc] = (int8_t)tp_requantize_doubled(a3, m, rnd, r);
-}
-
 /* The hot path: every output channel of one 8-pixel block (doubled accumulators, full int8 range),
  * a channel pair at a time, each pair in two passes of 4 pixels over the same weights (the second
- * from the flash accelerator's data cache where they fit); kept out of the kernel so that its few
- * live values stay in registers. Per output: SMMLAR + ASR + SSAT + STRB. */
+ * from the flash accelerator's data cache where they fit). */
 static void __attribute__((noinline)) block_pairs(const tp_conv_params_t *p, const int32_t *cols, const int8_t *w,
                                                   const int32_t *bias, const int32_t *multiplier,
                                                   const int32_t *shift, const int16_t *channels, int8_t *out) {
@@ -239,14 +268,13 @@ static void __attribute__((noinline)) block_pairs(const tp_conv_params_t *p, con
         const int32_t c1 = c + 1 < live_c ? c + 1 : c;
         int8_t *o0 = out + (channels != NULL ? channels[c] : c), *o1 = out + (channels != NULL ? channels[c1] : c1);
         const int32_t bias0 = (int32_t)((uint32_t)bias[c] << 1), bias1 = (int32_t)((uint32_t)bias[c1] << 1);
+        const int32_t m0 = multiplier[c], r0 = -shift[c], rnd0 = tp_round_doubled(shift[c], zo);
+        const int32_t m1 = multiplier[c1], r1 = -shift[c1], rnd1 = tp_round_doubled(shift[c1], zo);
         for (int32_t h = 0; h < WIDE / 4; ++h, o0 += 4 * oc, o1 += 4 * oc) {
             const int32_t *x = cols + h * group;
             const int32_t *const end4 = x + (quads & ~3) * TP_QUAD_WORDS, *const end = x + group;
             const int8_t *wq = w;
-            int32_t a0 = bias0, a1 = bias0, a2 = bias0, a3 = bias0, b0 = bias1, b1 = bias1, b2 = bias1, b3 = bias1;
-            TP_CONV_PAIR_QUADS(wq, end4, end);
-            store4(o1, oc, b0, b1, b2, b3, multiplier[c1], shift[c1], zo);
-            store4(o0, oc, a0, a1, a2, a3, multiplier[c], shift[c], zo);
+            TP_CONV_PAIR_PASS();
         }
     }
 }
