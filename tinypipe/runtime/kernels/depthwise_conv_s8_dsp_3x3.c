@@ -65,43 +65,82 @@ static tp_dw3_channel_t dw3_channel(const tp_depthwise_conv_params_t *p, const t
     return k;
 }
 
+/* Two outputs per step from one word per filter line, (p0 p1 p2 p3): SXTB16 gives (p0, p2) and
+ * (p1, p3); output u = SMLAD((p0,p2), (w0,w2)) + p1 * w1, output u + 1 = SMLAD((p1,p3), (w0,w2)) +
+ * p2 * w1: 1 LDR + 2 SXTB16 + 4 multiplies per line, until acc reaches `end` (an odd count computes
+ * one spare output). Out of line: its assembly takes 14 registers (taps, bias, pointers, pitch). */
+static void __attribute__((noinline)) dw3_accumulate(const int8_t *x, int32_t pw, int32_t *acc, int32_t *end,
+                                                     const tp_dw3_channel_t *k) {
+    const int32_t w00 = k->w02[0], w10 = k->w02[1], w20 = k->w02[2], w1a = k->w1_01, w1b = k->w1_2;
+    const int32_t bias = k->bias;
+#if defined(__OPTIMIZE__) /* 24 instructions per 2 outputs; unoptimized builds keep a frame pointer */
+    int32_t t, o, a, b;
+    __asm__ volatile("1:\n\t"
+                     "ldr    %[t], [%[x], %[pw], lsl #1]\n\t" /* line 2 */
+                     "sxtb16 %[o], %[t], ror #8\n\t"
+                     "sxtb16 %[t], %[t]\n\t"
+                     "smlad  %[a], %[t], %[w20], %[bias]\n\t"
+                     "smlad  %[b], %[o], %[w20], %[bias]\n\t"
+                     "smlabb %[a], %[o], %[w1b], %[a]\n\t"
+                     "smlatb %[b], %[t], %[w1b], %[b]\n\t"
+                     "ldr    %[t], [%[x], %[pw]]\n\t" /* line 1 */
+                     "sxtb16 %[o], %[t], ror #8\n\t"
+                     "sxtb16 %[t], %[t]\n\t"
+                     "smlad  %[a], %[t], %[w10], %[a]\n\t"
+                     "smlad  %[b], %[o], %[w10], %[b]\n\t"
+                     "smlabt %[a], %[o], %[w1a], %[a]\n\t"
+                     "smlatt %[b], %[t], %[w1a], %[b]\n\t"
+                     "ldr    %[t], [%[x]], #2\n\t" /* line 0 */
+                     "sxtb16 %[o], %[t], ror #8\n\t"
+                     "sxtb16 %[t], %[t]\n\t"
+                     "smlad  %[a], %[t], %[w00], %[a]\n\t"
+                     "smlad  %[b], %[o], %[w00], %[b]\n\t"
+                     "smlabb %[a], %[o], %[w1a], %[a]\n\t"
+                     "smlatb %[b], %[t], %[w1a], %[b]\n\t"
+                     "strd   %[a], %[b], [%[acc]], #8\n\t"
+                     "cmp    %[acc], %[end]\n\t"
+                     "blo    1b"
+                     : [x] "+r"(x), [acc] "+r"(acc), [t] "=&r"(t), [o] "=&r"(o), [a] "=&r"(a), [b] "=&r"(b)
+                     : [pw] "r"(pw), [end] "r"(end), [w00] "r"(w00), [w10] "r"(w10), [w20] "r"(w20),
+                       [w1a] "r"(w1a), [w1b] "r"(w1b), [bias] "r"(bias)
+                     : "cc", "memory");
+#else
+    for (; acc < end; acc += 2, x += 2) {
+        const int32_t r0 = tp_load32(x), r1 = tp_load32(x + pw), r2 = tp_load32(x + 2 * pw);
+        const int32_t e0 = __sxtb16(r0), o0 = tp_sxtb16_ror8(r0);
+        int32_t a = __smlad(e0, w00, bias), b = __smlad(o0, w00, bias);
+        a = __smlabb(o0, w1a, a);
+        b = __smlatb(e0, w1a, b);
+        const int32_t e1 = __sxtb16(r1), o1 = tp_sxtb16_ror8(r1);
+        a = __smlad(e1, w10, a);
+        b = __smlad(o1, w10, b);
+        a = __smlabt(o1, w1a, a);
+        b = __smlatt(e1, w1a, b);
+        const int32_t e2 = __sxtb16(r2), o2 = tp_sxtb16_ror8(r2);
+        a = __smlad(e2, w20, a);
+        b = __smlad(o2, w20, b);
+        acc[0] = __smlabb(o2, w1b, a);
+        acc[1] = __smlatb(e2, w1b, b);
+    }
+#endif
+}
+
 #define TP_DW3_CHUNK 32 /* outputs per accumulate / requantize pass */
 
 /* One channel's plane -> its outputs, line by line in chunks: first the accumulators (only the taps
- * and the input live in registers), then their requantization (only its constants live). Stride
- * 1: two outputs per step share one word per filter line, (p0 p1 p2 p3): SXTB16 gives (p0, p2)
- * and (p1, p3); output u = SMLAD((p0,p2), (w0,w2)) + p1 * w1, output u + 1 = SMLAD((p1,p3),
- * (w0,w2)) + p2 * w1: 1 LDR + 2 SXTB16 + 4 multiplies per 6 MACs. */
+ * and the input live in registers: dw3_accumulate), then their requantization (only its constants
+ * live). */
 TP_INLINE void dw3_plane(const tp_depthwise_conv_params_t *p, const tp_dw3_geometry_t *g,
                          const tp_dw3_channel_t *k, const int8_t *plane, int8_t *out, int32_t c, int fast,
                          int full_range) {
     const int32_t pw = g->pitch;
-    const int32_t w00 = k->w02[0], w10 = k->w02[1], w20 = k->w02[2], w1a = k->w1_01, w1b = k->w1_2;
-    const int32_t bias = k->bias;
     int32_t acc[TP_DW3_CHUNK];
     for (int32_t v = 0; v < g->n_v; ++v, plane += pw, out += g->out_v) {
         for (int32_t u0 = 0; u0 < g->n_u; u0 += TP_DW3_CHUNK) {
             const int32_t n = tp_min(TP_DW3_CHUNK, g->n_u - u0);
             const int8_t *x = plane + u0;
-            int32_t *a_out = acc;
             int32_t *const a_end = acc + n;
-            for (; a_out < a_end; a_out += 2, x += 2) { /* an odd n computes one spare output */
-                const int32_t r0 = tp_load32(x), r1 = tp_load32(x + pw), r2 = tp_load32(x + 2 * pw);
-                const int32_t e0 = __sxtb16(r0), o0 = tp_sxtb16_ror8(r0);
-                int32_t a = __smlad(e0, w00, bias), b = __smlad(o0, w00, bias);
-                a = __smlabb(o0, w1a, a);
-                b = __smlatb(e0, w1a, b);
-                const int32_t e1 = __sxtb16(r1), o1 = tp_sxtb16_ror8(r1);
-                a = __smlad(e1, w10, a);
-                b = __smlad(o1, w10, b);
-                a = __smlabt(o1, w1a, a);
-                b = __smlatt(e1, w1a, b);
-                const int32_t e2 = __sxtb16(r2), o2 = tp_sxtb16_ror8(r2);
-                a = __smlad(e2, w20, a);
-                b = __smlad(o2, w20, b);
-                a_out[0] = __smlabb(o2, w1b, a);
-                a_out[1] = __smlatb(e2, w1b, b);
-            }
+            dw3_accumulate(x, pw, acc, a_end, k);
             const int32_t step = g->out_u;
             int8_t *o = out + u0 * step;
             if (fast && full_range) { /* two outputs per step: one LDRD, no spare output written */
