@@ -129,17 +129,30 @@ TP_INLINE void im2col_dsp(const tp_conv_params_t *p, const int8_t *in_b, int32_t
 }
 
 /* One quad of 4 patch elements for a 4-pixel block: the weight word widened once (SXTB16,
- * SXTB16 ROR 8), 8 SMLAD into a0..a3 with the pixels' pairs (w, x advance). */
-#define TP_CONV_QUAD()                                              \
-    do {                                                            \
-        const int32_t wq = tp_load32(w);                            \
-        const int32_t w02 = __sxtb16(wq), w13 = tp_sxtb16_ror8(wq); \
-        w += 4;                                                     \
-        a0 = __smlad(w13, x[4], __smlad(w02, x[0], a0));            \
-        a1 = __smlad(w13, x[5], __smlad(w02, x[1], a1));            \
-        a2 = __smlad(w13, x[6], __smlad(w02, x[2], a2));            \
-        a3 = __smlad(w13, x[7], __smlad(w02, x[3], a3));            \
-        x += TP_QUAD_WORDS;                                         \
+ * SXTB16 ROR 8), 4 LDRD of two pixels' pairs, 8 SMLAD into a0..a3 (w, x advance); in assembly, as
+ * GCC kept x in memory. */
+#define TP_CONV_QUAD()                                                                            \
+    do {                                                                                        \
+        int32_t w02_, w13_, x0_, x1_;                                                           \
+        __asm__("ldr    %[w02], [%[w]], #4\n\t"                                                  \
+                "sxtb16 %[w13], %[w02], ror #8\n\t"                                              \
+                "sxtb16 %[w02], %[w02]\n\t"                                                      \
+                "ldrd   %[x0], %[x1], [%[x]], #8\n\t"                                            \
+                "smlad  %[a0], %[w02], %[x0], %[a0]\n\t"                                         \
+                "smlad  %[a1], %[w02], %[x1], %[a1]\n\t"                                         \
+                "ldrd   %[x0], %[x1], [%[x]], #8\n\t"                                            \
+                "smlad  %[a2], %[w02], %[x0], %[a2]\n\t"                                         \
+                "smlad  %[a3], %[w02], %[x1], %[a3]\n\t"                                         \
+                "ldrd   %[x0], %[x1], [%[x]], #8\n\t"                                            \
+                "smlad  %[a0], %[w13], %[x0], %[a0]\n\t"                                         \
+                "smlad  %[a1], %[w13], %[x1], %[a1]\n\t"                                         \
+                "ldrd   %[x0], %[x1], [%[x]], #8\n\t"                                            \
+                "smlad  %[a2], %[w13], %[x0], %[a2]\n\t"                                         \
+                "smlad  %[a3], %[w13], %[x1], %[a3]"                                               \
+                : [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [a3] "+r"(a3), [w] "+r"(w), [x] "+r"(x), \
+                  [w02] "=&r"(w02_), [w13] "=&r"(w13_), [x0] "=&r"(x0_), [x1] "=&r"(x1_)                \
+                :                                                                               \
+                : "memory");                                                                    \
     } while (0)
 
 #if !defined(TP_TFLM_ROUNDING) /* TFLite Micro's rounding takes the general path */
