@@ -134,9 +134,9 @@ TP_INLINE void im2col_dsp(const tp_conv_params_t *p, const int8_t *in_b, int32_t
 #define TP_CONV_QUAD()                                                                            \
     do {                                                                                        \
         int32_t w02_, w13_, x0_, x1_;                                                           \
-        __asm__("ldr    %[w02], [%[w]], #4\n\t"                                                  \
-                "sxtb16 %[w13], %[w02], ror #8\n\t"                                              \
-                "sxtb16 %[w02], %[w02]\n\t"                                                      \
+        __asm__("ldr    %[w13], [%[w]], #4\n\t"                                                  \
+                "sxtb16 %[w02], %[w13]\n\t"                                                      \
+                "sxtb16 %[w13], %[w13], ror #8\n\t"                                              \
                 "ldrd   %[x0], %[x1], [%[x]], #8\n\t"                                            \
                 "smlad  %[a0], %[w02], %[x0], %[a0]\n\t"                                         \
                 "smlad  %[a1], %[w02], %[x1], %[a1]\n\t"                                         \
@@ -163,9 +163,9 @@ TP_INLINE void im2col_dsp(const tp_conv_params_t *p, const int8_t *in_b, int32_t
 #if defined(__OPTIMIZE__) /* the assembly needs 14 registers: no frame pointer */
 /* Half a quad for 4 pixels x 2 channels: 1 LDR + 2 SXTB16 + 2 LDRD + 8 SMLAD. */
 #define TP_CONV_HALF_ASM                           \
-    "ldr    %[wa], [%[w]], #4\n\t"                 \
-    "sxtb16 %[wb], %[wa], ror #8\n\t"              \
-    "sxtb16 %[wa], %[wa]\n\t"                      \
+    "ldr    %[wb], [%[w]], #4\n\t"                 \
+    "sxtb16 %[wa], %[wb]\n\t"                      \
+    "sxtb16 %[wb], %[wb], ror #8\n\t"              \
     "ldrd   %[x0], %[x1], [%[x]], #8\n\t"          \
     "smlad  %[a0], %[wa], %[x0], %[a0]\n\t"        \
     "smlad  %[b0], %[wb], %[x0], %[b0]\n\t"        \

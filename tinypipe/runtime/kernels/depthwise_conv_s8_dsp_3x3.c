@@ -74,33 +74,33 @@ static void __attribute__((noinline)) dw3_accumulate(const int8_t *x, int32_t pw
     const int32_t w00 = k->w02[0], w10 = k->w02[1], w20 = k->w02[2], w1a = k->w1_01, w1b = k->w1_2;
     const int32_t bias = k->bias;
 #if defined(__OPTIMIZE__) /* 24 instructions per 2 outputs; unoptimized builds keep a frame pointer */
-    int32_t t, o, a, b;
+    int32_t t, e, a, b;
     __asm__ volatile("1:\n\t"
                      "ldr    %[t], [%[x], %[pw], lsl #1]\n\t" /* line 2 */
-                     "sxtb16 %[o], %[t], ror #8\n\t"
-                     "sxtb16 %[t], %[t]\n\t"
-                     "smlad  %[a], %[t], %[w20], %[bias]\n\t"
-                     "smlad  %[b], %[o], %[w20], %[bias]\n\t"
-                     "smlabb %[a], %[o], %[w1b], %[a]\n\t"
-                     "smlatb %[b], %[t], %[w1b], %[b]\n\t"
+                     "sxtb16 %[e], %[t]\n\t"
+                     "sxtb16 %[t], %[t], ror #8\n\t"
+                     "smlad  %[a], %[e], %[w20], %[bias]\n\t"
+                     "smlad  %[b], %[t], %[w20], %[bias]\n\t"
+                     "smlabb %[a], %[t], %[w1b], %[a]\n\t"
+                     "smlatb %[b], %[e], %[w1b], %[b]\n\t"
                      "ldr    %[t], [%[x], %[pw]]\n\t" /* line 1 */
-                     "sxtb16 %[o], %[t], ror #8\n\t"
-                     "sxtb16 %[t], %[t]\n\t"
-                     "smlad  %[a], %[t], %[w10], %[a]\n\t"
-                     "smlad  %[b], %[o], %[w10], %[b]\n\t"
-                     "smlabt %[a], %[o], %[w1a], %[a]\n\t"
-                     "smlatt %[b], %[t], %[w1a], %[b]\n\t"
+                     "sxtb16 %[e], %[t]\n\t"
+                     "sxtb16 %[t], %[t], ror #8\n\t"
+                     "smlad  %[a], %[e], %[w10], %[a]\n\t"
+                     "smlad  %[b], %[t], %[w10], %[b]\n\t"
+                     "smlabt %[a], %[t], %[w1a], %[a]\n\t"
+                     "smlatt %[b], %[e], %[w1a], %[b]\n\t"
                      "ldr    %[t], [%[x]], #2\n\t" /* line 0 */
-                     "sxtb16 %[o], %[t], ror #8\n\t"
-                     "sxtb16 %[t], %[t]\n\t"
-                     "smlad  %[a], %[t], %[w00], %[a]\n\t"
-                     "smlad  %[b], %[o], %[w00], %[b]\n\t"
-                     "smlabb %[a], %[o], %[w1a], %[a]\n\t"
-                     "smlatb %[b], %[t], %[w1a], %[b]\n\t"
+                     "sxtb16 %[e], %[t]\n\t"
+                     "sxtb16 %[t], %[t], ror #8\n\t"
+                     "smlad  %[a], %[e], %[w00], %[a]\n\t"
+                     "smlad  %[b], %[t], %[w00], %[b]\n\t"
+                     "smlabb %[a], %[t], %[w1a], %[a]\n\t"
+                     "smlatb %[b], %[e], %[w1a], %[b]\n\t"
                      "strd   %[a], %[b], [%[acc]], #8\n\t"
                      "cmp    %[acc], %[end]\n\t"
                      "blo    1b"
-                     : [x] "+r"(x), [acc] "+r"(acc), [t] "=&r"(t), [o] "=&r"(o), [a] "=&r"(a), [b] "=&r"(b)
+                     : [x] "+r"(x), [acc] "+r"(acc), [t] "=&r"(t), [e] "=&r"(e), [a] "=&r"(a), [b] "=&r"(b)
                      : [pw] "r"(pw), [end] "r"(end), [w00] "r"(w00), [w10] "r"(w10), [w20] "r"(w20),
                        [w1a] "r"(w1a), [w1b] "r"(w1b), [bias] "r"(bias)
                      : "cc", "memory");
