@@ -235,11 +235,12 @@ def lower_conv(graph: Graph, op: Operator, name: str) -> Layer:
         raise unsupported(graph, op, f"{oc} output channels with all-zero ones elided: "
                                      f"at most {INT16_MAX + 1}")
     dsp = conv_dsp_variant(params)
+    paired = (PAIRED_WEIGHTS, paired_weights(rows[live])) if dsp == DSP_WIDE and len(live) else None
     return Layer(op, name, kernel="tp_conv_s8", inputs=[inp.index], outputs=[out.index],
                  variants=(dsp, "tp_conv_s8_mve"),
                  params_type="tp_conv_params_t", params=params,
                  consts=[Const("weights", "int8_t", np.append(rows[live].reshape(-1), np.zeros(4, np.int8)),
-                               (PAIRED_WEIGHTS, paired_weights(rows[live])) if dsp == DSP_WIDE else None),
+                               paired),
                          Const("bias", "int32_t", folded[live]), Const("multiplier", "int32_t", mult[live]),
                          Const("shift", "int32_t", shift[live]),
                          Const("channels", "int16_t", live if elided else np.zeros(0)),
