@@ -15,7 +15,6 @@
 #define PIX TP_CONV_DSP_PIXELS
 #define WIDE TP_CONV_DSP_WIDE_PIXELS
 
-
 /* Scratch layout: pixels in groups of 4, group g from word g * group (group = 8 words per quad of
  * 4 patch elements); quad q of a group: words 8q..8q+3 hold its pixels' [x0 | x2] and words
  * 8q+4..8q+7 their [x1 | x3] (int16 halves), the pairs SXTB16 / SXTB16 ROR 8 extract from a weight
@@ -99,9 +98,9 @@ TP_INLINE int widen_inside(const tp_conv_params_t *p, const int8_t *src, int32_t
 }
 
 /* The widened patches of n output pixels from `pix` (row-major within the image) into columns
- * 0..n-1 of a block whose 4-pixel groups are `group` words apart: the usual block, in one output row and inside the input,
- * at once (widen_inside); else pixel by pixel, those at the border gathered into `col`
- * (tp_conv_patch_s8). */
+ * 0..n-1 of a block whose 4-pixel groups are `group` words apart: the usual block, in one output
+ * row and inside the input, at once (widen_inside); else pixel by pixel, those at the border
+ * gathered into `col` (tp_conv_patch_s8). */
 TP_INLINE void im2col_dsp(const tp_conv_params_t *p, const int8_t *in_b, int32_t pix, int32_t n, int32_t group,
                           int32_t *s, int32_t scale, int8_t *col) {
     const int32_t ic = p->input_c, k_size = p->filter_h * p->filter_w * ic, sx = p->stride_w * ic;
