@@ -160,7 +160,8 @@ TP_INLINE void im2col_dsp(const tp_conv_params_t *p, const int8_t *in_b, int32_t
  * c0 k2, c1 k2) and (c0 k1, c1 k1, c0 k3, c1 k3): SXTB16 gives c0's weight pair and SXTB16 ROR 8
  * c1's, for the same patch pair. Patch elements past k_size and an odd last channel are 0. */
 #if defined(__OPTIMIZE__) /* the assembly needs 14 registers: no frame pointer */
-/* Half a quad for 4 pixels x 2 channels: 1 LDR + 2 SXTB16 + 2 LDRD + 8 SMLAD. */
+/* Half a quad for 4 pixels x 2 channels: 1 LDR + 2 SXTB16 + 2 LDRD + 8 SMLAD (the unrotated
+ * SXTB16 first, as in dw3_accumulate, for the Cortex-M7). */
 #define TP_CONV_HALF_ASM                           \
     "ldr    %[wb], [%[w]], #4\n\t"                 \
     "sxtb16 %[wa], %[wb]\n\t"                      \

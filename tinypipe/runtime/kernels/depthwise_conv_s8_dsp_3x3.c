@@ -68,7 +68,9 @@ static tp_dw3_channel_t dw3_channel(const tp_depthwise_conv_params_t *p, const t
 /* Two outputs per step from one word per filter line, (p0 p1 p2 p3): SXTB16 gives (p0, p2) and
  * (p1, p3); output u = SMLAD((p0,p2), (w0,w2)) + p1 * w1, output u + 1 = SMLAD((p1,p3), (w0,w2)) +
  * p2 * w1: 1 LDR + 2 SXTB16 + 4 multiplies per line, until acc reaches `end` (an odd count computes
- * one spare output). Out of line: its assembly takes 14 registers (taps, bias, pointers, pitch). */
+ * one spare output). Out of line: its assembly takes 14 registers (taps, bias, pointers, pitch).
+ * The unrotated SXTB16 comes first, into another register: on the Cortex-M7 the rotated one would
+ * wait a cycle on the load just before it (the same cycles on the M4). */
 static void __attribute__((noinline)) dw3_accumulate(const int8_t *x, int32_t pw, int32_t *acc, int32_t *end,
                                                      const tp_dw3_channel_t *k) {
     const int32_t w00 = k->w02[0], w10 = k->w02[1], w20 = k->w02[2], w1a = k->w1_01, w1b = k->w1_2;
