@@ -161,9 +161,9 @@ def depthwise_variants(p: dict[str, int]) -> tuple[str, str] | None:
     everywhere) for depth multipliers above 1."""
     if p["depth_multiplier"] != 1:
         return None
-    if depthwise_scratch_bytes(p) and p["stride_w"] == 2:
-        return "tp_depthwise_conv_s8_dsp_pairs", "tp_depthwise_conv_s8_mve_3x3_s2"
     if depthwise_scratch_bytes(p):
+        if p["stride_w"] == 2:
+            return "tp_depthwise_conv_s8_dsp_pairs", "tp_depthwise_conv_s8_mve_3x3_s2"
         return "tp_depthwise_conv_s8_dsp_3x3", "tp_depthwise_conv_s8_mve_3x3"
     if p["input_c"] % 4 == 0 and p["filter_h"] * p["filter_w"] <= DW_MAX_TAPS:
         return "tp_depthwise_conv_s8_dsp_pairs", "tp_depthwise_conv_s8_mve"

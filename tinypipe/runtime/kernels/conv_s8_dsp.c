@@ -127,15 +127,20 @@ TP_INLINE void im2col_dsp(const tp_conv_params_t *p, const int8_t *in_b, int32_t
     }
 }
 
-/* One quad of 4 patch elements for a 4-pixel block: the weight word widened once (SXTB16,
- * SXTB16 ROR 8), 4 LDRD of two pixels' pairs, 8 SMLAD into a0..a3 (w, x advance); in assembly, as
- * GCC kept x in memory. */
+/* The next weight word (w advances) widened into its pairs lo = (b0, b2) and hi = (b1, b3): the
+ * unrotated SXTB16 first, into the other register, so that on the Cortex-M7 no rotated operand
+ * waits on the load just before it (the same cycles on the M4). */
+#define TP_CONV_WEIGHT_PAIRS_ASM(lo, hi)            \
+    "ldr    %[" hi "], [%[w]], #4\n\t"              \
+    "sxtb16 %[" lo "], %[" hi "]\n\t"               \
+    "sxtb16 %[" hi "], %[" hi "], ror #8\n\t"
+
+/* One quad of 4 patch elements for a 4-pixel block: the weight word widened once, 4 LDRD of two
+ * pixels' pairs, 8 SMLAD into a0..a3 (w, x advance); in assembly, as GCC kept x in memory. */
 #define TP_CONV_QUAD()                                                                            \
     do {                                                                                        \
         int32_t w02_, w13_, x0_, x1_;                                                           \
-        __asm__("ldr    %[w13], [%[w]], #4\n\t"                                                  \
-                "sxtb16 %[w02], %[w13]\n\t"                                                      \
-                "sxtb16 %[w13], %[w13], ror #8\n\t"                                              \
+        __asm__(TP_CONV_WEIGHT_PAIRS_ASM("w02", "w13")                                           \
                 "ldrd   %[x0], %[x1], [%[x]], #8\n\t"                                            \
                 "smlad  %[a0], %[w02], %[x0], %[a0]\n\t"                                         \
                 "smlad  %[a1], %[w02], %[x1], %[a1]\n\t"                                         \
@@ -160,12 +165,10 @@ TP_INLINE void im2col_dsp(const tp_conv_params_t *p, const int8_t *in_b, int32_t
  * c0 k2, c1 k2) and (c0 k1, c1 k1, c0 k3, c1 k3): SXTB16 gives c0's weight pair and SXTB16 ROR 8
  * c1's, for the same patch pair. Patch elements past k_size and an odd last channel are 0. */
 #if defined(__OPTIMIZE__) /* the assembly needs 14 registers: no frame pointer */
-/* Half a quad for 4 pixels x 2 channels: 1 LDR + 2 SXTB16 + 2 LDRD + 8 SMLAD (the unrotated
- * SXTB16 first, as in dw3_accumulate, for the Cortex-M7). */
+/* Half a quad for 4 pixels x 2 channels: 1 LDR + 2 SXTB16 (wa: c0's pair, wb: c1's) + 2 LDRD +
+ * 8 SMLAD. */
 #define TP_CONV_HALF_ASM                           \
-    "ldr    %[wb], [%[w]], #4\n\t"                 \
-    "sxtb16 %[wa], %[wb]\n\t"                      \
-    "sxtb16 %[wb], %[wb], ror #8\n\t"              \
+    TP_CONV_WEIGHT_PAIRS_ASM("wa", "wb")           \
     "ldrd   %[x0], %[x1], [%[x]], #8\n\t"          \
     "smlad  %[a0], %[wa], %[x0], %[a0]\n\t"        \
     "smlad  %[b0], %[wb], %[x0], %[b0]\n\t"        \
