@@ -222,9 +222,10 @@ def kernel_path_configs() -> list[Config]:
     hit: the DSP planar 3x3 depthwise (stride 1, channels % 4 == 0; tall outputs run transposed;
     12 channels put 4 on LiteRT's ties-away rule; relu6 clamps below the int8 range), small-K and
     unaligned-K convolutions (K = 8, 27), all-zero output channels (elided by the generator),
-    TRANSPOSE_CONV with vector tails in both the input and the output channels, and the DSP
-    convolution's 8-pixel blocks (partial, fewer than one, rows widened from the input), the
-    Helium pointwise rows of 7 pixels, and column images, which the generator turns into rows."""
+    TRANSPOSE_CONV with vector tails in both the input and the output channels, the DSP
+    FULLY_CONNECTED's loop remainders, the DSP convolution's 8-pixel blocks (partial, fewer than
+    one, rows widened from the input), the Helium pointwise rows of 7 pixels, and column images,
+    which the generator turns into rows."""
     base = {"dilation": [1, 1], "bias": True, "per_tensor": False, "depth_multiplier": 1, "stride": [1, 1]}
     configs: list[Config] = [
         {**base, "op": "DEPTHWISE_CONV_2D", "shape": [11, 5, 8], "kernel": [3, 3], "padding": "same",
@@ -312,6 +313,10 @@ def kernel_path_configs() -> list[Config]:
           for op, shape, kernel, extra in [("CONV_2D", [4, 7, 32], [1, 1], {"filters": 6}),
                                            ("CONV_2D", [5, 5, 3], [3, 3], {"filters": 4}),
                                            ("DEPTHWISE_CONV_2D", [6, 9, 4], [3, 3], {})]),
+        # the DSP FULLY_CONNECTED: 8 inputs per loop pass, then one 4-input step and a 1-input
+        # tail (K = 45); one 4-row block and 3 single rows (7 units)
+        {"op": "FULLY_CONNECTED", "shape": [45], "units": 7, "activation": None, "bias": True, "w_scale": 0.5,
+         "per_tensor": False},
     ]
     rng = np.random.default_rng(7)
     for i, c in enumerate(configs):

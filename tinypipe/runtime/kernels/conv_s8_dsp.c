@@ -8,6 +8,8 @@
  * channels per pass, its inner loop in assembly (26 instructions per 32 MACs); the general path
  * 4 pixels x 1 channel (15 per 16). Same bytes as conv_s8.c.
  */
+#include <stddef.h>
+
 #include "conv_s8_patch.h"
 
 #if defined(TP_USE_DSP)
@@ -27,21 +29,25 @@ TP_INLINE int32_t col_of(int32_t j, int32_t group) {
     return (j >> 2) * group + (j & 3);
 }
 
-/* `words` words of int8 patch from src into the column at d: per word one LDR, two SXTB16 (two
- * SADD16 when doubled) and two stores. */
+/* One word of int8 patch at src into the column at d: LDR, two SXTB16 (and two SADD16 when
+ * doubled), two stores. */
+TP_INLINE void widen_word(int32_t *d, const int8_t *src, int32_t scale) {
+    const int32_t v = tp_load32(src), lo = __sxtb16(v), hi = tp_sxtb16_ror8(v);
+    d[0] = scale == 2 ? (int32_t)__sadd16(lo, lo) : lo;
+    d[4] = scale == 2 ? (int32_t)__sadd16(hi, hi) : hi;
+}
+
+/* `words` words of int8 patch from src into the column at d, two at a time (the loop's count,
+ * pointer steps and branch shared by two words). */
 TP_INLINE void widen_words(int32_t *d, const int8_t *src, int32_t words, int32_t scale) {
-    if (scale == 2) {
-        for (; words > 0; --words, src += 4, d += TP_QUAD_WORDS) {
-            const int32_t v = tp_load32(src), lo = __sxtb16(v), hi = tp_sxtb16_ror8(v);
-            d[0] = (int32_t)__sadd16(lo, lo);
-            d[4] = (int32_t)__sadd16(hi, hi);
-        }
-        return;
+    if (words & 1) {
+        widen_word(d, src, scale);
+        src += 4;
+        d += TP_QUAD_WORDS;
     }
-    for (; words > 0; --words, src += 4, d += TP_QUAD_WORDS) {
-        const int32_t v = tp_load32(src);
-        d[0] = __sxtb16(v);
-        d[4] = tp_sxtb16_ror8(v);
+    for (const int8_t *const end = src + 4 * (words & ~1); src < end; src += 8, d += 2 * TP_QUAD_WORDS) {
+        widen_word(d, src, scale);
+        widen_word(d + TP_QUAD_WORDS, src + 4, scale);
     }
 }
 
@@ -164,7 +170,39 @@ TP_INLINE void im2col_dsp(const tp_conv_params_t *p, const int8_t *in_b, int32_t
  * output channels in pairs (c0, c1), per quad of 4 patch elements two words, (c0 k0, c1 k0,
  * c0 k2, c1 k2) and (c0 k1, c1 k1, c0 k3, c1 k3): SXTB16 gives c0's weight pair and SXTB16 ROR 8
  * c1's, for the same patch pair. Patch elements past k_size and an odd last channel are 0. */
+
+/* What the passes of one channel pair read (and, for the outputs, advance) in memory: the
+ * assembly has no register to spare, so it reaches them through one pointer at fixed offsets. */
+typedef struct {
+    int32_t bias0, bias1;  /* +0: the doubled biases, the accumulators' start */
+    int32_t mult0, round0; /* +8: channel 0's requantization (tp_requantize_doubled) */
+    int32_t right0;        /* +16 */
+    int8_t *out0;          /* +20: channel 0's output of the pass's first pixel */
+    int32_t mult1, round1; /* +24: channel 1's */
+    int32_t right1;        /* +32 */
+    int8_t *out1;          /* +36 */
+    int32_t out_c;         /* +40: output pixel stride */
+    int32_t group_bytes;   /* +44: patch bytes per pass (4 pixels) */
+    const int32_t *stop;   /* +48: the end of the last pass's patches */
+    const int8_t *weights; /* +52: the pair's weights */
+} tp_conv_pair_t;
+
 #if defined(__OPTIMIZE__) /* the assembly needs 14 registers: no frame pointer */
+/* The assembly's offsets into tp_conv_pair_t (checked below). */
+#define TP_PAIR_CH0 "8"
+#define TP_PAIR_CH0_OUT "16"
+#define TP_PAIR_CH1 "24"
+#define TP_PAIR_CH1_OUT "32"
+#define TP_PAIR_OUT_C "40"
+#define TP_PAIR_GROUP "44"
+#define TP_PAIR_STOP "48"
+#define TP_PAIR_WEIGHTS "52"
+typedef char tp_conv_pair_layout_check[(offsetof(tp_conv_pair_t, mult0) == 8 && offsetof(tp_conv_pair_t, right0) == 16 &&
+                                        offsetof(tp_conv_pair_t, mult1) == 24 && offsetof(tp_conv_pair_t, right1) == 32 &&
+                                        offsetof(tp_conv_pair_t, out_c) == 40 && offsetof(tp_conv_pair_t, weights) == 52)
+                                           ? 1
+                                           : -1];
+
 /* Half a quad for 4 pixels x 2 channels: 1 LDR + 2 SXTB16 (wa: c0's pair, wb: c1's) + 2 LDRD +
  * 8 SMLAD. */
 #define TP_CONV_HALF_ASM                           \
@@ -181,22 +219,11 @@ TP_INLINE void im2col_dsp(const tp_conv_params_t *p, const int8_t *in_b, int32_t
     "smlad  %[b3], %[wb], %[x1], %[b3]\n\t"
 #define TP_CONV_PAIR_QUAD_ASM TP_CONV_HALF_ASM TP_CONV_HALF_ASM
 
-/* Every quad of a channel pair for 4 pixels, from the accumulators' start (the doubled biases) to
- * the 8 outputs: four quads at a time until x reaches `end4`, then one at a time until `end`, then
- * per output SMMLAR + ASR + SSAT + STRB (channel 1 first: see block_pairs). The 8 accumulators, the
- * two weight pairs, the two patch pairs and the two pointers take 14 registers, so everything else
- * stays in memory (stack slots: the loop bounds cost LDR + CMP + BNE per loop pass, each
- * channel's requantization constants 4 LDRs). */
-#define TP_CONV_INIT4_ASM(acc, ch)                          \
-    "ldr    %[" acc "0], %[bias" ch "]\n\t"                 \
-    "mov    %[" acc "1], %[" acc "0]\n\t"                   \
-    "mov    %[" acc "2], %[" acc "0]\n\t"                   \
-    "mov    %[" acc "3], %[" acc "0]\n\t"
-#define TP_CONV_STORE4_ASM(acc, ch)                         \
-    "ldr    %[wa], %[m" ch "]\n\t"                          \
-    "ldr    %[wb], %[rnd" ch "]\n\t"                        \
-    "ldr    %[x0], %[r" ch "]\n\t"                          \
-    "ldr    %[x1], %[o" ch "]\n\t"                          \
+/* One channel's 4 outputs of a pass (w points at the tp_conv_pair_t): its constants by two LDRDs,
+ * per output SMMLAR + ASR + SSAT + STRB, and its output pointer advanced 4 pixels. */
+#define TP_CONV_STORE4_ASM(acc, consts, out)                \
+    "ldrd   %[wa], %[wb], [%[w], #" consts "]\n\t"          \
+    "ldrd   %[x0], %[x1], [%[w], #" out "]\n\t"             \
     "smmlar %[" acc "0], %[" acc "0], %[wa], %[wb]\n\t"     \
     "smmlar %[" acc "1], %[" acc "1], %[wa], %[wb]\n\t"     \
     "smmlar %[" acc "2], %[" acc "2], %[wa], %[wb]\n\t"     \
@@ -205,19 +232,37 @@ TP_INLINE void im2col_dsp(const tp_conv_params_t *p, const int8_t *in_b, int32_t
     "asr    %[" acc "1], %[" acc "1], %[x0]\n\t"            \
     "asr    %[" acc "2], %[" acc "2], %[x0]\n\t"            \
     "asr    %[" acc "3], %[" acc "3], %[x0]\n\t"            \
+    "ldr    %[x0], [%[w], #" TP_PAIR_OUT_C "]\n\t"          \
     "ssat   %[" acc "0], #8, %[" acc "0]\n\t"               \
     "ssat   %[" acc "1], #8, %[" acc "1]\n\t"               \
     "ssat   %[" acc "2], #8, %[" acc "2]\n\t"               \
     "ssat   %[" acc "3], #8, %[" acc "3]\n\t"               \
     "strb   %[" acc "0], [%[x1]]\n\t"                       \
-    "strb   %[" acc "1], [%[x1], %[w]]\n\t"                 \
-    "add    %[x1], %[x1], %[w], lsl #1\n\t"                 \
+    "strb   %[" acc "1], [%[x1], %[x0]]\n\t"                \
+    "add    %[x1], %[x1], %[x0], lsl #1\n\t"                \
     "strb   %[" acc "2], [%[x1]]\n\t"                       \
-    "strb   %[" acc "3], [%[x1], %[w]]\n\t"
-#define TP_CONV_PAIR_PASS()                                                                           \
+    "strb   %[" acc "3], [%[x1], %[x0]]\n\t"                \
+    "add    %[x1], %[x1], %[x0], lsl #1\n\t"                \
+    "str    %[x1], [%[w], #" out " + 4]\n\t"
+
+/* Every pass of a channel pair, one assembly block: per pass the accumulators start at the doubled
+ * biases, run every quad (four at a time until x reaches `end4`, then one at a time until `end`),
+ * and end in the 8 outputs (channel 1 first: see block_pairs); then the bounds move one group on
+ * and w back to the pair's weights, until the bounds pass `stop`. The 8 accumulators, the two
+ * weight pairs, the two patch pairs and the two pointers take 14 registers, so everything else is
+ * in memory: the loop bounds cost LDR + CMP + BNE per loop pass, the rest is read through `k`. */
+#define TP_CONV_PAIR_PASSES()                                                                         \
     do {                                                                                              \
         int32_t a0_, a1_, a2_, a3_, b0_, b1_, b2_, b3_, wa_, wb_, x0_, x1_;                           \
-        __asm__ volatile(TP_CONV_INIT4_ASM("a", "0") TP_CONV_INIT4_ASM("b", "1")                      \
+        __asm__ volatile("5:\n\t"                                                                     \
+                         "ldr    %[wa], %[k]\n\t"                                                     \
+                         "ldrd   %[a0], %[b0], [%[wa]]\n\t"                                           \
+                         "mov    %[a1], %[a0]\n\t"                                                    \
+                         "mov    %[a2], %[a0]\n\t"                                                    \
+                         "mov    %[a3], %[a0]\n\t"                                                    \
+                         "mov    %[b1], %[b0]\n\t"                                                    \
+                         "mov    %[b2], %[b0]\n\t"                                                    \
+                         "mov    %[b3], %[b0]\n\t"                                                    \
                          "ldr    %[x0], %[e4]\n\t"                                                    \
                          "cmp    %[x], %[x0]\n\t"                                                     \
                          "beq    2f\n"                                                                \
@@ -235,38 +280,53 @@ TP_INLINE void im2col_dsp(const tp_conv_params_t *p, const int8_t *in_b, int32_t
                          "cmp    %[x], %[x0]\n\t"                                                     \
                          "bne    3b\n"                                                                \
                          "4:\n\t"                                                                     \
-                         "ldr    %[w], %[oc]\n\t" TP_CONV_STORE4_ASM("b", "1") TP_CONV_STORE4_ASM("a", "0") \
+                         "ldr    %[w], %[k]\n\t" TP_CONV_STORE4_ASM("b", TP_PAIR_CH1, TP_PAIR_CH1_OUT) \
+                             TP_CONV_STORE4_ASM("a", TP_PAIR_CH0, TP_PAIR_CH0_OUT)                   \
+                         "ldr    %[x1], [%[w], #" TP_PAIR_GROUP "]\n\t"                               \
+                         "ldr    %[wa], [%[w], #" TP_PAIR_STOP "]\n\t"                                \
+                         "ldr    %[w], [%[w], #" TP_PAIR_WEIGHTS "]\n\t"                              \
+                         "ldr    %[x0], %[e1]\n\t"                                                    \
+                         "add    %[x0], %[x0], %[x1]\n\t"                                             \
+                         "str    %[x0], %[e1]\n\t"                                                    \
+                         "cmp    %[x0], %[wa]\n\t"                                                    \
+                         "bhi    9f\n\t"                                                              \
+                         "ldr    %[x0], %[e4]\n\t"                                                    \
+                         "add    %[x0], %[x0], %[x1]\n\t"                                             \
+                         "str    %[x0], %[e4]\n\t"                                                    \
+                         "b      5b\n"                                                                \
+                         "9:"                                                                         \
                          : [a0] "=&r"(a0_), [a1] "=&r"(a1_), [a2] "=&r"(a2_), [a3] "=&r"(a3_),           \
                            [b0] "=&r"(b0_), [b1] "=&r"(b1_), [b2] "=&r"(b2_), [b3] "=&r"(b3_),           \
                            [w] "+r"(wq), [x] "+r"(x), [wa] "=&r"(wa_), [wb] "=&r"(wb_), [x0] "=&r"(x0_), \
-                           [x1] "=&r"(x1_)                                                            \
-                         : [e4] "m"(end4), [e1] "m"(end), [oc] "m"(oc), [bias0] "m"(bias0),            \
-                           [bias1] "m"(bias1), [m0] "m"(m0), [rnd0] "m"(rnd0), [r0] "m"(r0),           \
-                           [o0] "m"(o0), [m1] "m"(m1), [rnd1] "m"(rnd1), [r1] "m"(r1), [o1] "m"(o1)    \
+                           [x1] "=&r"(x1_), [e4] "+m"(end4), [e1] "+m"(end)                           \
+                         : [k] "m"(kp)                                                                \
                          : "cc", "memory");                                                           \
     } while (0)
 #else /* unoptimized builds keep a frame pointer: the same in C */
-/* 4 outputs of one channel, 4 pixels apart in `o` (SMMLAR + ASR + SSAT + STRB each). */
-TP_INLINE void store4(int8_t *o, int32_t oc, const int32_t acc[4], int32_t m, int32_t rnd, int32_t r) {
-    for (int32_t j = 0; j < 4; ++j) {
-        o[j * oc] = (int8_t)tp_requantize_doubled(acc[j], m, rnd, r);
+/* 4 outputs of one channel, 4 pixels apart from *o, which advances 4 pixels. */
+TP_INLINE void store4(int8_t **o, int32_t oc, const int32_t acc[4], int32_t m, int32_t rnd, int32_t r) {
+    for (int32_t j = 0; j < 4; ++j, *o += oc) {
+        **o = (int8_t)tp_requantize_doubled(acc[j], m, rnd, r);
     }
 }
-#define TP_CONV_PAIR_PASS()                                                           \
-    do {                                                                              \
-        int32_t a_[4] = {bias0, bias0, bias0, bias0}, b_[4] = {bias1, bias1, bias1, bias1}; \
-        for (; x != end; x += 4) {                                                    \
-            const int32_t wq_ = tp_load32(wq);                                        \
-            const int32_t wa_ = __sxtb16(wq_), wb_ = tp_sxtb16_ror8(wq_);             \
-            wq += 4;                                                                  \
-            for (int32_t j_ = 0; j_ < 4; ++j_) {                                      \
-                a_[j_] = __smlad(wa_, x[j_], a_[j_]);                                 \
-                b_[j_] = __smlad(wb_, x[j_], b_[j_]);                                 \
-            }                                                                         \
-        }                                                                             \
-        (void)end4;                                                                   \
-        store4(o1, oc, b_, m1, rnd1, r1);                                             \
-        store4(o0, oc, a_, m0, rnd0, r0);                                             \
+#define TP_CONV_PAIR_PASSES()                                                                 \
+    do {                                                                                      \
+        for (; x != kp->stop; wq = kp->weights, end += kp->group_bytes / 4) {                 \
+            int32_t a_[4] = {kp->bias0, kp->bias0, kp->bias0, kp->bias0};                     \
+            int32_t b_[4] = {kp->bias1, kp->bias1, kp->bias1, kp->bias1};                     \
+            for (; x != end; x += 4) {                                                        \
+                const int32_t wq_ = tp_load32(wq);                                            \
+                const int32_t wa_ = __sxtb16(wq_), wb_ = tp_sxtb16_ror8(wq_);                 \
+                wq += 4;                                                                      \
+                for (int32_t j_ = 0; j_ < 4; ++j_) {                                          \
+                    a_[j_] = __smlad(wa_, x[j_], a_[j_]);                                     \
+                    b_[j_] = __smlad(wb_, x[j_], b_[j_]);                                     \
+                }                                                                             \
+            }                                                                                 \
+            store4(&k.out1, kp->out_c, b_, kp->mult1, kp->round1, kp->right1);                \
+            store4(&k.out0, kp->out_c, a_, kp->mult0, kp->round0, kp->right0);                \
+        }                                                                                     \
+        (void)end4;                                                                           \
     } while (0)
 #endif
 
@@ -277,21 +337,31 @@ static void __attribute__((noinline)) block_pairs(const tp_conv_params_t *p, con
                                                   const int32_t *bias, const int32_t *multiplier,
                                                   const int32_t *shift, const int16_t *channels, int8_t *out) {
     const int32_t quads = (p->filter_h * p->filter_w * p->input_c + 3) >> 2, group = quads * TP_QUAD_WORDS;
-    const int32_t oc = p->output_c, zo = p->output_offset, live_c = p->live_c;
-    for (int32_t c = 0; c < live_c; c += 2, w += 2 * 4 * quads) {
+    const int32_t live_c = p->live_c;
+    const uint32_t zo = (uint32_t)(2 * p->output_offset + 1); /* tp_round_doubled's */
+    tp_conv_pair_t k;
+    const tp_conv_pair_t *const kp = &k;
+    k.out_c = p->output_c;
+    k.group_bytes = group * 4;
+    k.stop = cols + WIDE / 4 * group;
+    k.weights = w;
+    for (int32_t c = 0; c < live_c; c += 2, k.weights += 2 * 4 * quads) {
         /* an odd last channel's partner has zero weights: its outputs go to the same place first,
          * then the real ones over them */
         const int32_t c1 = c + 1 < live_c ? c + 1 : c;
-        int8_t *o0 = out + (channels != NULL ? channels[c] : c), *o1 = out + (channels != NULL ? channels[c1] : c1);
-        const int32_t bias0 = (int32_t)((uint32_t)bias[c] << 1), bias1 = (int32_t)((uint32_t)bias[c1] << 1);
-        const int32_t m0 = multiplier[c], r0 = -shift[c], rnd0 = tp_round_doubled(shift[c], zo);
-        const int32_t m1 = multiplier[c1], r1 = -shift[c1], rnd1 = tp_round_doubled(shift[c1], zo);
-        for (int32_t h = 0; h < WIDE / 4; ++h, o0 += 4 * oc, o1 += 4 * oc) {
-            const int32_t *x = cols + h * group;
-            const int32_t *const end4 = x + (quads & ~3) * TP_QUAD_WORDS, *const end = x + group;
-            const int8_t *wq = w;
-            TP_CONV_PAIR_PASS();
-        }
+        k.out0 = out + (channels != NULL ? channels[c] : c);
+        k.out1 = out + (channels != NULL ? channels[c1] : c1);
+        k.bias0 = (int32_t)((uint32_t)bias[c] << 1);
+        k.bias1 = (int32_t)((uint32_t)bias[c1] << 1);
+        k.mult0 = multiplier[c];
+        k.right0 = -shift[c];
+        k.round0 = (int32_t)(zo << (k.right0 - 1));
+        k.mult1 = multiplier[c1];
+        k.right1 = -shift[c1];
+        k.round1 = (int32_t)(zo << (k.right1 - 1));
+        const int32_t *x = cols, *end4 = cols + (quads & ~3) * TP_QUAD_WORDS, *end = cols + group;
+        const int8_t *wq = k.weights;
+        TP_CONV_PAIR_PASSES();
     }
 }
 #endif

@@ -23,6 +23,20 @@ TP_INLINE int8_t fc_requantize(int32_t acc, int32_t multiplier, int32_t shift, i
     return (int8_t)tp_clamp(v + offset, lo, hi);
 }
 
+/* 4 inputs at xk into the 4 rows' accumulators: the input word widened once (SXTB16 / SXTB16
+ * ROR 8), the rows' 4 weight words by two LDRDs (wp advances), 8 SMLADs. */
+TP_INLINE void fc_step4(const int32_t **wp, const int8_t *xk, int32_t *a0, int32_t *a1, int32_t *a2, int32_t *a3) {
+    const int32_t xv = tp_load32(xk);
+    const int32_t x02 = __sxtb16(xv), x13 = tp_sxtb16_ror8(xv);
+    int32_t w0, w1;
+    tp_ldrd_inc(wp, &w0, &w1);
+    *a0 = __smlad(tp_sxtb16_ror8(w0), x13, __smlad(__sxtb16(w0), x02, *a0));
+    *a1 = __smlad(tp_sxtb16_ror8(w1), x13, __smlad(__sxtb16(w1), x02, *a1));
+    tp_ldrd_inc(wp, &w0, &w1);
+    *a2 = __smlad(tp_sxtb16_ror8(w0), x13, __smlad(__sxtb16(w0), x02, *a2));
+    *a3 = __smlad(tp_sxtb16_ror8(w1), x13, __smlad(__sxtb16(w1), x02, *a3));
+}
+
 void tp_fully_connected_s8_dsp(const tp_fully_connected_params_t *p, const int8_t *input,
                                const int8_t *weights, const int32_t *bias, const int32_t *multiplier,
                                const int32_t *shift, int8_t *output) {
@@ -36,22 +50,13 @@ void tp_fully_connected_s8_dsp(const tp_fully_connected_params_t *p, const int8_
             /* word-aligned: the array is TP_ARENA_ALIGN-aligned and each block is 4 * k_size bytes */
             const int32_t *wp = (const int32_t *)(const void *)(weights + o * k_size);
             int32_t a0 = bias[o], a1 = bias[o + 1], a2 = bias[o + 2], a3 = bias[o + 3];
-            const int8_t *xk = x, *const xend = x + k4;
-            while (xk < xend) {
-                const int32_t xv = tp_load32(xk);
-                const int32_t x02 = __sxtb16(xv), x13 = tp_sxtb16_ror8(xv);
-                int32_t w0, w1;
-                tp_ldrd_inc(&wp, &w0, &w1);
-                a0 = __smlad(__sxtb16(w0), x02, a0);
-                a0 = __smlad(tp_sxtb16_ror8(w0), x13, a0);
-                a1 = __smlad(__sxtb16(w1), x02, a1);
-                a1 = __smlad(tp_sxtb16_ror8(w1), x13, a1);
-                tp_ldrd_inc(&wp, &w0, &w1);
-                a2 = __smlad(__sxtb16(w0), x02, a2);
-                a2 = __smlad(tp_sxtb16_ror8(w0), x13, a2);
-                a3 = __smlad(__sxtb16(w1), x02, a3);
-                a3 = __smlad(tp_sxtb16_ror8(w1), x13, a3);
-                xk += 4;
+            const int8_t *xk = x;
+            for (const int8_t *const xend8 = x + (k_size & ~7); xk < xend8; xk += 8) {
+                fc_step4(&wp, xk, &a0, &a1, &a2, &a3);
+                fc_step4(&wp, xk + 4, &a0, &a1, &a2, &a3);
+            }
+            if (xk < x + k4) {
+                fc_step4(&wp, xk, &a0, &a1, &a2, &a3);
             }
             const int8_t *wt = (const int8_t *)(const void *)wp;
             for (int32_t j = 0; j < tail; ++j) {
