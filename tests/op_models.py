@@ -224,8 +224,8 @@ def kernel_path_configs() -> list[Config]:
     unaligned-K convolutions (K = 8, 27), all-zero output channels (elided by the generator),
     TRANSPOSE_CONV with vector tails in both the input and the output channels, the DSP
     FULLY_CONNECTED's loop remainders, the DSP convolution's 8-pixel blocks (partial, fewer than
-    one, rows widened from the input), the Helium pointwise rows of 7 pixels, and column images,
-    which the generator turns into rows."""
+    one, rows widened from the input, strips keeping filter rows), the Helium pointwise rows of 7
+    pixels, and column images, which the generator turns into rows."""
     base = {"dilation": [1, 1], "bias": True, "per_tensor": False, "depth_multiplier": 1, "stride": [1, 1]}
     configs: list[Config] = [
         {**base, "op": "DEPTHWISE_CONV_2D", "shape": [11, 5, 8], "kernel": [3, 3], "padding": "same",
@@ -317,6 +317,14 @@ def kernel_path_configs() -> list[Config]:
         # tail (K = 45); one 4-row block and 3 single rows (7 units)
         {"op": "FULLY_CONNECTED", "shape": [45], "units": 7, "activation": None, "bias": True, "w_scale": 0.5,
          "per_tensor": False},
+        # the DSP SMMLAR path down strips of 8 pixels, the filter rows the stride does not pass kept
+        # from block to block: stride 2 (one row kept, padded), 5x5 (four kept, one strip exactly),
+        # a 3x2 filter at stride 2 over 9 output channels (the last strip overlapping)
+        *({**base, "op": "CONV_2D", "shape": shape, "kernel": kernel, "stride": stride, "padding": padding,
+           "activation": None, "w_scale": 0.5, "filters": filters}
+          for shape, kernel, stride, padding, filters in [([10, 17, 4], [3, 3], [2, 2], "same", 7),
+                                                          ([7, 12, 8], [5, 5], [1, 1], "valid", 4),
+                                                          ([9, 20, 4], [3, 2], [2, 2], "same", 9)]),
     ]
     rng = np.random.default_rng(7)
     for i, c in enumerate(configs):

@@ -364,6 +364,96 @@ static void __attribute__((noinline)) block_pairs(const tp_conv_params_t *p, con
         TP_CONV_PAIR_PASSES();
     }
 }
+
+/* Rows kept from a block to the block below it: a filter taller than the stride, no dilation, whole
+ * words of input channels and output rows of at least one block. The layer then runs down strips
+ * of WIDE output pixels (strips), its blocks' patches stored row by row: filter row ky in the same
+ * slot (row_quads quads from ky * row_quads) of every column, so a block below reuses the rows the
+ * stride does not pass. */
+TP_INLINE int ring_rows(const tp_conv_params_t *p) {
+    return p->dilation_h == 1 && p->dilation_w == 1 && (p->input_c & 3) == 0 && p->output_w >= WIDE &&
+           p->filter_h > p->stride_h;
+}
+
+/* `words` words (a multiple of 8) from src down to d < src: LDM + STM of 8 registers per 32 bytes. */
+TP_INLINE void move_down(int32_t *d, const int32_t *src, int32_t words) {
+#if defined(__OPTIMIZE__)
+    const int32_t *const end = src + words;
+    if (words > 0) {
+        __asm__ volatile("1:\n\t"
+                         "ldmia  %[s]!, {r2-r6, r8-r10}\n\t"
+                         "stmia  %[d]!, {r2-r6, r8-r10}\n\t"
+                         "cmp    %[s], %[e]\n\t"
+                         "bne    1b"
+                         : [s] "+r"(src), [d] "+r"(d)
+                         : [e] "r"(end)
+                         : "r2", "r3", "r4", "r5", "r6", "r8", "r9", "r10", "cc", "memory");
+    }
+#else
+    memmove(d, src, (size_t)words * 4);
+#endif
+}
+
+/* Input row `iy` (all padding when outside the input) as filter row ky of the patches of the
+ * WIDE output pixels from column x0: per pixel its filter_w input pixels widened (the input zero
+ * point `pad`, widened and doubled, where outside), into the row's slot of its column. */
+static void widen_slot(const tp_conv_params_t *p, const int8_t *in_b, int32_t iy, int32_t x0, int32_t *slot,
+                       int32_t group, int32_t pad) {
+    const int32_t ic = p->input_c, fw = p->filter_w, words = ic >> 2, iw = p->input_w;
+    const int row_in = iy >= 0 && iy < p->input_h;
+    const int8_t *const src = in_b + (row_in ? iy : 0) * iw * ic;
+    for (int32_t j = 0; j < WIDE; ++j) {
+        int32_t *d = slot + col_of(j, group);
+        const int32_t ix0 = (x0 + j) * p->stride_w - p->pad_left;
+        if (row_in && ix0 >= 0 && ix0 + fw <= iw) { /* the whole filter row inside: one run */
+            widen_words(d, src + ix0 * ic, fw * words, 2);
+            continue;
+        }
+        for (int32_t ix = ix0; ix < ix0 + fw; ++ix) {
+            if (row_in && ix >= 0 && ix < iw) {
+                widen_words(d, src + ix * ic, words, 2);
+                d += words * TP_QUAD_WORDS;
+                continue;
+            }
+            for (int32_t q = 0; q < words; ++q, d += TP_QUAD_WORDS) {
+                d[0] = pad;
+                d[4] = pad;
+            }
+        }
+    }
+}
+
+/* The doubled path down strips of WIDE output pixels (ring_rows), the last strip ending at the
+ * last column (it computes again a few pixels of the one before: the same bytes): the first block
+ * of a strip widens every filter row; each block below moves the rows it shares with the one above
+ * up by the stride (both 4-pixel groups) and widens only the stride's new rows. */
+static void strips(const tp_conv_params_t *p, const int8_t *in_b, const int8_t *filter, const int32_t *bias,
+                   const int32_t *multiplier, const int32_t *shift, const int16_t *channels, int8_t *out_b,
+                   int32_t *s) {
+    const int32_t ow = p->output_w, oc = p->output_c, fh = p->filter_h, sh = p->stride_h;
+    const int32_t row_words = p->filter_w * (p->input_c >> 2) * TP_QUAD_WORDS, group = fh * row_words;
+    const int32_t kept = (fh - sh) * row_words;
+    const int32_t pad = (int32_t)(0x00010001u * (uint16_t)(2 * (int8_t)(-p->input_offset)));
+    for (int32_t x0 = 0;; x0 += WIDE) {
+        x0 = x0 + WIDE <= ow ? x0 : ow - WIDE;
+        for (int32_t oy = 0; oy < p->output_h; ++oy) {
+            const int32_t top = oy * sh - p->pad_top;
+            int32_t ky = 0;
+            if (oy > 0) {
+                move_down(s, s + sh * row_words, kept);
+                move_down(s + group, s + group + sh * row_words, kept);
+                ky = fh - sh;
+            }
+            for (; ky < fh; ++ky) {
+                widen_slot(p, in_b, top + ky, x0, s + ky * row_words, group, pad);
+            }
+            block_pairs(p, s, filter, bias, multiplier, shift, channels, out_b + (oy * ow + x0) * oc);
+        }
+        if (x0 + WIDE >= ow) {
+            return;
+        }
+    }
+}
 #endif
 
 /* The last block of a layer whose pixel count is not a multiple of 8 ends at its last pixel and
@@ -384,6 +474,10 @@ void tp_conv_s8_dsp_doubled(const tp_conv_params_t *p, const int8_t *input, cons
         const int8_t *in_b = input + b * p->input_h * p->input_w * p->input_c;
         int8_t *out_b = output + b * pixels * oc;
         tp_conv_fill_pixels(fill, out_b, oc, pixels);
+        if (ring_rows(p)) {
+            strips(p, in_b, filter, bias, multiplier, shift, channels, out_b, s);
+            continue;
+        }
         for (int32_t next = 0; next < pixels; next += WIDE) {
             const int32_t pix = next + WIDE <= pixels ? next : pixels - WIDE;
             im2col_dsp(p, in_b, pix, WIDE, group, s, 2, col);
