@@ -30,6 +30,37 @@ static inline int32_t tp_conv_patches_inside(const tp_conv_params_t *p, int32_t 
     return (iy0 * p->input_w + ix0) * p->input_c;
 }
 
+/* A patch row of n bytes: up to TP_PATCH_INLINE_BYTES copied (or filled with v) inline a word
+ * at a time, as a call to memcpy / memset costs more than a row of a few channels; longer rows by
+ * the library. */
+#define TP_PATCH_INLINE_BYTES 32
+static inline void tp_patch_copy(int8_t *dst, const int8_t *src, int32_t n) {
+    if (n > TP_PATCH_INLINE_BYTES) {
+        memcpy(dst, src, (size_t)n);
+        return;
+    }
+    for (; n >= 4; n -= 4, dst += 4, src += 4) {
+        memcpy(dst, src, 4);
+    }
+    for (; n > 0; --n) {
+        *dst++ = *src++;
+    }
+}
+
+static inline void tp_patch_fill(int8_t *dst, int8_t v, int32_t n) {
+    if (n > TP_PATCH_INLINE_BYTES) {
+        memset(dst, v, (size_t)n);
+        return;
+    }
+    const uint32_t word = 0x01010101u * (uint8_t)v;
+    for (; n >= 4; n -= 4, dst += 4) {
+        memcpy(dst, &word, 4);
+    }
+    for (; n > 0; --n) {
+        *dst++ = v;
+    }
+}
+
 /* The int8 patch of output pixel (oy, ox) in filter order, the raw input zero point where padded;
  * for a 1x1 convolution inside the input: the input itself. */
 static inline const int8_t *tp_conv_patch_s8(const tp_conv_params_t *p, const int8_t *in_b, int32_t oy, int32_t ox,
@@ -39,29 +70,29 @@ static inline const int8_t *tp_conv_patch_s8(const tp_conv_params_t *p, const in
     if (p->filter_h == 1 && p->filter_w == 1 && iy0 >= 0 && iy0 < p->input_h && ix0 >= 0 && ix0 < p->input_w) {
         return in_b + (iy0 * p->input_w + ix0) * ic;
     }
-    const int zp = (int8_t)(-p->input_offset);
-    /* an unpadded, undilated row of the patch is one run of filter_w * input_c bytes */
-    const int row_run = p->dilation_w == 1 && ix0 >= 0 && ix0 + p->filter_w <= p->input_w;
+    const int8_t zp = (int8_t)(-p->input_offset);
+    const int32_t fw = p->filter_w, n = ic * fw;
+    /* undilated rows: the filter columns inside the input are one run [lo, hi), padding around it */
+    const int32_t lo = ix0 < 0 ? tp_min(-ix0, fw) : 0, hi = tp_max(lo, tp_min(fw, p->input_w - ix0));
     int8_t *dst = col;
-    for (int32_t ky = 0; ky < p->filter_h; ++ky) {
+    for (int32_t ky = 0; ky < p->filter_h; ++ky, dst += n) {
         const int32_t iy = iy0 + ky * p->dilation_h;
-        const int row_in = iy >= 0 && iy < p->input_h;
-        if (row_run || !row_in) {
-            const int32_t n = ic * p->filter_w;
-            if (row_in) {
-                memcpy(dst, in_b + (iy * p->input_w + ix0) * ic, (size_t)n);
-            } else {
-                memset(dst, zp, (size_t)n);
+        if (iy < 0 || iy >= p->input_h) {
+            tp_patch_fill(dst, zp, n);
+        } else if (p->dilation_w == 1) {
+            tp_patch_fill(dst, zp, lo * ic);
+            if (hi > lo) {
+                tp_patch_copy(dst + lo * ic, in_b + (iy * p->input_w + ix0 + lo) * ic, (hi - lo) * ic);
             }
-            dst += n;
-            continue;
-        }
-        for (int32_t kx = 0; kx < p->filter_w; ++kx, dst += ic) {
-            const int32_t ix = ix0 + kx * p->dilation_w;
-            if (ix < 0 || ix >= p->input_w) {
-                memset(dst, zp, (size_t)ic);
-            } else {
-                memcpy(dst, in_b + (iy * p->input_w + ix) * ic, (size_t)ic);
+            tp_patch_fill(dst + hi * ic, zp, (fw - hi) * ic);
+        } else {
+            for (int32_t kx = 0; kx < fw; ++kx) {
+                const int32_t ix = ix0 + kx * p->dilation_w;
+                if (ix < 0 || ix >= p->input_w) {
+                    tp_patch_fill(dst + kx * ic, zp, ic);
+                } else {
+                    tp_patch_copy(dst + kx * ic, in_b + (iy * p->input_w + ix) * ic, ic);
+                }
             }
         }
     }
