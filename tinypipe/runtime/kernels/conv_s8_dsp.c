@@ -51,6 +51,47 @@ TP_INLINE void widen_words(int32_t *d, const int8_t *src, int32_t words, int32_t
     }
 }
 
+/* `words` words of the patch rows of a whole 4-pixel group, pixel j's at src + j * sx, into the
+ * group's quads at d: per word the 4 pixels' pairs are adjacent, so 4 LDR, 8 SXTB16 (and 8
+ * SADD16 when doubled) and 4 STRD. */
+TP_INLINE int32_t widen_lo(int32_t v, int32_t scale) {
+    const int32_t x = __sxtb16(v);
+    return scale == 2 ? (int32_t)__sadd16(x, x) : x;
+}
+
+TP_INLINE int32_t widen_hi(int32_t v, int32_t scale) {
+    const int32_t x = tp_sxtb16_ror8(v);
+    return scale == 2 ? (int32_t)__sadd16(x, x) : x;
+}
+
+TP_INLINE void widen_group(int32_t *d, const int8_t *src, int32_t sx, int32_t words, int32_t scale) {
+    for (const int8_t *const end = src + 4 * words; src < end; src += 4, d += TP_QUAD_WORDS) {
+        const int32_t v0 = tp_load32(src), v1 = tp_load32(src + sx), v2 = tp_load32(src + 2 * sx);
+        const int32_t v3 = tp_load32(src + 3 * sx);
+        d[0] = widen_lo(v0, scale);
+        d[1] = widen_lo(v1, scale);
+        d[2] = widen_lo(v2, scale);
+        d[3] = widen_lo(v3, scale);
+        d[4] = widen_hi(v0, scale);
+        d[5] = widen_hi(v1, scale);
+        d[6] = widen_hi(v2, scale);
+        d[7] = widen_hi(v3, scale);
+    }
+}
+
+/* The patch rows of pixels j0..n-1 (pixel j's at src + j * sx) into their columns of the block at
+ * d: whole 4-pixel groups at once (widen_group), the others pixel by pixel. */
+TP_INLINE void widen_pixels(int32_t *d, const int8_t *src, int32_t j0, int32_t n, int32_t sx, int32_t words,
+                            int32_t group, int32_t scale) {
+    int32_t j = j0;
+    for (; (j & 3) == 0 && j + 4 <= n; j += 4) {
+        widen_group(d + col_of(j, group), src + j * sx, sx, words, scale);
+    }
+    for (; j < n; ++j) {
+        widen_words(d + col_of(j, group), src + j * sx, words, scale);
+    }
+}
+
 /* A patch row of `run` bytes into d, in whole words (these cores load and store unaligned words):
  * up to 3 bytes past the row are read and written too (the next row overwrites them in d; the
  * caller zeroes them after the last row and keeps the reads inside the input). */
@@ -82,10 +123,7 @@ TP_INLINE int widen_inside(const tp_conv_params_t *p, const int8_t *src, int32_t
     const int32_t row_step = p->dilation_h * p->input_w * p->input_c, row_words = run >> 2;
     if ((run & 3) == 0) {
         for (int32_t ky = 0; ky < fh; ++ky) { /* row ky: quads from ky * run / 4 */
-            int32_t *const d = s + ky * row_words * TP_QUAD_WORDS;
-            for (int32_t j = 0; j < n; ++j) {
-                widen_words(d + col_of(j, group), src + ky * row_step + j * sx, row_words, scale);
-            }
+            widen_pixels(s + ky * row_words * TP_QUAD_WORDS, src + ky * row_step, 0, n, sx, row_words, group, scale);
         }
         return 1;
     }
@@ -405,6 +443,12 @@ static void widen_slot(const tp_conv_params_t *p, const int8_t *in_b, int32_t iy
     for (int32_t j = 0; j < WIDE; ++j) {
         int32_t *d = slot + col_of(j, group);
         const int32_t ix0 = (x0 + j) * p->stride_w - p->pad_left;
+        if (row_in && (j & 3) == 0 && ix0 >= 0 && ix0 + 3 * p->stride_w + fw <= iw) {
+            /* the whole filter rows of a 4-pixel group inside: at once */
+            widen_group(d, src + ix0 * ic, p->stride_w * ic, fw * words, 2);
+            j += 3;
+            continue;
+        }
         if (row_in && ix0 >= 0 && ix0 + fw <= iw) { /* the whole filter row inside: one run */
             widen_words(d, src + ix0 * ic, fw * words, 2);
             continue;
