@@ -5,8 +5,10 @@
  * widening, so the inner loops have no bounds checks. The hot path (doubled accumulators, full int8
  * range: tp_conv_s8_dsp_doubled) takes TP_CONV_DSP_WIDE_PIXELS = 8 pixels per block and output
  * channels in pairs, their weights interleaved offline (TP_CONV_DSP_PAIRED_WEIGHTS): 4 pixels x 2
- * channels per pass, its inner loop in assembly (26 instructions per 32 MACs); the general path
- * 4 pixels x 1 channel (15 per 16). Same bytes as conv_s8.c.
+ * channels per pass, its inner loop in assembly (26 instructions per 32 MACs); layers whose filter
+ * is taller than the stride run down strips, each block keeping the filter rows it shares with the
+ * block above (ring_rows); the general path 4 pixels x 1 channel (15 per 16). Same bytes as
+ * conv_s8.c.
  */
 #include <stddef.h>
 
