@@ -127,9 +127,12 @@ def test_kernel_path_configs_portable_and_elided_channels(op_models: list[tuple[
             # elided unless the channel's constant is a rounding tie (kept live for TP_TFLM_ROUNDING)
             n = config["filters"]
             assert live and n - len(config["zero_filters"]) <= int(live.group(1)) < n
-    # the DSP convolution's 8-pixel SMMLAR path is really taken where there is a block, not below
+    # the DSP convolution's 8-pixel SMMLAR paths are really taken where there is a block, not below,
+    # and down strips where a filter taller than the stride shares rows with the block below
     dsp = {tuple(c["shape"]): set(conv_dsp_variants(aot)) for c, _, aot in paths if c["op"] == "CONV_2D"}
-    assert dsp[(7, 9, 8)] == {"tp_conv_s8_dsp_doubled"} and dsp[(2, 3, 4)] == {"tp_conv_s8_dsp"}, dsp
+    assert dsp[(6, 6, 16)] == {"tp_conv_s8_dsp_doubled"} and dsp[(2, 3, 4)] == {"tp_conv_s8_dsp"}, dsp
+    strips = [(7, 9, 8), (10, 17, 4), (7, 12, 8), (9, 20, 4)]
+    assert all(dsp[s] == {"tp_conv_s8_dsp_strips"} for s in strips), dsp
     # a column image runs as a row: 9 outputs of the 11 x 1 input's valid 3 x 1 filter, along x
     column = next(aot for c, _, aot in paths if c.get("shape") == [11, 1, 4])
     assert re.search(r"\.output_h = 1,\s*\.output_w = 9", column.c_file.read_text())

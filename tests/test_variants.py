@@ -93,10 +93,10 @@ def test_8_pixel_convolutions_cost_little_ram(tmp_path: Path) -> None:
 
     def build(model: Path, allowance: float) -> tuple[int, list[str]]:
         aot = generate(model, tmp_path / f"{model.stem}-{allowance}", name="m", arena_allowance=allowance)
-        # the 8-pixel path reads its weights in channel pairs: that layout, only for its layers
+        # the 8-pixel paths read their weights in channel pairs: that layout, only for their layers
         source = aot.c_file.read_text()
-        wide = set(re.findall(r"TP_VARIANT\(tp_conv_s8, tp_conv_s8_dsp_doubled, \w+\)\(&(\w+)_params",
-                              source))
+        wide = set(re.findall(r"TP_VARIANT\(tp_conv_s8, tp_conv_s8_dsp_(?:doubled|strips), \w+\)"
+                              r"\(&(\w+)_params", source))
         paired = set(re.findall(r"#if defined\(TP_CONV_DSP_PAIRED_WEIGHTS\).*\n.* (\w+)_weights\[", source))
         assert paired == wide, (model.name, allowance, paired, wide)
         return aot.arena_bytes, conv_dsp_variants(aot)

@@ -82,14 +82,15 @@ def as_row(geometry: dict[str, int]) -> dict[str, int]:
 INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
 INT16_MAX = 2**15 - 1
 DSP_PIXELS, DSP_WIDE_PIXELS = 4, 8  # TP_CONV_DSP_PIXELS, TP_CONV_DSP_WIDE_PIXELS in conv_s8.h
-DSP_GENERAL, DSP_WIDE = "tp_conv_s8_dsp", "tp_conv_s8_dsp_doubled"  # the DSP variants: 4- and 8-pixel blocks
+# the DSP variants: 4-pixel blocks; 8-pixel blocks; 8-pixel blocks down strips, keeping filter rows
+DSP_GENERAL, DSP_WIDE, DSP_STRIPS = "tp_conv_s8_dsp", "tp_conv_s8_dsp_doubled", "tp_conv_s8_dsp_strips"
 
 
 def conv_scratch_bytes(filter_h: int, filter_w: int, input_c: int, variant: str) -> int:
     """TP_CONV_SCRATCH_BYTES: the int16 im2col columns of the DSP variant's block (8 pixels on
     its SMMLAR path, else 4), then one int8 patch."""
     k4 = (filter_h * filter_w * input_c + 3) // 4 * 4
-    pixels = DSP_WIDE_PIXELS if variant == DSP_WIDE else DSP_PIXELS
+    pixels = DSP_WIDE_PIXELS if variant in (DSP_WIDE, DSP_STRIPS) else DSP_PIXELS
     return 2 * pixels * k4 + k4
 
 
@@ -106,13 +107,14 @@ def depthwise_scratch_bytes(p: dict[str, int]) -> int:
     return 4 * (p["output_w"] + 2) * (p["output_h"] + 2) + 4
 
 
-PAIRED_WEIGHTS = "TP_CONV_DSP_PAIRED_WEIGHTS"  # conv_s8.h: builds where DSP_WIDE reads channel pairs
+PAIRED_WEIGHTS = "TP_CONV_DSP_PAIRED_WEIGHTS"  # conv_s8.h: builds where the 8-pixel paths read channel pairs
 
 
 def paired_weights(rows: np.ndarray) -> np.ndarray:
-    """The filter rows (live channels x patch) in the order DSP_WIDE reads them (conv_s8_dsp.c):
-    channels in pairs (c0, c1), per quad of 4 patch elements the bytes (c0 k0, c1 k0, c0 k2, c1 k2,
-    c0 k1, c1 k1, c0 k3, c1 k3); patch elements past the end and an odd last channel are 0."""
+    """The filter rows (live channels x patch) in the order the 8-pixel paths (DSP_WIDE,
+    DSP_STRIPS) read them (conv_s8_dsp.c): channels in pairs (c0, c1), per quad of 4 patch
+    elements the bytes (c0 k0, c1 k0, c0 k2, c1 k2, c0 k1, c1 k1, c0 k3, c1 k3); patch elements
+    past the end and an odd last channel are 0."""
     channels, k = rows.shape
     padded = np.zeros((channels + channels % 2, -(-k // 4) * 4), np.int8)
     padded[:channels, :k] = rows
@@ -122,18 +124,25 @@ def paired_weights(rows: np.ndarray) -> np.ndarray:
 
 def conv_dsp_variant(p: dict[str, int]) -> str:
     """The SMMLAR-only DSP kernel where every channel was proved `doubled`, the activation range is
-    all of int8 (its SSAT is the clamp) and there is at least one 8-pixel block, else the general one."""
+    all of int8 (its SSAT is the clamp) and there is at least one 8-pixel block, else the general
+    one; of the SMMLAR kernels the one down strips where a block shares filter rows with the block
+    below it (a filter taller than the stride, no dilation, input channels % 4 == 0, output rows of
+    8 pixels or more)."""
     full_range = (p["act_min"], p["act_max"]) == (-128, 127)
     wide = p["output_h"] * p["output_w"] >= DSP_WIDE_PIXELS
-    return DSP_WIDE if p["doubled"] and full_range and wide else DSP_GENERAL
+    if not (p["doubled"] and full_range and wide):
+        return DSP_GENERAL
+    keeps_rows = (p["dilation_h"] == p["dilation_w"] == 1 and p["input_c"] % 4 == 0
+                  and p["output_w"] >= DSP_WIDE_PIXELS and p["filter_h"] > p["stride_h"])
+    return DSP_STRIPS if keeps_rows else DSP_WIDE
 
 
 def is_wide(layer: Layer) -> bool:
-    """Whether `layer` takes scratch for speed alone: a CONV_2D on the DSP's 8-pixel path
-    (DSP_WIDE), or a DEPTHWISE_CONV_2D on Helium's planar path at stride 2."""
+    """Whether `layer` takes scratch for speed alone: a CONV_2D on the DSP's 8-pixel paths
+    (DSP_WIDE, DSP_STRIPS), or a DEPTHWISE_CONV_2D on Helium's planar path at stride 2."""
     if layer.kernel == "tp_depthwise_conv_s8":
         return bool(layer.variants) and layer.variants[1] == "tp_depthwise_conv_s8_mve_3x3_s2"
-    return bool(layer.variants) and layer.variants[0] == DSP_WIDE
+    return bool(layer.variants) and layer.variants[0] in (DSP_WIDE, DSP_STRIPS)
 
 
 def narrow(layer: Layer) -> Layer:
@@ -235,7 +244,8 @@ def lower_conv(graph: Graph, op: Operator, name: str) -> Layer:
         raise unsupported(graph, op, f"{oc} output channels with all-zero ones elided: "
                                      f"at most {INT16_MAX + 1}")
     dsp = conv_dsp_variant(params)
-    paired = (PAIRED_WEIGHTS, paired_weights(rows[live])) if dsp == DSP_WIDE and len(live) else None
+    pairs = dsp in (DSP_WIDE, DSP_STRIPS) and len(live)
+    paired = (PAIRED_WEIGHTS, paired_weights(rows[live])) if pairs else None
     return Layer(op, name, kernel="tp_conv_s8", inputs=[inp.index], outputs=[out.index],
                  variants=(dsp, "tp_conv_s8_mve"),
                  params_type="tp_conv_params_t", params=params,

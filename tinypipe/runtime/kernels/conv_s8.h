@@ -28,13 +28,14 @@ typedef struct {
     int32_t live_c;
 } tp_conv_params_t;
 
-/* Pixels per block of the DSP variant: its general path, and its SMMLAR path
- * (tp_conv_s8_dsp_doubled: doubled layers with the whole int8 range as activation range). */
+/* Pixels per block of the DSP variant: its general path, and its SMMLAR paths
+ * (tp_conv_s8_dsp_doubled and _strips: doubled layers with the whole int8 range as activation
+ * range). */
 #define TP_CONV_DSP_PIXELS 4
 #define TP_CONV_DSP_WIDE_PIXELS 8
 
-/* The builds where tp_conv_s8_dsp_doubled takes its weights in channel pairs: the DSP variant
- * (not Helium's), ties upward (TP_TFLM_ROUNDING sends it down the general path). */
+/* The builds where tp_conv_s8_dsp_doubled and _strips take their weights in channel pairs: the
+ * DSP variant (not Helium's), ties upward (TP_TFLM_ROUNDING sends them down the general path). */
 #if defined(TP_USE_DSP) && !defined(TP_USE_MVE) && !defined(TP_TFLM_ROUNDING)
 #define TP_CONV_DSP_PAIRED_WEIGHTS 1
 #endif
@@ -73,6 +74,13 @@ void tp_conv_s8_mve(const tp_conv_params_t *p, const int8_t *input, const int8_t
 void tp_conv_s8_dsp_doubled(const tp_conv_params_t *p, const int8_t *input, const int8_t *filter,
                             const int32_t *bias, const int32_t *multiplier, const int32_t *shift,
                             const int16_t *channels, const int8_t *fill, int8_t *output, void *scratch);
+/* The same for layers whose filter is taller than the stride, with no dilation, input channels
+ * % 4 == 0 and at least TP_CONV_DSP_WIDE_PIXELS output columns (the generator's choice): down
+ * strips of that many output pixels, each block keeping the filter rows it shares with the block
+ * above (same scratch, same weights). */
+void tp_conv_s8_dsp_strips(const tp_conv_params_t *p, const int8_t *input, const int8_t *filter,
+                           const int32_t *bias, const int32_t *multiplier, const int32_t *shift,
+                           const int16_t *channels, const int8_t *fill, int8_t *output, void *scratch);
 
 #ifdef __cplusplus
 }

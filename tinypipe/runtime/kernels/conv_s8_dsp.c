@@ -5,10 +5,10 @@
  * widening, so the inner loops have no bounds checks. The hot path (doubled accumulators, full int8
  * range: tp_conv_s8_dsp_doubled) takes TP_CONV_DSP_WIDE_PIXELS = 8 pixels per block and output
  * channels in pairs, their weights interleaved offline (TP_CONV_DSP_PAIRED_WEIGHTS): 4 pixels x 2
- * channels per pass, its inner loop in assembly (26 instructions per 32 MACs); layers whose filter
- * is taller than the stride run down strips, each block keeping the filter rows it shares with the
- * block above (ring_rows); the general path 4 pixels x 1 channel (15 per 16). Same bytes as
- * conv_s8.c.
+ * channels per pass, its inner loop in assembly (26 instructions per 32 MACs); its variant for
+ * filters taller than the stride runs down strips, each block keeping the filter rows it shares
+ * with the block above (tp_conv_s8_dsp_strips); the general path 4 pixels x 1 channel (15 per 16).
+ * Same bytes as conv_s8.c.
  */
 #include <stddef.h>
 
@@ -81,15 +81,15 @@ TP_INLINE void widen_group(int32_t *d, const int8_t *src, int32_t sx, int32_t wo
     }
 }
 
-/* The patch rows of pixels j0..n-1 (pixel j's at src + j * sx) into their columns of the block at
+/* The patch rows of pixels 0..n-1 (pixel j's at src + j * sx) into their columns of the block at
  * d: whole 4-pixel groups at once (widen_group), the others pixel by pixel. */
-TP_INLINE void widen_pixels(int32_t *d, const int8_t *src, int32_t j0, int32_t n, int32_t sx, int32_t words,
-                            int32_t group, int32_t scale) {
-    int32_t j = j0;
-    for (; (j & 3) == 0 && j + 4 <= n; j += 4) {
-        widen_group(d + col_of(j, group), src + j * sx, sx, words, scale);
+TP_INLINE void widen_pixels(int32_t *d, const int8_t *src, int32_t n, int32_t sx, int32_t words, int32_t group,
+                            int32_t scale) {
+    const int32_t whole = n & ~3;
+    for (int32_t g = 0; g < whole; g += 4) {
+        widen_group(d + (g >> 2) * group, src + g * sx, sx, words, scale);
     }
-    for (; j < n; ++j) {
+    for (int32_t j = whole; j < n; ++j) {
         widen_words(d + col_of(j, group), src + j * sx, words, scale);
     }
 }
@@ -125,7 +125,7 @@ TP_INLINE int widen_inside(const tp_conv_params_t *p, const int8_t *src, int32_t
     const int32_t row_step = p->dilation_h * p->input_w * p->input_c, row_words = run >> 2;
     if ((run & 3) == 0) {
         for (int32_t ky = 0; ky < fh; ++ky) { /* row ky: quads from ky * run / 4 */
-            widen_pixels(s + ky * row_words * TP_QUAD_WORDS, src + ky * row_step, 0, n, sx, row_words, group, scale);
+            widen_pixels(s + ky * row_words * TP_QUAD_WORDS, src + ky * row_step, n, sx, row_words, group, scale);
         }
         return 1;
     }
@@ -405,16 +405,6 @@ static void __attribute__((noinline)) block_pairs(const tp_conv_params_t *p, con
     }
 }
 
-/* Rows kept from a block to the block below it: a filter taller than the stride, no dilation, whole
- * words of input channels and output rows of at least one block. The layer then runs down strips
- * of WIDE output pixels (strips), its blocks' patches stored row by row: filter row ky in the same
- * slot (row_quads quads from ky * row_quads) of every column, so a block below reuses the rows the
- * stride does not pass. */
-TP_INLINE int ring_rows(const tp_conv_params_t *p) {
-    return p->dilation_h == 1 && p->dilation_w == 1 && (p->input_c & 3) == 0 && p->output_w >= WIDE &&
-           p->filter_h > p->stride_h;
-}
-
 /* `words` words (a multiple of 8) from src down to d < src: LDM + STM of 8 registers per 32 bytes. */
 TP_INLINE void move_down(int32_t *d, const int32_t *src, int32_t words) {
 #if defined(__OPTIMIZE__)
@@ -469,10 +459,11 @@ static void widen_slot(const tp_conv_params_t *p, const int8_t *in_b, int32_t iy
     }
 }
 
-/* The doubled path down strips of WIDE output pixels (ring_rows), the last strip ending at the
- * last column (it computes again a few pixels of the one before: the same bytes): the first block
- * of a strip widens every filter row; each block below moves the rows it shares with the one above
- * up by the stride (both 4-pixel groups) and widens only the stride's new rows. */
+/* The doubled path down strips of WIDE output pixels (tp_conv_s8_dsp_strips), the last strip
+ * ending at the last column (it computes again a few pixels of the one before: the same bytes):
+ * a block's patches are stored filter row by filter row (row ky in the same slot of every
+ * column); the first block of a strip widens every filter row, each block below moves the rows it
+ * shares with the one above up by the stride (both 4-pixel groups) and widens only the new ones. */
 static void strips(const tp_conv_params_t *p, const int8_t *in_b, const int8_t *filter, const int32_t *bias,
                    const int32_t *multiplier, const int32_t *shift, const int16_t *channels, int8_t *out_b,
                    int32_t *s) {
@@ -520,15 +511,27 @@ void tp_conv_s8_dsp_doubled(const tp_conv_params_t *p, const int8_t *input, cons
         const int8_t *in_b = input + b * p->input_h * p->input_w * p->input_c;
         int8_t *out_b = output + b * pixels * oc;
         tp_conv_fill_pixels(fill, out_b, oc, pixels);
-        if (ring_rows(p)) {
-            strips(p, in_b, filter, bias, multiplier, shift, channels, out_b, s);
-            continue;
-        }
         for (int32_t next = 0; next < pixels; next += WIDE) {
             const int32_t pix = next + WIDE <= pixels ? next : pixels - WIDE;
             im2col_dsp(p, in_b, pix, WIDE, group, s, 2, col);
             block_pairs(p, s, filter, bias, multiplier, shift, channels, out_b + pix * oc);
         }
+    }
+#endif
+}
+
+void tp_conv_s8_dsp_strips(const tp_conv_params_t *p, const int8_t *input, const int8_t *filter,
+                           const int32_t *bias, const int32_t *multiplier, const int32_t *shift,
+                           const int16_t *channels, const int8_t *fill, int8_t *output, void *scratch) {
+#if defined(TP_TFLM_ROUNDING) /* TFLite Micro's ties-away rounding: the general path */
+    tp_conv_s8_dsp(p, input, filter, bias, multiplier, shift, channels, fill, output, scratch);
+#else
+    const int32_t pixels = p->output_h * p->output_w, oc = p->output_c;
+    for (int32_t b = 0; b < p->batches; ++b) {
+        int8_t *out_b = output + b * pixels * oc;
+        tp_conv_fill_pixels(fill, out_b, oc, pixels);
+        strips(p, input + b * p->input_h * p->input_w * p->input_c, filter, bias, multiplier, shift, channels, out_b,
+               (int32_t *)scratch);
     }
 #endif
 }

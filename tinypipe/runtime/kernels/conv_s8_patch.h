@@ -30,12 +30,12 @@ static inline int32_t tp_conv_patches_inside(const tp_conv_params_t *p, int32_t 
     return (iy0 * p->input_w + ix0) * p->input_c;
 }
 
-/* A patch row of n bytes: up to TP_PATCH_INLINE_BYTES copied (or filled with v) inline a word
- * at a time, as a call to memcpy / memset costs more than a row of a few channels; longer rows by
- * the library. */
-#define TP_PATCH_INLINE_BYTES 32
-static inline void tp_patch_copy(int8_t *dst, const int8_t *src, int32_t n) {
-    if (n > TP_PATCH_INLINE_BYTES) {
+/* A patch row of n bytes: up to TP_PATCH_WORD_BYTES copied (or filled with v) by a word loop, as
+ * memcpy / memset cost more than a row of a few channels; longer rows by the library. One copy of
+ * each per file (not inlined: a patch has 4 call sites). */
+#define TP_PATCH_WORD_BYTES 32
+static __attribute__((noinline, unused)) void tp_patch_copy(int8_t *dst, const int8_t *src, int32_t n) {
+    if (n > TP_PATCH_WORD_BYTES) {
         memcpy(dst, src, (size_t)n);
         return;
     }
@@ -47,8 +47,8 @@ static inline void tp_patch_copy(int8_t *dst, const int8_t *src, int32_t n) {
     }
 }
 
-static inline void tp_patch_fill(int8_t *dst, int8_t v, int32_t n) {
-    if (n > TP_PATCH_INLINE_BYTES) {
+static __attribute__((noinline, unused)) void tp_patch_fill(int8_t *dst, int8_t v, int32_t n) {
+    if (n > TP_PATCH_WORD_BYTES) {
         memset(dst, v, (size_t)n);
         return;
     }
