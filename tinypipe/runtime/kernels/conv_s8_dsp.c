@@ -53,9 +53,8 @@ TP_INLINE void widen_words(int32_t *d, const int8_t *src, int32_t words, int32_t
     }
 }
 
-/* `words` words of the patch rows of a whole 4-pixel group, pixel j's at src + j * sx, into the
- * group's quads at d: per word the 4 pixels' pairs are adjacent, so 4 LDR, 8 SXTB16 (and 8
- * SADD16 when doubled) and 4 STRD. */
+/* The pair SXTB16 extracts from bytes 0 and 2 of v (widen_lo) or 1 and 3 (widen_hi), doubled
+ * when scale is 2. */
 TP_INLINE int32_t widen_lo(int32_t v, int32_t scale) {
     const int32_t x = __sxtb16(v);
     return scale == 2 ? (int32_t)__sadd16(x, x) : x;
@@ -66,6 +65,9 @@ TP_INLINE int32_t widen_hi(int32_t v, int32_t scale) {
     return scale == 2 ? (int32_t)__sadd16(x, x) : x;
 }
 
+/* `words` words of the patch rows of a whole 4-pixel group, pixel j's at src + j * sx, into the
+ * group's quads at d: per word the 4 pixels' pairs are side by side, so 4 LDR, 8 SXTB16 (and 8
+ * SADD16 when doubled) and 8 stores in one loop pass. */
 TP_INLINE void widen_group(int32_t *d, const int8_t *src, int32_t sx, int32_t words, int32_t scale) {
     for (const int8_t *const end = src + 4 * words; src < end; src += 4, d += TP_QUAD_WORDS) {
         const int32_t v0 = tp_load32(src), v1 = tp_load32(src + sx), v2 = tp_load32(src + 2 * sx);
@@ -209,7 +211,8 @@ TP_INLINE void im2col_dsp(const tp_conv_params_t *p, const int8_t *in_b, int32_t
 /* The weights of tp_conv_s8_dsp_doubled (TP_CONV_DSP_PAIRED_WEIGHTS, tinypipe.aot.ops.conv):
  * output channels in pairs (c0, c1), per quad of 4 patch elements two words, (c0 k0, c1 k0,
  * c0 k2, c1 k2) and (c0 k1, c1 k1, c0 k3, c1 k3): SXTB16 gives c0's weight pair and SXTB16 ROR 8
- * c1's, for the same patch pair. Patch elements past k_size and an odd last channel are 0. */
+ * c1's, for the same patch pair. Patch elements past k_size and an odd last channel are 0.
+ * tp_conv_s8_dsp_strips reads the same weights. */
 
 /* What the passes of one channel pair read (and, for the outputs, advance) in memory: the
  * assembly has no register to spare, so it reaches them through one pointer at fixed offsets. */
@@ -237,11 +240,12 @@ typedef struct {
 #define TP_PAIR_GROUP "44"
 #define TP_PAIR_STOP "48"
 #define TP_PAIR_WEIGHTS "52"
-typedef char tp_conv_pair_layout_check[(offsetof(tp_conv_pair_t, mult0) == 8 && offsetof(tp_conv_pair_t, right0) == 16 &&
-                                        offsetof(tp_conv_pair_t, mult1) == 24 && offsetof(tp_conv_pair_t, right1) == 32 &&
-                                        offsetof(tp_conv_pair_t, out_c) == 40 && offsetof(tp_conv_pair_t, weights) == 52)
-                                           ? 1
-                                           : -1];
+typedef char tp_conv_pair_layout_check[
+    (offsetof(tp_conv_pair_t, mult0) == 8 && offsetof(tp_conv_pair_t, right0) == 16 &&
+     offsetof(tp_conv_pair_t, out0) == 20 && offsetof(tp_conv_pair_t, mult1) == 24 &&
+     offsetof(tp_conv_pair_t, right1) == 32 && offsetof(tp_conv_pair_t, out1) == 36 &&
+     offsetof(tp_conv_pair_t, out_c) == 40 && offsetof(tp_conv_pair_t, group_bytes) == 44 &&
+     offsetof(tp_conv_pair_t, stop) == 48 && offsetof(tp_conv_pair_t, weights) == 52) ? 1 : -1];
 
 /* Half a quad for 4 pixels x 2 channels: 1 LDR + 2 SXTB16 (wa: c0's pair, wb: c1's) + 2 LDRD +
  * 8 SMLAD. */
@@ -463,7 +467,8 @@ static void widen_slot(const tp_conv_params_t *p, const int8_t *in_b, int32_t iy
  * ending at the last column (it computes again a few pixels of the one before: the same bytes):
  * a block's patches are stored filter row by filter row (row ky in the same slot of every
  * column); the first block of a strip widens every filter row, each block below moves the rows it
- * shares with the one above up by the stride (both 4-pixel groups) and widens only the new ones. */
+ * shares with the one above into the first slots (move_down, both 4-pixel groups) and widens only
+ * the stride's new rows into the last. */
 static void strips(const tp_conv_params_t *p, const int8_t *in_b, const int8_t *filter, const int32_t *bias,
                    const int32_t *multiplier, const int32_t *shift, const int16_t *channels, int8_t *out_b,
                    int32_t *s) {
