@@ -525,6 +525,7 @@ void tp_conv_s8_dsp_doubled(const tp_conv_params_t *p, const int8_t *input, cons
 #endif
 }
 
+/* The generator's pick for filters taller than the stride (conv_s8.h): every batch down strips. */
 void tp_conv_s8_dsp_strips(const tp_conv_params_t *p, const int8_t *input, const int8_t *filter,
                            const int32_t *bias, const int32_t *multiplier, const int32_t *shift,
                            const int16_t *channels, const int8_t *fill, int8_t *output, void *scratch) {
