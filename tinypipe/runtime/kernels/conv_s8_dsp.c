@@ -84,10 +84,11 @@ TP_INLINE void widen_group(int32_t *d, const int8_t *src, int32_t sx, int32_t wo
 }
 
 /* The patch rows of pixels 0..n-1 (pixel j's at src + j * sx) into their columns of the block at
- * d: whole 4-pixel groups at once (widen_group), the others pixel by pixel. */
+ * d: an 8-pixel block's two groups at once (widen_group), others pixel by pixel (the 4-pixel
+ * path keeps its code small). */
 TP_INLINE void widen_pixels(int32_t *d, const int8_t *src, int32_t n, int32_t sx, int32_t words, int32_t group,
                             int32_t scale) {
-    const int32_t whole = n & ~3;
+    const int32_t whole = n == WIDE ? WIDE : 0;
     for (int32_t g = 0; g < whole; g += 4) {
         widen_group(d + (g >> 2) * group, src + g * sx, sx, words, scale);
     }
