@@ -84,13 +84,14 @@ INT16_MAX = 2**15 - 1
 DSP_PIXELS, DSP_WIDE_PIXELS = 4, 8  # TP_CONV_DSP_PIXELS, TP_CONV_DSP_WIDE_PIXELS in conv_s8.h
 # the DSP variants: 4-pixel blocks; 8-pixel blocks; 8-pixel blocks down strips, keeping filter rows
 DSP_GENERAL, DSP_WIDE, DSP_STRIPS = "tp_conv_s8_dsp", "tp_conv_s8_dsp_doubled", "tp_conv_s8_dsp_strips"
+DSP_8_PIXEL = (DSP_WIDE, DSP_STRIPS)  # the SMMLAR paths: 8-pixel scratch, channel-pair weights
 
 
 def conv_scratch_bytes(filter_h: int, filter_w: int, input_c: int, variant: str) -> int:
     """TP_CONV_SCRATCH_BYTES: the int16 im2col columns of the DSP variant's block (8 pixels on
     its SMMLAR path, else 4), then one int8 patch."""
     k4 = (filter_h * filter_w * input_c + 3) // 4 * 4
-    pixels = DSP_WIDE_PIXELS if variant in (DSP_WIDE, DSP_STRIPS) else DSP_PIXELS
+    pixels = DSP_WIDE_PIXELS if variant in DSP_8_PIXEL else DSP_PIXELS
     return 2 * pixels * k4 + k4
 
 
@@ -142,7 +143,7 @@ def is_wide(layer: Layer) -> bool:
     (DSP_WIDE, DSP_STRIPS), or a DEPTHWISE_CONV_2D on Helium's planar path at stride 2."""
     if layer.kernel == "tp_depthwise_conv_s8":
         return bool(layer.variants) and layer.variants[1] == "tp_depthwise_conv_s8_mve_3x3_s2"
-    return bool(layer.variants) and layer.variants[0] in (DSP_WIDE, DSP_STRIPS)
+    return bool(layer.variants) and layer.variants[0] in DSP_8_PIXEL
 
 
 def narrow(layer: Layer) -> Layer:
@@ -244,7 +245,7 @@ def lower_conv(graph: Graph, op: Operator, name: str) -> Layer:
         raise unsupported(graph, op, f"{oc} output channels with all-zero ones elided: "
                                      f"at most {INT16_MAX + 1}")
     dsp = conv_dsp_variant(params)
-    pairs = dsp in (DSP_WIDE, DSP_STRIPS) and len(live)
+    pairs = dsp in DSP_8_PIXEL and len(live)
     paired = (PAIRED_WEIGHTS, paired_weights(rows[live])) if pairs else None
     return Layer(op, name, kernel="tp_conv_s8", inputs=[inp.index], outputs=[out.index],
                  variants=(dsp, "tp_conv_s8_mve"),
