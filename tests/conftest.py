@@ -67,6 +67,11 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     items.sort(key=lambda item: rank.get(item.path.name, len(rank)))  # stable: the rest keep their order
 
 
+def dw_dsp_variants(aot: AotModel) -> list[str]:
+    """The DSP variant of each DEPTHWISE_CONV_2D call in a generated model's code."""
+    return re.findall(r"TP_VARIANT\(tp_depthwise_conv_s8, (\w+),", aot.c_file.read_text())
+
+
 def conv_dsp_variants(aot: AotModel) -> list[str]:
     """The DSP variant of each CONV_2D call in a generated model's code (tp_conv_s8's
     TP_VARIANT(portable, dsp, helium))."""

@@ -220,7 +220,8 @@ def sample_configs(op: str, n: int, seed: int) -> list[Config]:
 def kernel_path_configs() -> list[Config]:
     """Fixed configs for the optimized kernels' shape-specialized paths, which random configs rarely
     hit: the DSP planar 3x3 depthwise (stride 1, channels % 4 == 0; tall outputs run transposed;
-    12 channels put 4 on LiteRT's ties-away rule; relu6 clamps below the int8 range), small-K and
+    12 channels put 4 on LiteRT's ties-away rule; relu6 clamps below the int8 range) and its ring of
+    rows (small outputs, stride 2), small-K and
     unaligned-K convolutions (K = 8, 27), all-zero output channels (elided by the generator),
     TRANSPOSE_CONV with vector tails in both the input and the output channels, the DSP
     FULLY_CONNECTED's loop remainders, the DSP convolution's 8-pixel blocks (partial, fewer than
@@ -296,9 +297,16 @@ def kernel_path_configs() -> list[Config]:
          "activation": None, "w_scale": 0.5, "filters": 8},
         {**base, "op": "DEPTHWISE_CONV_2D", "shape": [13, 1, 8], "kernel": [5, 1], "padding": "same",
          "stride": [2, 1], "activation": "relu", "w_scale": 0.5},
-        # Helium's planar 3x3 at stride 2 (4 sub-planes by row and column parity): an odd first
-        # padded column and row, 12 channels (4 on LiteRT's ties-away rule); a trailing single
-        # column; an odd output width (the last pixel gathered back alone)
+        # the DSP's ring of 3 padded rows (3x3 outputs of at most 8 x 8 at stride 1): 16 channels
+        # on its SMMLAR path; 12 channels, the last 4 on LiteRT's ties-away rule (the general
+        # requantization), a valid window
+        {**base, "op": "DEPTHWISE_CONV_2D", "shape": [6, 6, 16], "kernel": [3, 3], "padding": "same",
+         "activation": None, "w_scale": 0.5},
+        {**base, "op": "DEPTHWISE_CONV_2D", "shape": [7, 5, 12], "kernel": [3, 3], "padding": "valid",
+         "activation": "relu", "w_scale": 2.0},
+        # Helium's planar 3x3 at stride 2 (4 sub-planes by row and column parity), the DSP's ring of
+        # rows: an odd first padded column and row, 12 channels (4 on LiteRT's ties-away rule); a
+        # trailing single column; an odd output width (the last pixel gathered back alone)
         {**base, "op": "DEPTHWISE_CONV_2D", "shape": [9, 11, 12], "kernel": [3, 3], "stride": [2, 2],
          "padding": "same", "activation": "relu6", "w_scale": 0.5},
         {**base, "op": "DEPTHWISE_CONV_2D", "shape": [8, 10, 8], "kernel": [3, 3], "stride": [2, 2],
@@ -312,7 +320,8 @@ def kernel_path_configs() -> list[Config]:
            "w_scale": 1.0, "ranges": [[-1000.0, 1000.0]], "input_spread": 2, **extra}
           for op, shape, kernel, extra in [("CONV_2D", [4, 7, 32], [1, 1], {"filters": 6}),
                                            ("CONV_2D", [5, 5, 3], [3, 3], {"filters": 4}),
-                                           ("DEPTHWISE_CONV_2D", [6, 9, 4], [3, 3], {})]),
+                                           ("DEPTHWISE_CONV_2D", [6, 9, 4], [3, 3], {}),
+                                           ("DEPTHWISE_CONV_2D", [5, 6, 8], [3, 3], {})]),
         # the DSP FULLY_CONNECTED: 8 inputs per loop pass, then one 4-input step and a 1-input
         # tail (K = 45); one 4-row block and 3 single rows (7 units)
         {"op": "FULLY_CONNECTED", "shape": [45], "units": 7, "activation": None, "bias": True, "w_scale": 0.5,

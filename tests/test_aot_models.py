@@ -61,15 +61,16 @@ def test_generated_c_compiles_for_cortex_m4(generated: dict[str, AotModel], tmp_
         assert proc.stderr == ""  # no warnings either
 
 
-@pytest.mark.parametrize("board", ["host", "qemu-m4", "qemu-m55"])
-def test_tflm_rounding_build_matches_tflite_micro(board: str, tmp_path: Path) -> None:
+@pytest.mark.parametrize(("board", "name"), [("host", "ad01_int8"), ("qemu-m4", "kws_ref_model"),
+                                             ("qemu-m55", "kws_ref_model"), ("qemu-m4", "vww_96_int8")])
+def test_tflm_rounding_build_matches_tflite_micro(board: str, name: str, tmp_path: Path) -> None:
     """-DTP_TFLM_ROUNDING reproduces TFLite Micro (it rounds GEMM ties away from zero, LiteRT upward):
     the portable kernels on the host (AD), the DSP and Helium variants on their cores (KWS: the
-    planar 3x3 depthwise, pointwise convolutions, FULLY_CONNECTED). Nothing else builds the
-    variants with it: until this test, two of them failed -Werror under it."""
+    planar 3x3 depthwise, pointwise convolutions, FULLY_CONNECTED; VWW: the DSP depthwise's ring
+    of rows, a 3-channel convolution). Nothing else builds the variants with it: until this test,
+    two of them failed -Werror under it."""
     from tflite_micro.python.tflite_micro import runtime
 
-    name = "ad01_int8" if board == "host" else "kws_ref_model"
     path = mlperf_model(name)
     model = generate(path, tmp_path / "gen", name="m")
     samples = 20 if board == "host" else 3

@@ -61,15 +61,18 @@ def test_each_core_links_only_the_chosen_variants(tmp_path: Path) -> None:
 
 
 DW3 = {"filter_h": 3, "filter_w": 3, "stride_h": 1, "stride_w": 1, "dilation_h": 1, "dilation_w": 1,
-       "depth_multiplier": 1, "input_c": 8, "output_h": 5, "output_w": 5}  # a 3x3 depthwise layer's params
+       "depth_multiplier": 1, "input_c": 8, "output_h": 12, "output_w": 9}  # a 3x3 depthwise layer's params
 PLANAR = ("tp_depthwise_conv_s8_dsp_3x3", "tp_depthwise_conv_s8_mve_3x3")
+ROWS = "tp_depthwise_conv_s8_dsp_rows"
 PAIRS, GENERIC = ("tp_depthwise_conv_s8_dsp_pairs", "tp_depthwise_conv_s8_mve"), \
     ("tp_depthwise_conv_s8_dsp", "tp_depthwise_conv_s8_mve")
 
 
 @pytest.mark.parametrize("depthwise", [
     (DW3, PLANAR),
-    ({**DW3, "stride_h": 2, "stride_w": 2}, (PAIRS[0], "tp_depthwise_conv_s8_mve_3x3_s2")),
+    # outputs of at most 8 x 8, and stride 2 where it has scratch: the DSP's ring of rows
+    ({**DW3, "output_h": 8, "output_w": 8}, (ROWS, PLANAR[1])),
+    ({**DW3, "stride_h": 2, "stride_w": 2}, (ROWS, "tp_depthwise_conv_s8_mve_3x3_s2")),
     # stride 2 whose planes 16-bit offsets cannot reach; strides 2 and 1
     ({**DW3, "stride_h": 2, "stride_w": 2, "output_h": 100, "output_w": 100}, PAIRS),
     ({**DW3, "stride_h": 2}, PAIRS),

@@ -162,19 +162,27 @@ def narrow(layer: Layer) -> Layer:
 
 
 DW_MAX_TAPS = 25  # TP_DW_MAX_TAPS in depthwise_conv_s8.h
+DW_ROWS = "tp_depthwise_conv_s8_dsp_rows"
+# The planar DSP 3x3 spends ~40 instructions per line of every channel's plane outside its inner
+# loop; _dsp_rows ~100 per pixel of 4 channels, borders included. Measured on VWW (qemu-m4,
+# instructions per output): 6x6 35.1 against 37.2, 3x3 47.0 against 68.6, but 12x12 30.8 against
+# 28.0 and 48x48 28.3 against 23.9: stride 1 takes _dsp_rows up to outputs of 8 x 8.
+DW_ROWS_MAX_SIDE = 8
 
 
 def depthwise_variants(p: dict[str, int]) -> tuple[str, str] | None:
-    """(DSP, Helium) kernels for this depthwise layer: the planar 3x3 variants where they have
-    scratch (Helium's at stride 1 and 2, the DSP's at stride 1), else DSP tap pairs for channels
-    % 4 == 0 and small windows or the generic DSP path, and the generic Helium one; none (portable
-    everywhere) for depth multipliers above 1."""
+    """(DSP, Helium) kernels for this depthwise layer: where a 3x3 has scratch, Helium's planar
+    variants (stride 1 and 2) and the DSP's planar one (stride 1, outputs larger than 8 x 8) or its
+    ring of rows (the rest); else DSP tap pairs for channels % 4 == 0 and small windows or the
+    generic DSP path, and the generic Helium one; none (portable everywhere) for depth multipliers
+    above 1."""
     if p["depth_multiplier"] != 1:
         return None
     if depthwise_scratch_bytes(p):
         if p["stride_w"] == 2:
-            return "tp_depthwise_conv_s8_dsp_pairs", "tp_depthwise_conv_s8_mve_3x3_s2"
-        return "tp_depthwise_conv_s8_dsp_3x3", "tp_depthwise_conv_s8_mve_3x3"
+            return DW_ROWS, "tp_depthwise_conv_s8_mve_3x3_s2"
+        small = max(p["output_h"], p["output_w"]) <= DW_ROWS_MAX_SIDE
+        return DW_ROWS if small else "tp_depthwise_conv_s8_dsp_3x3", "tp_depthwise_conv_s8_mve_3x3"
     if p["input_c"] % 4 == 0 and p["filter_h"] * p["filter_w"] <= DW_MAX_TAPS:
         return "tp_depthwise_conv_s8_dsp_pairs", "tp_depthwise_conv_s8_mve"
     return "tp_depthwise_conv_s8_dsp", "tp_depthwise_conv_s8_mve"
@@ -273,6 +281,9 @@ def lower_depthwise_conv(graph: Graph, op: Operator, name: str) -> Layer:
     # and the output_c % 8 leftover channels with scalar MultiplyByQuantizedMultiplier (ties away):
     # measured over depth multipliers 1-3, 1..27 channels, 1x2 / 3x3 kernels (README, "Rounding").
     params = {**params, "depth_multiplier": multiplier, "upward_channels": oc // 8 * 8}
+    rows = weights.reshape(-1, oc).T
+    folded = bias.astype(np.int64) - zero_point_of(inp) * rows.astype(np.int64).sum(axis=1)
+    params["doubled"] = int(multiplier == 1 and doubled_requant_ok(folded, rows, requant[1].values))
     return Layer(op, name, kernel="tp_depthwise_conv_s8", inputs=[inp.index], outputs=[out.index],
                  variants=depthwise_variants(params),
                  params_type="tp_depthwise_conv_params_t", params=params,

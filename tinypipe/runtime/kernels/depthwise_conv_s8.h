@@ -25,6 +25,9 @@ typedef struct {
      * the output_c % 8 leftover channels go through scalar MultiplyByQuantizedMultiplier):
      * upward_channels = output_c & ~7 (README, "Rounding"). */
     int32_t upward_channels;
+    /* 1 when every output channel satisfies tp_smmlar's conditions (as tp_conv_params_t.doubled,
+     * checked offline): tp_depthwise_conv_s8_dsp_rows then doubles its accumulators. */
+    int32_t doubled;
 } tp_depthwise_conv_params_t;
 
 /* The planar 3x3 variants (DSP and Helium; 3x3, stride 1, no dilation, depth multiplier 1,
@@ -58,6 +61,8 @@ void tp_depthwise_conv_s8(const tp_depthwise_conv_params_t *p, const int8_t *inp
  *   _mve_3x3_s2 Helium, TP_DW3_PLANAR_S2 shapes, scratch of TP_DW3_S2_SCRATCH_BYTES;
  *   _mve      Helium, any shape;
  *   _dsp_3x3  DSP, TP_DW3_PLANAR shapes, scratch of TP_DW3_SCRATCH_BYTES;
+ *   _dsp_rows DSP, TP_DW3_PLANAR and TP_DW3_PLANAR_S2 shapes, in their scratch (3 rows of
+ *             (output_w - 1) * stride + 3 words);
  *   _dsp_pairs DSP, channels % 4 == 0 and at most TP_DW_MAX_TAPS taps;
  *   _dsp      DSP, any shape. */
 #define TP_DW_MAX_TAPS 25
@@ -73,6 +78,9 @@ void tp_depthwise_conv_s8_mve(const tp_depthwise_conv_params_t *p, const int8_t 
 void tp_depthwise_conv_s8_dsp_3x3(const tp_depthwise_conv_params_t *p, const int8_t *input,
                                   const int8_t *filter, const int32_t *bias, const int32_t *multiplier,
                                   const int32_t *shift, int8_t *output, void *scratch);
+void tp_depthwise_conv_s8_dsp_rows(const tp_depthwise_conv_params_t *p, const int8_t *input,
+                                   const int8_t *filter, const int32_t *bias, const int32_t *multiplier,
+                                   const int32_t *shift, int8_t *output, void *scratch);
 void tp_depthwise_conv_s8_dsp_pairs(const tp_depthwise_conv_params_t *p, const int8_t *input,
                                     const int8_t *filter, const int32_t *bias, const int32_t *multiplier,
                                     const int32_t *shift, int8_t *output, void *scratch);

@@ -1,0 +1,232 @@
+/*
+ * depthwise_conv_s8_dsp_rows.c - DEPTHWISE_CONV_2D, DSP-extension variant for 3x3 filters at
+ * stride 1 or 2, no dilation, depth multiplier 1, channels % 4 == 0 (the TP_DW3_PLANAR and
+ * TP_DW3_PLANAR_S2 shapes, in their scratch): 4 channels at a time over a ring of the 3 input rows
+ * a window reads, zero-point padded in scratch, so that every pixel, border or not, runs the same
+ * 9 taps.
+ */
+#include "depthwise_conv_s8.h"
+
+#include <stddef.h>
+
+#if defined(TP_USE_DSP)
+
+/* What one pass (one pixel, 4 channels) reads: the accumulators' start (the bias with the input
+ * offset folded in), per pair of taps (2i, 2i + 1) one weight word per channel, (w[2i][c],
+ * w[2i+1][c]), then the last tap's two words, (w[8][c0], w[8][c2]) and (w[8][c1], w[8][c3]);
+ * all doubled on the SMMLAR path (tp_requantize_doubled). */
+typedef struct {
+    int32_t bias[4];     /* +0 */
+    int32_t pairs[4][4]; /* +16: pair i at +16 + 16 * i */
+    int32_t last[2];     /* +80 */
+    int32_t step;        /* +88: bytes from one pixel's window to the next one's in a ring row */
+} tp_dw_rows_taps_t;
+
+typedef char tp_dw_rows_layout_check[(offsetof(tp_dw_rows_taps_t, pairs) == 16 &&
+                                      offsetof(tp_dw_rows_taps_t, last) == 80 &&
+                                      offsetof(tp_dw_rows_taps_t, step) == 88) ? 1 : -1];
+
+/* An int16 pair times `scale` (1, or 2 for doubled accumulators: SADD16). */
+TP_INLINE int32_t scaled(int32_t pair, int32_t scale) {
+    return scale == 2 ? (int32_t)__sadd16(pair, pair) : pair;
+}
+
+/* Per channel: tp_requantize_doubled's constants. */
+typedef struct {
+    int32_t mult, round, right;
+} tp_dw_rows_rq_t;
+
+/* The taps of the 4 channels from c, and their bias with the input offset folded in (mod 2^32,
+ * like TFLite's int32 sum), doubled when `scale` is 2. */
+static void rows_taps(const tp_depthwise_conv_params_t *p, const int8_t *filter, const int32_t *bias, int32_t c,
+                      int32_t scale, tp_dw_rows_taps_t *k) {
+    const int32_t ch = p->input_c;
+    int32_t sum02 = 0, sum13 = 0; /* the tap sums in int16 lanes, (c, c + 2) and (c + 1, c + 3) */
+    for (int32_t i = 0; i < 4; ++i) {
+        const int32_t f0 = tp_load32(filter + 2 * i * ch + c), f1 = tp_load32(filter + (2 * i + 1) * ch + c);
+        const int32_t fa = tp_pkhbt16(f0, f1), fb = tp_pkhtb16(f1, f0);
+        k->pairs[i][0] = scaled(__sxtb16(fa), scale);
+        k->pairs[i][1] = scaled(tp_sxtb16_ror8(fa), scale);
+        k->pairs[i][2] = scaled(__sxtb16(fb), scale);
+        k->pairs[i][3] = scaled(tp_sxtb16_ror8(fb), scale);
+        sum02 = __sxtab16(__sxtab16(sum02, f0), f1);
+        sum13 = tp_sxtab16_ror8(tp_sxtab16_ror8(sum13, f0), f1);
+    }
+    const int32_t f8 = tp_load32(filter + 8 * ch + c);
+    k->last[0] = scaled(__sxtb16(f8), scale);
+    k->last[1] = scaled(tp_sxtb16_ror8(f8), scale);
+    sum02 = __sxtab16(sum02, f8);
+    sum13 = tp_sxtab16_ror8(sum13, f8);
+    const int32_t wsum[4] = {(int16_t)sum02, (int16_t)sum13, sum02 >> 16, sum13 >> 16};
+    for (int32_t j = 0; j < 4; ++j) {
+        k->bias[j] = (int32_t)((uint32_t)scale * ((uint32_t)bias[c + j] + (uint32_t)p->input_offset * (uint32_t)wsum[j]));
+    }
+}
+
+#if defined(__OPTIMIZE__) /* the assembly takes 13 registers: no frame pointer */
+/* Taps 2i and 2i + 1 from the words at A and B: PKHBT/PKHTB put each channel's two input bytes in
+ * one halfword pair, SXTB16 widens them, one SMLAD per channel. */
+#define TP_DW_ROWS_PAIR(A, B, OFF)                           \
+    "ldr    %[x0], " A "\n\t"                                \
+    "ldr    %[x1], " B "\n\t"                                \
+    "pkhbt  %[t], %[x0], %[x1], lsl #16\n\t"                 \
+    "pkhtb  %[x0], %[x1], %[x0], asr #16\n\t"                \
+    "ldrd   %[w0], %[w1], [%[k], #" OFF "]\n\t"              \
+    "sxtb16 %[x1], %[t]\n\t"                                 \
+    "smlad  %[a0], %[x1], %[w0], %[a0]\n\t"                  \
+    "sxtb16 %[x1], %[t], ror #8\n\t"                         \
+    "smlad  %[a1], %[x1], %[w1], %[a1]\n\t"                  \
+    "ldrd   %[w0], %[w1], [%[k], #" OFF " + 8]\n\t"          \
+    "sxtb16 %[x1], %[x0]\n\t"                                \
+    "smlad  %[a2], %[x1], %[w0], %[a2]\n\t"                  \
+    "sxtb16 %[x1], %[x0], ror #8\n\t"                        \
+    "smlad  %[a3], %[x1], %[w1], %[a3]\n\t"
+
+/* One pixel's 4 accumulators from the window at r0, r1, r2 (its 3 rows in the ring), which then
+ * move on to the next pixel's: 9 LDR, 4 x (2 PKH + 2 LDRD + 4 SXTB16 + 4 SMLAD), the last tap by
+ * SMLABB/SMLATT. */
+#define TP_DW_ROWS_PASS(K, R0, R1, R2, A0, A1, A2, A3)                                              \
+    do {                                                                                          \
+        int32_t x0_, x1_, t_, w0_, w1_;                                                           \
+        __asm__("ldrd   %[a0], %[a1], [%[k]]\n\t"                                                 \
+                "ldrd   %[a2], %[a3], [%[k], #8]\n\t" TP_DW_ROWS_PAIR("[%[r0]]", "[%[r0], #4]", "16") \
+                    TP_DW_ROWS_PAIR("[%[r0], #8]", "[%[r1]]", "32")                               \
+                        TP_DW_ROWS_PAIR("[%[r1], #4]", "[%[r1], #8]", "48")                       \
+                            TP_DW_ROWS_PAIR("[%[r2]]", "[%[r2], #4]", "64")                       \
+                "ldr    %[x0], [%[r2], #8]\n\t"                                                   \
+                "ldrd   %[w0], %[w1], [%[k], #80]\n\t"                                            \
+                "sxtb16 %[x1], %[x0]\n\t"                                                         \
+                "smlabb %[a0], %[x1], %[w0], %[a0]\n\t"                                           \
+                "smlatt %[a2], %[x1], %[w0], %[a2]\n\t"                                           \
+                "sxtb16 %[x1], %[x0], ror #8\n\t"                                                 \
+                "smlabb %[a1], %[x1], %[w1], %[a1]\n\t"                                           \
+                "smlatt %[a3], %[x1], %[w1], %[a3]\n\t"                                           \
+                "ldr    %[t], [%[k], #88]\n\t"                                                    \
+                "add    %[r0], %[r0], %[t]\n\t"                                                   \
+                "add    %[r1], %[r1], %[t]\n\t"                                                   \
+                "add    %[r2], %[r2], %[t]"                                                       \
+                : [a0] "=&r"(A0), [a1] "=&r"(A1), [a2] "=&r"(A2), [a3] "=&r"(A3), [r0] "+r"(R0),       \
+                  [r1] "+r"(R1), [r2] "+r"(R2), [x0] "=&r"(x0_), [x1] "=&r"(x1_), [t] "=&r"(t_),       \
+                  [w0] "=&r"(w0_), [w1] "=&r"(w1_)                                                \
+                : [k] "r"(K)                                                                      \
+                : "memory");                                                                      \
+    } while (0)
+#else /* unoptimized builds keep a frame pointer: the same in C */
+TP_INLINE void rows_pair(int32_t x0, int32_t x1, const int32_t w[4], int32_t a[4]) {
+    const int32_t xa = tp_pkhbt16(x0, x1), xb = tp_pkhtb16(x1, x0);
+    a[0] = __smlad(__sxtb16(xa), w[0], a[0]);
+    a[1] = __smlad(tp_sxtb16_ror8(xa), w[1], a[1]);
+    a[2] = __smlad(__sxtb16(xb), w[2], a[2]);
+    a[3] = __smlad(tp_sxtb16_ror8(xb), w[3], a[3]);
+}
+#define TP_DW_ROWS_PASS(K, R0, R1, R2, A0, A1, A2, A3)                                   \
+    do {                                                                               \
+        int32_t a_[4] = {(K)->bias[0], (K)->bias[1], (K)->bias[2], (K)->bias[3]};       \
+        rows_pair(tp_load32(R0), tp_load32((R0) + 4), (K)->pairs[0], a_);              \
+        rows_pair(tp_load32((R0) + 8), tp_load32(R1), (K)->pairs[1], a_);              \
+        rows_pair(tp_load32((R1) + 4), tp_load32((R1) + 8), (K)->pairs[2], a_);        \
+        rows_pair(tp_load32(R2), tp_load32((R2) + 4), (K)->pairs[3], a_);              \
+        const int32_t x_ = tp_load32((R2) + 8), e_ = __sxtb16(x_), o_ = tp_sxtb16_ror8(x_); \
+        A0 = __smlabb(e_, (K)->last[0], a_[0]);                                        \
+        A2 = __smlatt(e_, (K)->last[0], a_[2]);                                        \
+        A1 = __smlabb(o_, (K)->last[1], a_[1]);                                        \
+        A3 = __smlatt(o_, (K)->last[1], a_[3]);                                        \
+        R0 += (K)->step;                                                               \
+        R1 += (K)->step;                                                               \
+        R2 += (K)->step;                                                               \
+    } while (0)
+#endif
+
+/* Ring row `row` (pitch words, the padding columns already the zero point word zp) <- input row
+ * iy of the 4 channels at `in` (all zero point outside the input). */
+static void rows_load(const tp_depthwise_conv_params_t *p, const int8_t *in, int32_t iy, int32_t *row,
+                      int32_t cols, int32_t zp) {
+    int32_t *d = row + p->pad_left;
+    if (iy < 0 || iy >= p->input_h) {
+        for (int32_t x = 0; x < cols; ++x) {
+            d[x] = zp;
+        }
+        return;
+    }
+    const int32_t ch = p->input_c;
+    const int8_t *s = in + iy * p->input_w * ch;
+    for (int32_t x = 0; x < cols; ++x, s += ch) {
+        d[x] = tp_load32(s);
+    }
+}
+
+/* DSP depthwise 3x3, stride 1 or 2, depth multiplier 1, channels % 4 == 0. Per group of 4
+ * channels: the taps widened once into int16 pairs (rows_taps); the input rows the windows read
+ * copied, a word (4 channels) per pixel, into a ring of 3 rows of (output_w - 1) * stride + 3
+ * words in scratch, whose columns outside the input hold the input zero point (so that
+ * (zp + input_offset) * w = 0, as in TFLite): no pixel is a border pixel. Per pixel one pass of
+ * 9 LDR, 8 PKH, 18 SXTB16, 9 LDRD of taps and 20 multiplies (TP_DW_ROWS_PASS), then per channel
+ * SMMLAR + ASR + SSAT + STRB, or the general requantization. */
+void tp_depthwise_conv_s8_dsp_rows(const tp_depthwise_conv_params_t *p, const int8_t *input,
+                                   const int8_t *filter, const int32_t *bias, const int32_t *multiplier,
+                                   const int32_t *shift, int8_t *output, void *scratch) {
+    const int32_t ch = p->input_c, ow = p->output_w, sh = p->stride_h;
+    const int32_t pitch = (ow - 1) * p->stride_w + 3;
+    const int32_t cols = tp_max(0, tp_min(p->input_w, pitch - p->pad_left)); /* input columns read */
+    const int32_t zp = (int32_t)(0x01010101u * (uint32_t)(uint8_t)(int8_t)(-p->input_offset));
+    int32_t *const ring = (int32_t *)scratch;
+#if defined(TP_TFLM_ROUNDING) /* TFLite Micro's ties-away rounding: no SMMLAR */
+    const int doubled = 0;
+#else
+    const int doubled = p->doubled && p->act_min == TP_INT8_MIN && p->act_max == TP_INT8_MAX;
+#endif
+    tp_dw_rows_taps_t k;
+    tp_dw_rows_rq_t rq[4];
+    k.step = 4 * p->stride_w;
+    for (int32_t i = 0; i < 3 * pitch; ++i) {
+        ring[i] = zp;
+    }
+    for (int32_t b = 0; b < p->batches; ++b) {
+        const int8_t *in_b = input + b * p->input_h * p->input_w * ch;
+        int8_t *out_b = output + b * p->output_h * ow * ch;
+        for (int32_t c = 0; c < ch; c += 4) {
+            const int fast = doubled && c + 4 <= p->upward_channels;
+            rows_taps(p, filter, bias, c, fast ? 2 : 1, &k);
+            for (int32_t j = 0; fast && j < 4; ++j) {
+                rq[j] = (tp_dw_rows_rq_t){multiplier[c + j], tp_round_doubled(shift[c + j], p->output_offset),
+                                          -shift[c + j]};
+            }
+            int32_t next = -p->pad_top; /* the next input row to load into the ring */
+            for (int32_t oy = 0; oy < p->output_h; ++oy) {
+                const int8_t *rows[3];
+                for (int32_t ky = 0; ky < 3; ++ky) {
+                    const int32_t iy = oy * sh - p->pad_top + ky;
+                    int32_t *const row = ring + (iy + p->pad_top) % 3 * pitch;
+                    if (iy >= next) {
+                        rows_load(p, in_b + c, iy, row, cols, zp);
+                        next = iy + 1;
+                    }
+                    rows[ky] = (const int8_t *)row;
+                }
+                const int8_t *r0 = rows[0], *r1 = rows[1], *r2 = rows[2];
+                int8_t *out = out_b + oy * ow * ch + c;
+                if (fast) {
+                    for (int32_t ox = 0; ox < ow; ++ox, out += ch) {
+                        int32_t a0, a1, a2, a3;
+                        TP_DW_ROWS_PASS(&k, r0, r1, r2, a0, a1, a2, a3);
+                        out[0] = (int8_t)tp_requantize_doubled(a0, rq[0].mult, rq[0].round, rq[0].right);
+                        out[1] = (int8_t)tp_requantize_doubled(a1, rq[1].mult, rq[1].round, rq[1].right);
+                        out[2] = (int8_t)tp_requantize_doubled(a2, rq[2].mult, rq[2].round, rq[2].right);
+                        out[3] = (int8_t)tp_requantize_doubled(a3, rq[3].mult, rq[3].round, rq[3].right);
+                    }
+                    continue;
+                }
+                for (int32_t ox = 0; ox < ow; ++ox, out += ch) {
+                    int32_t a[4];
+                    TP_DW_ROWS_PASS(&k, r0, r1, r2, a[0], a[1], a[2], a[3]);
+                    for (int32_t j = 0; j < 4; ++j) {
+                        out[j] = tp_requantize_either(a[j], multiplier[c + j], shift[c + j], p->output_offset,
+                                                      p->act_min, p->act_max, c + j < p->upward_channels);
+                    }
+                }
+            }
+        }
+    }
+}
+
+#endif /* TP_USE_DSP */
