@@ -266,6 +266,23 @@ typedef char tp_conv_pair_layout_check[
     "smlad  %[b3], %[wb], %[x1], %[b3]\n\t"
 #define TP_CONV_PAIR_QUAD_ASM TP_CONV_HALF_ASM TP_CONV_HALF_ASM
 
+/* A pass's first half quad, a0 and b0 holding the biases: every accumulator starts from them in
+ * its first SMLAD (a0 and b0 last), so no MOV copies them; pixels 2 and 3 by LDR, as x0 keeps
+ * pixel 0. */
+#define TP_CONV_FIRST_HALF_ASM                     \
+    TP_CONV_WEIGHT_PAIRS_ASM("wa", "wb")           \
+    "ldrd   %[x0], %[x1], [%[x]], #8\n\t"          \
+    "smlad  %[a1], %[wa], %[x1], %[a0]\n\t"        \
+    "smlad  %[b1], %[wb], %[x1], %[b0]\n\t"        \
+    "ldr    %[x1], [%[x]], #4\n\t"                 \
+    "smlad  %[a2], %[wa], %[x1], %[a0]\n\t"        \
+    "smlad  %[b2], %[wb], %[x1], %[b0]\n\t"        \
+    "ldr    %[x1], [%[x]], #4\n\t"                 \
+    "smlad  %[a3], %[wa], %[x1], %[a0]\n\t"        \
+    "smlad  %[b3], %[wb], %[x1], %[b0]\n\t"        \
+    "smlad  %[a0], %[wa], %[x0], %[a0]\n\t"        \
+    "smlad  %[b0], %[wb], %[x0], %[b0]\n\t"
+
 /* One channel's 4 outputs of a pass (w points at the tp_conv_pair_t): its constants by two LDRDs,
  * per output SMMLAR + ASR + SSAT + STRB, and its output pointer advanced 4 pixels. */
 #define TP_CONV_STORE4_ASM(acc, consts, out)                \
@@ -293,7 +310,8 @@ typedef char tp_conv_pair_layout_check[
     "str    %[x1], [%[w], #" out " + 4]\n\t"
 
 /* Every pass of a channel pair, one assembly block: per pass the accumulators start at the doubled
- * biases, run every quad (four at a time until x reaches `end4`, then one at a time until `end`),
+ * biases in the first quad, run the others (four at a time until x reaches `end4`, the first 4
+ * entered after their first quad, then one at a time until `end`),
  * and end in the 8 outputs (channel 1 first: see block_pairs); then the bounds move one group on
  * and w back to the pair's weights, until the bounds pass `stop`. The 8 accumulators, the two
  * weight pairs, the two patch pairs and the two pointers take 14 registers, so everything else is
@@ -303,18 +321,13 @@ typedef char tp_conv_pair_layout_check[
         int32_t a0_, a1_, a2_, a3_, b0_, b1_, b2_, b3_, wa_, wb_, x0_, x1_;                           \
         __asm__ volatile("5:\n\t"                                                                     \
                          "ldr    %[wa], %[k]\n\t"                                                     \
-                         "ldrd   %[a0], %[b0], [%[wa]]\n\t"                                           \
-                         "mov    %[a1], %[a0]\n\t"                                                    \
-                         "mov    %[a2], %[a0]\n\t"                                                    \
-                         "mov    %[a3], %[a0]\n\t"                                                    \
-                         "mov    %[b1], %[b0]\n\t"                                                    \
-                         "mov    %[b2], %[b0]\n\t"                                                    \
-                         "mov    %[b3], %[b0]\n\t"                                                    \
+                         "ldrd   %[a0], %[b0], [%[wa]]\n\t" TP_CONV_FIRST_HALF_ASM TP_CONV_HALF_ASM       \
                          "ldr    %[x0], %[e4]\n\t"                                                    \
                          "cmp    %[x], %[x0]\n\t"                                                     \
-                         "beq    2f\n"                                                                \
-                         "1:\n\t" TP_CONV_PAIR_QUAD_ASM TP_CONV_PAIR_QUAD_ASM TP_CONV_PAIR_QUAD_ASM      \
-                             TP_CONV_PAIR_QUAD_ASM                                                    \
+                         "bhi    2f\n\t" /* fewer than 4 quads */                                     \
+                         "b      6f\n"    /* the rest of the first 4 */                                \
+                         "1:\n\t" TP_CONV_PAIR_QUAD_ASM                                                \
+                         "6:\n\t" TP_CONV_PAIR_QUAD_ASM TP_CONV_PAIR_QUAD_ASM TP_CONV_PAIR_QUAD_ASM      \
                          "ldr    %[x0], %[e4]\n\t"                                                    \
                          "cmp    %[x], %[x0]\n\t"                                                     \
                          "bne    1b\n"                                                                \
