@@ -229,8 +229,7 @@ typedef struct {
     int8_t *out1;          /* +36 */
     int32_t out_c;         /* +40: output pixel stride */
     int32_t group_bytes;   /* +44: patch bytes per pass (4 pixels) */
-    const int32_t *stop;   /* +48: the end of the last pass's patches */
-    const int8_t *weights; /* +52: the pair's weights */
+    const int8_t *weights; /* +48: the pair's weights */
 } tp_conv_pair_t;
 
 #if defined(__OPTIMIZE__) /* the assembly needs 14 registers: no frame pointer */
@@ -241,14 +240,13 @@ typedef struct {
 #define TP_PAIR_CH1_OUT "32"
 #define TP_PAIR_OUT_C "40"
 #define TP_PAIR_GROUP "44"
-#define TP_PAIR_STOP "48"
-#define TP_PAIR_WEIGHTS "52"
+#define TP_PAIR_WEIGHTS "48"
 typedef char tp_conv_pair_layout_check[
     (offsetof(tp_conv_pair_t, mult0) == 8 && offsetof(tp_conv_pair_t, right0) == 16 &&
      offsetof(tp_conv_pair_t, out0) == 20 && offsetof(tp_conv_pair_t, mult1) == 24 &&
      offsetof(tp_conv_pair_t, right1) == 32 && offsetof(tp_conv_pair_t, out1) == 36 &&
      offsetof(tp_conv_pair_t, out_c) == 40 && offsetof(tp_conv_pair_t, group_bytes) == 44 &&
-     offsetof(tp_conv_pair_t, stop) == 48 && offsetof(tp_conv_pair_t, weights) == 52) ? 1 : -1];
+     offsetof(tp_conv_pair_t, weights) == 48) ? 1 : -1];
 
 /* Half a quad for 4 pixels x 2 channels: 1 LDR + 2 SXTB16 (wa: c0's pair, wb: c1's) + 2 LDRD +
  * 8 SMLAD. */
@@ -283,6 +281,39 @@ typedef char tp_conv_pair_layout_check[
     "smlad  %[a0], %[wa], %[x0], %[a0]\n\t"        \
     "smlad  %[b0], %[wb], %[x0], %[b0]\n\t"
 
+/* The same halves backwards (tp_conv_s8_dsp_strips' second pass): a quad's second half first,
+ * its pixels 2 and 3 first, w and x moving down; and a pass's first, every accumulator starting
+ * from the biases in a0 and b0, which are updated last. */
+#define TP_CONV_WEIGHT_PAIRS_DOWN_ASM              \
+    "ldr    %[wb], [%[w], #-4]!\n\t"               \
+    "sxtb16 %[wa], %[wb]\n\t"                      \
+    "sxtb16 %[wb], %[wb], ror #8\n\t"
+#define TP_CONV_HALF_DOWN_ASM                      \
+    TP_CONV_WEIGHT_PAIRS_DOWN_ASM                  \
+    "ldrd   %[x0], %[x1], [%[x], #-8]!\n\t"        \
+    "smlad  %[a2], %[wa], %[x0], %[a2]\n\t"        \
+    "smlad  %[b2], %[wb], %[x0], %[b2]\n\t"        \
+    "smlad  %[a3], %[wa], %[x1], %[a3]\n\t"        \
+    "smlad  %[b3], %[wb], %[x1], %[b3]\n\t"        \
+    "ldrd   %[x0], %[x1], [%[x], #-8]!\n\t"        \
+    "smlad  %[a0], %[wa], %[x0], %[a0]\n\t"        \
+    "smlad  %[b0], %[wb], %[x0], %[b0]\n\t"        \
+    "smlad  %[a1], %[wa], %[x1], %[a1]\n\t"        \
+    "smlad  %[b1], %[wb], %[x1], %[b1]\n\t"
+#define TP_CONV_PAIR_QUAD_DOWN_ASM TP_CONV_HALF_DOWN_ASM TP_CONV_HALF_DOWN_ASM
+#define TP_CONV_FIRST_HALF_DOWN_ASM                \
+    TP_CONV_WEIGHT_PAIRS_DOWN_ASM                  \
+    "ldrd   %[x0], %[x1], [%[x], #-8]!\n\t"        \
+    "smlad  %[a2], %[wa], %[x0], %[a0]\n\t"        \
+    "smlad  %[b2], %[wb], %[x0], %[b0]\n\t"        \
+    "smlad  %[a3], %[wa], %[x1], %[a0]\n\t"        \
+    "smlad  %[b3], %[wb], %[x1], %[b0]\n\t"        \
+    "ldrd   %[x0], %[x1], [%[x], #-8]!\n\t"        \
+    "smlad  %[a1], %[wa], %[x1], %[a0]\n\t"        \
+    "smlad  %[b1], %[wb], %[x1], %[b0]\n\t"        \
+    "smlad  %[a0], %[wa], %[x0], %[a0]\n\t"        \
+    "smlad  %[b0], %[wb], %[x0], %[b0]\n\t"
+
 /* One channel's 4 outputs of a pass (w points at the tp_conv_pair_t): its constants by two LDRDs,
  * per output SMMLAR + ASR + SSAT + STRB, and its output pointer advanced 4 pixels. */
 #define TP_CONV_STORE4_ASM(acc, consts, out)                \
@@ -309,58 +340,86 @@ typedef char tp_conv_pair_layout_check[
     "add    %[x1], %[x1], %[x0], lsl #1\n\t"                \
     "str    %[x1], [%[w], #" out " + 4]\n\t"
 
-/* Every pass of a channel pair, one assembly block: per pass the accumulators start at the doubled
- * biases in the first quad, run the others (four at a time until x reaches `end4`, the first 4
- * entered after their first quad, then one at a time until `end`),
- * and end in the 8 outputs (channel 1 first: see block_pairs); then the bounds move one group on
- * and w back to the pair's weights, until the bounds pass `stop`. The 8 accumulators, the two
- * weight pairs, the two patch pairs and the two pointers take 14 registers, so everything else is
- * in memory: the loop bounds cost LDR + CMP + BNE per loop pass, the rest is read through `k`. */
+/* The first pass, forward from x (w at the pair's weights), its 8 outputs stored; w ends at the
+ * pair's tp_conv_pair_t. */
+#define TP_CONV_PASS_UP_ASM                                                                           \
+    "ldr    %[wa], %[k]\n\t"                                                                        \
+    "ldrd   %[a0], %[b0], [%[wa]]\n\t" TP_CONV_FIRST_HALF_ASM TP_CONV_HALF_ASM                        \
+    "ldr    %[x0], %[e4]\n\t"                                                                       \
+    "cmp    %[x], %[x0]\n\t"                                                                        \
+    "bhi    2f\n\t" /* fewer than 4 quads */                                                        \
+    "b      6f\n"    /* the rest of the first 4 */                                                   \
+    "1:\n\t" TP_CONV_PAIR_QUAD_ASM                                                                   \
+    "6:\n\t" TP_CONV_PAIR_QUAD_ASM TP_CONV_PAIR_QUAD_ASM TP_CONV_PAIR_QUAD_ASM                         \
+    "ldr    %[x0], %[e4]\n\t"                                                                       \
+    "cmp    %[x], %[x0]\n\t"                                                                        \
+    "bne    1b\n"                                                                                   \
+    "2:\n\t"                                                                                        \
+    "ldr    %[x0], %[e1]\n\t"                                                                       \
+    "cmp    %[x], %[x0]\n\t"                                                                        \
+    "beq    4f\n"                                                                                   \
+    "3:\n\t" TP_CONV_PAIR_QUAD_ASM                                                                  \
+    "ldr    %[x0], %[e1]\n\t"                                                                       \
+    "cmp    %[x], %[x0]\n\t"                                                                        \
+    "bne    3b\n"                                                                                   \
+    "4:\n\t"                                                                                        \
+    "ldr    %[w], %[k]\n\t" TP_CONV_STORE4_ASM("b", TP_PAIR_CH1, TP_PAIR_CH1_OUT)                    \
+        TP_CONV_STORE4_ASM("a", TP_PAIR_CH0, TP_PAIR_CH0_OUT)
+
+#define TP_CONV_PAIR_OPERANDS                                                                         \
+    : [a0] "=&r"(a0_), [a1] "=&r"(a1_), [a2] "=&r"(a2_), [a3] "=&r"(a3_), [b0] "=&r"(b0_), [b1] "=&r"(b1_), \
+      [b2] "=&r"(b2_), [b3] "=&r"(b3_), [w] "+r"(wq), [x] "+r"(x), [wa] "=&r"(wa_), [wb] "=&r"(wb_),      \
+      [x0] "=&r"(x0_), [x1] "=&r"(x1_), [e4] "+m"(end4), [e1] "+m"(end)                               \
+    : [k] "m"(kp)                                                                                     \
+    : "cc", "memory"
+
+/* The two passes of a channel pair (4 pixels each), one assembly block. Per pass the accumulators
+ * start at the doubled biases in the first quad and end in the 8 outputs (channel 1 first: see
+ * block_pairs). The first pass runs forward: four quads at a time until x reaches `end4` (the
+ * first 4 entered after their first quad), then one at a time until `end`. The second runs
+ * backwards from the end of its patch and of the pair's weights, so that it starts with the
+ * weights the first read last, still in the flash accelerator's data cache where the pair's
+ * weights are larger than it (256 B on the L4R5): single quads down to `end4` (moved to the
+ * second patch), then four at a time down to `end` (the first patch's end, the second's start;
+ * after the first quad, the rest of the top 4 when the quads are a multiple of 4). The 8
+ * accumulators, the two weight pairs, the two patch pairs and the two pointers take 14 registers,
+ * so everything else is in memory: the loop bounds cost LDR + CMP + BNE per loop pass, the rest
+ * is read through `k`. */
 #define TP_CONV_PAIR_PASSES()                                                                         \
     do {                                                                                              \
         int32_t a0_, a1_, a2_, a3_, b0_, b1_, b2_, b3_, wa_, wb_, x0_, x1_;                           \
-        __asm__ volatile("5:\n\t"                                                                     \
-                         "ldr    %[wa], %[k]\n\t"                                                     \
-                         "ldrd   %[a0], %[b0], [%[wa]]\n\t" TP_CONV_FIRST_HALF_ASM TP_CONV_HALF_ASM       \
-                         "ldr    %[x0], %[e4]\n\t"                                                    \
-                         "cmp    %[x], %[x0]\n\t"                                                     \
-                         "bhi    2f\n\t" /* fewer than 4 quads */                                     \
-                         "b      6f\n"    /* the rest of the first 4 */                                \
-                         "1:\n\t" TP_CONV_PAIR_QUAD_ASM                                                \
-                         "6:\n\t" TP_CONV_PAIR_QUAD_ASM TP_CONV_PAIR_QUAD_ASM TP_CONV_PAIR_QUAD_ASM      \
-                         "ldr    %[x0], %[e4]\n\t"                                                    \
-                         "cmp    %[x], %[x0]\n\t"                                                     \
-                         "bne    1b\n"                                                                \
-                         "2:\n\t"                                                                     \
-                         "ldr    %[x0], %[e1]\n\t"                                                    \
-                         "cmp    %[x], %[x0]\n\t"                                                     \
-                         "beq    4f\n"                                                                \
-                         "3:\n\t" TP_CONV_PAIR_QUAD_ASM                                               \
-                         "ldr    %[x0], %[e1]\n\t"                                                    \
-                         "cmp    %[x], %[x0]\n\t"                                                     \
-                         "bne    3b\n"                                                                \
-                         "4:\n\t"                                                                     \
-                         "ldr    %[w], %[k]\n\t" TP_CONV_STORE4_ASM("b", TP_PAIR_CH1, TP_PAIR_CH1_OUT) \
-                             TP_CONV_STORE4_ASM("a", TP_PAIR_CH0, TP_PAIR_CH0_OUT)                   \
+        __asm__ volatile(TP_CONV_PASS_UP_ASM                                                           \
                          "ldr    %[x1], [%[w], #" TP_PAIR_GROUP "]\n\t"                               \
-                         "ldr    %[wa], [%[w], #" TP_PAIR_STOP "]\n\t"                                \
                          "ldr    %[w], [%[w], #" TP_PAIR_WEIGHTS "]\n\t"                              \
-                         "ldr    %[x0], %[e1]\n\t"                                                    \
-                         "add    %[x0], %[x0], %[x1]\n\t"                                             \
-                         "str    %[x0], %[e1]\n\t"                                                    \
-                         "cmp    %[x0], %[wa]\n\t"                                                    \
-                         "bhi    9f\n\t"                                                              \
+                         "add    %[w], %[w], %[x1], lsr #2\n\t" /* the end of the pair's weights */   \
+                         "add    %[x], %[x], %[x1]\n\t"         /* the end of the second patch */     \
                          "ldr    %[x0], %[e4]\n\t"                                                    \
                          "add    %[x0], %[x0], %[x1]\n\t"                                             \
                          "str    %[x0], %[e4]\n\t"                                                    \
-                         "b      5b\n"                                                                \
-                         "9:"                                                                         \
-                         : [a0] "=&r"(a0_), [a1] "=&r"(a1_), [a2] "=&r"(a2_), [a3] "=&r"(a3_),           \
-                           [b0] "=&r"(b0_), [b1] "=&r"(b1_), [b2] "=&r"(b2_), [b3] "=&r"(b3_),           \
-                           [w] "+r"(wq), [x] "+r"(x), [wa] "=&r"(wa_), [wb] "=&r"(wb_), [x0] "=&r"(x0_), \
-                           [x1] "=&r"(x1_), [e4] "+m"(end4), [e1] "+m"(end)                           \
-                         : [k] "m"(kp)                                                                \
-                         : "cc", "memory");                                                           \
+                         "ldr    %[wa], %[k]\n\t"                                                     \
+                         "ldrd   %[a0], %[b0], [%[wa]]\n\t" TP_CONV_FIRST_HALF_DOWN_ASM TP_CONV_HALF_DOWN_ASM \
+                         "ldr    %[x0], %[e4]\n\t"                                                    \
+                         "cmp    %[x], %[x0]\n\t"                                                     \
+                         "blo    16f\n\t" /* a multiple of 4 quads */                                  \
+                         "beq    12f\n"                                                               \
+                         "13:\n\t" TP_CONV_PAIR_QUAD_DOWN_ASM                                         \
+                         "ldr    %[x0], %[e4]\n\t"                                                    \
+                         "cmp    %[x], %[x0]\n\t"                                                     \
+                         "bne    13b\n"                                                               \
+                         "12:\n\t"                                                                    \
+                         "ldr    %[x0], %[e1]\n\t"                                                    \
+                         "cmp    %[x], %[x0]\n\t"                                                     \
+                         "beq    14f\n"                                                               \
+                         "11:\n\t" TP_CONV_PAIR_QUAD_DOWN_ASM                                         \
+                         "16:\n\t" TP_CONV_PAIR_QUAD_DOWN_ASM TP_CONV_PAIR_QUAD_DOWN_ASM                \
+                             TP_CONV_PAIR_QUAD_DOWN_ASM                                               \
+                         "ldr    %[x0], %[e1]\n\t"                                                    \
+                         "cmp    %[x], %[x0]\n\t"                                                     \
+                         "bne    11b\n"                                                               \
+                         "14:\n\t"                                                                    \
+                         "ldr    %[w], %[k]\n\t" TP_CONV_STORE4_ASM("b", TP_PAIR_CH1, TP_PAIR_CH1_OUT) \
+                             TP_CONV_STORE4_ASM("a", TP_PAIR_CH0, TP_PAIR_CH0_OUT)                   \
+                             TP_CONV_PAIR_OPERANDS);                                                  \
     } while (0)
 #else /* unoptimized builds keep a frame pointer: the same in C */
 /* 4 outputs of one channel, 4 pixels apart from *o, which advances 4 pixels. */
@@ -371,7 +430,7 @@ TP_INLINE void store4(int8_t **o, int32_t oc, const int32_t acc[4], int32_t m, i
 }
 #define TP_CONV_PAIR_PASSES()                                                                 \
     do {                                                                                      \
-        for (; x != kp->stop; wq = kp->weights, end += kp->group_bytes / 4) {                 \
+        for (int32_t pass_ = 0; pass_ < WIDE / 4; ++pass_, wq = kp->weights, end += kp->group_bytes / 4) { \
             int32_t a_[4] = {kp->bias0, kp->bias0, kp->bias0, kp->bias0};                     \
             int32_t b_[4] = {kp->bias1, kp->bias1, kp->bias1, kp->bias1};                     \
             for (; x != end; x += 4) {                                                        \
@@ -392,7 +451,7 @@ TP_INLINE void store4(int8_t **o, int32_t oc, const int32_t acc[4], int32_t m, i
 
 /* The hot path: every output channel of one 8-pixel block (doubled accumulators, full int8 range),
  * a channel pair at a time, each pair in two passes of 4 pixels over the same weights (the second
- * from the flash accelerator's data cache where they fit). */
+ * backwards, from the flash accelerator's data cache). */
 static void __attribute__((noinline)) block_pairs(const tp_conv_params_t *p, const int32_t *cols, const int8_t *w,
                                                   const int32_t *bias, const int32_t *multiplier,
                                                   const int32_t *shift, const int16_t *channels, int8_t *out) {
@@ -403,7 +462,6 @@ static void __attribute__((noinline)) block_pairs(const tp_conv_params_t *p, con
     const tp_conv_pair_t *const kp = &k;
     k.out_c = p->output_c;
     k.group_bytes = group * 4;
-    k.stop = cols + WIDE / 4 * group;
     k.weights = w;
     for (int32_t c = 0; c < live_c; c += 2, k.weights += 2 * 4 * quads) {
         /* an odd last channel's partner has zero weights: its outputs go to the same place first,
