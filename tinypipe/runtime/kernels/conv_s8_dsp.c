@@ -265,23 +265,21 @@ typedef char tp_conv_pair_layout_check[
 #define TP_CONV_PAIR_QUAD_ASM TP_CONV_HALF_ASM TP_CONV_HALF_ASM
 
 /* A pass's first half quad, a0 and b0 holding the biases: every accumulator starts from them in
- * its first SMLAD (a0 and b0 last), so no MOV copies them; pixels 2 and 3 by LDR, as x0 keeps
- * pixel 0. */
+ * its first SMLAD (a0 and b0 last, so pixels 2 and 3 are loaded first). */
 #define TP_CONV_FIRST_HALF_ASM                     \
     TP_CONV_WEIGHT_PAIRS_ASM("wa", "wb")           \
-    "ldrd   %[x0], %[x1], [%[x]], #8\n\t"          \
-    "smlad  %[a1], %[wa], %[x1], %[a0]\n\t"        \
-    "smlad  %[b1], %[wb], %[x1], %[b0]\n\t"        \
-    "ldr    %[x1], [%[x]], #4\n\t"                 \
-    "smlad  %[a2], %[wa], %[x1], %[a0]\n\t"        \
-    "smlad  %[b2], %[wb], %[x1], %[b0]\n\t"        \
-    "ldr    %[x1], [%[x]], #4\n\t"                 \
+    "ldrd   %[x0], %[x1], [%[x], #8]\n\t"          \
+    "smlad  %[a2], %[wa], %[x0], %[a0]\n\t"        \
+    "smlad  %[b2], %[wb], %[x0], %[b0]\n\t"        \
     "smlad  %[a3], %[wa], %[x1], %[a0]\n\t"        \
     "smlad  %[b3], %[wb], %[x1], %[b0]\n\t"        \
+    "ldrd   %[x0], %[x1], [%[x]], #16\n\t"         \
+    "smlad  %[a1], %[wa], %[x1], %[a0]\n\t"        \
+    "smlad  %[b1], %[wb], %[x1], %[b0]\n\t"        \
     "smlad  %[a0], %[wa], %[x0], %[a0]\n\t"        \
     "smlad  %[b0], %[wb], %[x0], %[b0]\n\t"
 
-/* The same halves backwards (tp_conv_s8_dsp_strips' second pass): a quad's second half first,
+/* The same halves backwards (a pair's second pass): a quad's second half first,
  * its pixels 2 and 3 first, w and x moving down; and a pass's first, every accumulator starting
  * from the biases in a0 and b0, which are updated last. */
 #define TP_CONV_WEIGHT_PAIRS_DOWN_ASM              \
