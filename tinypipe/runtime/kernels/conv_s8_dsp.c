@@ -248,69 +248,45 @@ typedef char tp_conv_pair_layout_check[
      offsetof(tp_conv_pair_t, out_c) == 40 && offsetof(tp_conv_pair_t, group_bytes) == 44 &&
      offsetof(tp_conv_pair_t, weights) == 48) ? 1 : -1];
 
+/* Two pixels' pairs of a half quad by one LDRD at AT into x0 and x1; one pixel's (in X) SMLADs
+ * into both channels' accumulators i, onto their `from` (the accumulator itself, or the bias in a0
+ * and b0). */
+#define TP_CONV_LOAD_ASM(AT) "ldrd   %[x0], %[x1], " AT "\n\t"
+#define TP_CONV_PIXEL_ASM(X, i, from)                                 \
+    "smlad  %[a" i "], %[wa], %[" X "], %[a" from "]\n\t"           \
+    "smlad  %[b" i "], %[wb], %[" X "], %[b" from "]\n\t"
+
 /* Half a quad for 4 pixels x 2 channels: 1 LDR + 2 SXTB16 (wa: c0's pair, wb: c1's) + 2 LDRD +
  * 8 SMLAD. */
-#define TP_CONV_HALF_ASM                           \
-    TP_CONV_WEIGHT_PAIRS_ASM("wa", "wb")           \
-    "ldrd   %[x0], %[x1], [%[x]], #8\n\t"          \
-    "smlad  %[a0], %[wa], %[x0], %[a0]\n\t"        \
-    "smlad  %[b0], %[wb], %[x0], %[b0]\n\t"        \
-    "smlad  %[a1], %[wa], %[x1], %[a1]\n\t"        \
-    "smlad  %[b1], %[wb], %[x1], %[b1]\n\t"        \
-    "ldrd   %[x0], %[x1], [%[x]], #8\n\t"          \
-    "smlad  %[a2], %[wa], %[x0], %[a2]\n\t"        \
-    "smlad  %[b2], %[wb], %[x0], %[b2]\n\t"        \
-    "smlad  %[a3], %[wa], %[x1], %[a3]\n\t"        \
-    "smlad  %[b3], %[wb], %[x1], %[b3]\n\t"
+#define TP_CONV_HALF_ASM                                                                          \
+    TP_CONV_WEIGHT_PAIRS_ASM("wa", "wb")                                                          \
+    TP_CONV_LOAD_ASM("[%[x]], #8") TP_CONV_PIXEL_ASM("x0", "0", "0") TP_CONV_PIXEL_ASM("x1", "1", "1") \
+    TP_CONV_LOAD_ASM("[%[x]], #8") TP_CONV_PIXEL_ASM("x0", "2", "2") TP_CONV_PIXEL_ASM("x1", "3", "3")
 #define TP_CONV_PAIR_QUAD_ASM TP_CONV_HALF_ASM TP_CONV_HALF_ASM
 
 /* A pass's first half quad, a0 and b0 holding the biases: every accumulator starts from them in
- * its first SMLAD (a0 and b0 last, so pixels 2 and 3 are loaded first). */
-#define TP_CONV_FIRST_HALF_ASM                     \
-    TP_CONV_WEIGHT_PAIRS_ASM("wa", "wb")           \
-    "ldrd   %[x0], %[x1], [%[x], #8]\n\t"          \
-    "smlad  %[a2], %[wa], %[x0], %[a0]\n\t"        \
-    "smlad  %[b2], %[wb], %[x0], %[b0]\n\t"        \
-    "smlad  %[a3], %[wa], %[x1], %[a0]\n\t"        \
-    "smlad  %[b3], %[wb], %[x1], %[b0]\n\t"        \
-    "ldrd   %[x0], %[x1], [%[x]], #16\n\t"         \
-    "smlad  %[a1], %[wa], %[x1], %[a0]\n\t"        \
-    "smlad  %[b1], %[wb], %[x1], %[b0]\n\t"        \
-    "smlad  %[a0], %[wa], %[x0], %[a0]\n\t"        \
-    "smlad  %[b0], %[wb], %[x0], %[b0]\n\t"
+ * its first SMLAD (a0 and b0 last, so pixels 2 and 3 come first). */
+#define TP_CONV_FIRST_HALF_ASM                                                                    \
+    TP_CONV_WEIGHT_PAIRS_ASM("wa", "wb")                                                          \
+    TP_CONV_LOAD_ASM("[%[x], #8]") TP_CONV_PIXEL_ASM("x0", "2", "0") TP_CONV_PIXEL_ASM("x1", "3", "0") \
+    TP_CONV_LOAD_ASM("[%[x]], #16") TP_CONV_PIXEL_ASM("x1", "1", "0") TP_CONV_PIXEL_ASM("x0", "0", "0")
 
-/* The same halves backwards (a pair's second pass): a quad's second half first,
- * its pixels 2 and 3 first, w and x moving down; and a pass's first, every accumulator starting
- * from the biases in a0 and b0, which are updated last. */
-#define TP_CONV_WEIGHT_PAIRS_DOWN_ASM              \
-    "ldr    %[wb], [%[w], #-4]!\n\t"               \
-    "sxtb16 %[wa], %[wb]\n\t"                      \
+/* The same backwards (a pair's second pass): w and x moving down, a quad's second half first,
+ * its pixels 2 and 3 first. */
+#define TP_CONV_WEIGHT_PAIRS_DOWN_ASM                                                             \
+    "ldr    %[wb], [%[w], #-4]!\n\t"                                                              \
+    "sxtb16 %[wa], %[wb]\n\t"                                                                     \
     "sxtb16 %[wb], %[wb], ror #8\n\t"
-#define TP_CONV_HALF_DOWN_ASM                      \
-    TP_CONV_WEIGHT_PAIRS_DOWN_ASM                  \
-    "ldrd   %[x0], %[x1], [%[x], #-8]!\n\t"        \
-    "smlad  %[a2], %[wa], %[x0], %[a2]\n\t"        \
-    "smlad  %[b2], %[wb], %[x0], %[b2]\n\t"        \
-    "smlad  %[a3], %[wa], %[x1], %[a3]\n\t"        \
-    "smlad  %[b3], %[wb], %[x1], %[b3]\n\t"        \
-    "ldrd   %[x0], %[x1], [%[x], #-8]!\n\t"        \
-    "smlad  %[a0], %[wa], %[x0], %[a0]\n\t"        \
-    "smlad  %[b0], %[wb], %[x0], %[b0]\n\t"        \
-    "smlad  %[a1], %[wa], %[x1], %[a1]\n\t"        \
-    "smlad  %[b1], %[wb], %[x1], %[b1]\n\t"
+#define TP_CONV_DOWN_AT "[%[x], #-8]!"
+#define TP_CONV_HALF_DOWN_ASM                                                                     \
+    TP_CONV_WEIGHT_PAIRS_DOWN_ASM                                                                 \
+    TP_CONV_LOAD_ASM(TP_CONV_DOWN_AT) TP_CONV_PIXEL_ASM("x0", "2", "2") TP_CONV_PIXEL_ASM("x1", "3", "3") \
+    TP_CONV_LOAD_ASM(TP_CONV_DOWN_AT) TP_CONV_PIXEL_ASM("x0", "0", "0") TP_CONV_PIXEL_ASM("x1", "1", "1")
 #define TP_CONV_PAIR_QUAD_DOWN_ASM TP_CONV_HALF_DOWN_ASM TP_CONV_HALF_DOWN_ASM
-#define TP_CONV_FIRST_HALF_DOWN_ASM                \
-    TP_CONV_WEIGHT_PAIRS_DOWN_ASM                  \
-    "ldrd   %[x0], %[x1], [%[x], #-8]!\n\t"        \
-    "smlad  %[a2], %[wa], %[x0], %[a0]\n\t"        \
-    "smlad  %[b2], %[wb], %[x0], %[b0]\n\t"        \
-    "smlad  %[a3], %[wa], %[x1], %[a0]\n\t"        \
-    "smlad  %[b3], %[wb], %[x1], %[b0]\n\t"        \
-    "ldrd   %[x0], %[x1], [%[x], #-8]!\n\t"        \
-    "smlad  %[a1], %[wa], %[x1], %[a0]\n\t"        \
-    "smlad  %[b1], %[wb], %[x1], %[b0]\n\t"        \
-    "smlad  %[a0], %[wa], %[x0], %[a0]\n\t"        \
-    "smlad  %[b0], %[wb], %[x0], %[b0]\n\t"
+#define TP_CONV_FIRST_HALF_DOWN_ASM                                                               \
+    TP_CONV_WEIGHT_PAIRS_DOWN_ASM                                                                 \
+    TP_CONV_LOAD_ASM(TP_CONV_DOWN_AT) TP_CONV_PIXEL_ASM("x0", "2", "0") TP_CONV_PIXEL_ASM("x1", "3", "0") \
+    TP_CONV_LOAD_ASM(TP_CONV_DOWN_AT) TP_CONV_PIXEL_ASM("x1", "1", "0") TP_CONV_PIXEL_ASM("x0", "0", "0")
 
 /* One channel's 4 outputs of a pass (w points at the tp_conv_pair_t): its constants by two LDRDs,
  * per output SMMLAR + ASR + SSAT + STRB, and its output pointer advanced 4 pixels. */
@@ -364,13 +340,6 @@ typedef char tp_conv_pair_layout_check[
     "ldr    %[w], %[k]\n\t" TP_CONV_STORE4_ASM("b", TP_PAIR_CH1, TP_PAIR_CH1_OUT)                    \
         TP_CONV_STORE4_ASM("a", TP_PAIR_CH0, TP_PAIR_CH0_OUT)
 
-#define TP_CONV_PAIR_OPERANDS                                                                         \
-    : [a0] "=&r"(a0_), [a1] "=&r"(a1_), [a2] "=&r"(a2_), [a3] "=&r"(a3_), [b0] "=&r"(b0_), [b1] "=&r"(b1_), \
-      [b2] "=&r"(b2_), [b3] "=&r"(b3_), [w] "+r"(wq), [x] "+r"(x), [wa] "=&r"(wa_), [wb] "=&r"(wb_),      \
-      [x0] "=&r"(x0_), [x1] "=&r"(x1_), [e4] "+m"(end4), [e1] "+m"(end)                               \
-    : [k] "m"(kp)                                                                                     \
-    : "cc", "memory"
-
 /* The two passes of a channel pair (4 pixels each), one assembly block. Per pass the accumulators
  * start at the doubled biases in the first quad and end in the 8 outputs (channel 1 first: see
  * block_pairs). The first pass runs forward: four quads at a time until x reaches `end4` (the
@@ -417,7 +386,12 @@ typedef char tp_conv_pair_layout_check[
                          "14:\n\t"                                                                    \
                          "ldr    %[w], %[k]\n\t" TP_CONV_STORE4_ASM("b", TP_PAIR_CH1, TP_PAIR_CH1_OUT) \
                              TP_CONV_STORE4_ASM("a", TP_PAIR_CH0, TP_PAIR_CH0_OUT)                   \
-                             TP_CONV_PAIR_OPERANDS);                                                  \
+                         : [a0] "=&r"(a0_), [a1] "=&r"(a1_), [a2] "=&r"(a2_), [a3] "=&r"(a3_),           \
+                           [b0] "=&r"(b0_), [b1] "=&r"(b1_), [b2] "=&r"(b2_), [b3] "=&r"(b3_),           \
+                           [w] "+r"(wq), [x] "+r"(x), [wa] "=&r"(wa_), [wb] "=&r"(wb_), [x0] "=&r"(x0_), \
+                           [x1] "=&r"(x1_), [e4] "+m"(end4), [e1] "+m"(end)                           \
+                         : [k] "m"(kp)                                                                \
+                         : "cc", "memory");                                                           \
     } while (0)
 #else /* unoptimized builds keep a frame pointer: the same in C */
 /* 4 outputs of one channel, 4 pixels apart from *o, which advances 4 pixels. */
