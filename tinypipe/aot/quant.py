@@ -88,6 +88,12 @@ def zero_point_of(t: Tensor) -> int:
     return int(t.quant.zero_point[0])
 
 
+def folded_bias(bias: np.ndarray, rows: np.ndarray, inp: Tensor) -> np.ndarray:
+    """Per output channel (rows: its weights), the bias with the input zero point folded in,
+    bias - zp * sum(w), in int64: what the kernels start their accumulators from."""
+    return bias.astype(np.int64) - zero_point_of(inp) * rows.astype(np.int64).sum(axis=1)
+
+
 def quantize_value(t: Tensor, value: float) -> int:
     """zero_point + round(value / scale), with the division in float32 as TFLite does."""
     return zero_point_of(t) + tflite_round(float(np.float32(value) / np.float32(scale_of(t))))

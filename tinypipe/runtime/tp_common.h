@@ -216,6 +216,11 @@ TP_INLINE int32_t tp_pkhbt16(int32_t a, int32_t b) {
     return r;
 }
 
+/* An int16 pair times `scale` (1, or 2 for doubled accumulators: SADD16). */
+TP_INLINE int32_t tp_scaled_pair(int32_t pair, int32_t scale) {
+    return scale == 2 ? (int32_t)__sadd16(pair, pair) : pair;
+}
+
 /* PKHTB r, a, b, ASR #16: high half of a, high half of b in the low half. */
 TP_INLINE int32_t tp_pkhtb16(int32_t a, int32_t b) {
     int32_t r;

@@ -15,6 +15,7 @@ from tinypipe.aot import s16
 from tinypipe.aot.lowering import Const, Layer, const_input, expect_int8, padding, register, unsupported
 from tinypipe.aot.quant import (
     activation_range,
+    folded_bias,
     is_rounding_tie,
     per_channel_multipliers,
     requantize_upward,
@@ -165,8 +166,9 @@ DW_MAX_TAPS = 25  # TP_DW_MAX_TAPS in depthwise_conv_s8.h
 DW_ROWS = "tp_depthwise_conv_s8_dsp_rows"
 # The planar DSP 3x3 spends ~40 instructions per line of every channel's plane outside its inner
 # loop; _dsp_rows ~100 per pixel of 4 channels, borders included. Measured on VWW (qemu-m4,
-# instructions per output): 6x6 35.1 against 37.2, 3x3 47.0 against 68.6, but 12x12 30.8 against
-# 28.0 and 48x48 28.3 against 23.9: stride 1 takes _dsp_rows up to outputs of 8 x 8.
+# instructions per output, rows against planar): 6x6 32.2 against 37.2, 3x3 42.0 against 68.6,
+# 12x12 a tie (+760 instructions for the layer), 24x24 and 48x48 planar ahead: stride 1 takes
+# _dsp_rows up to outputs of 8 x 8.
 DW_ROWS_MAX_SIDE = 8
 
 
@@ -240,10 +242,10 @@ def lower_conv(graph: Graph, op: Operator, name: str) -> Layer:
         raise unsupported(graph, op, f"filter {weights.shape} does not match input {inp.shape} "
                                      "(grouped convolution)")
     params, requant = _common(graph, op, inp, out, (weights.shape[1], weights.shape[2]), w)
-    folded = bias.astype(np.int64) - zero_point_of(inp) * weights.reshape(oc, -1).astype(np.int64).sum(axis=1)
+    rows = weights.reshape(oc, -1)
+    folded = folded_bias(bias, rows, inp)
     if folded.min() < INT32_MIN or folded.max() > INT32_MAX:
         raise unsupported(graph, op, "bias with the input zero point folded in overflows int32")
-    rows = weights.reshape(oc, -1)
     mult, shift = requant[0].values, requant[1].values
     live, fill = _dead_channels(rows, folded, mult, shift, params)
     params["live_c"] = len(live)
@@ -281,9 +283,9 @@ def lower_depthwise_conv(graph: Graph, op: Operator, name: str) -> Layer:
     # and the output_c % 8 leftover channels with scalar MultiplyByQuantizedMultiplier (ties away):
     # measured over depth multipliers 1-3, 1..27 channels, 1x2 / 3x3 kernels (README, "Rounding").
     params = {**params, "depth_multiplier": multiplier, "upward_channels": oc // 8 * 8}
-    rows = weights.reshape(-1, oc).T
-    folded = bias.astype(np.int64) - zero_point_of(inp) * rows.astype(np.int64).sum(axis=1)
-    params["doubled"] = int(multiplier == 1 and doubled_requant_ok(folded, rows, requant[1].values))
+    rows = weights.reshape(-1, oc).T  # per output channel, its taps
+    params["doubled"] = int(multiplier == 1 and doubled_requant_ok(folded_bias(bias, rows, inp), rows,
+                                                                      requant[1].values))
     return Layer(op, name, kernel="tp_depthwise_conv_s8", inputs=[inp.index], outputs=[out.index],
                  variants=depthwise_variants(params),
                  params_type="tp_depthwise_conv_params_t", params=params,

@@ -10,7 +10,13 @@ import numpy as np
 
 from tinypipe.aot import s16
 from tinypipe.aot.lowering import Const, Layer, const_input, expect_int8, register, unsupported
-from tinypipe.aot.quant import activation_range, per_channel_multipliers, per_tensor_multiplier, zero_point_of
+from tinypipe.aot.quant import (
+    activation_range,
+    folded_bias,
+    per_channel_multipliers,
+    per_tensor_multiplier,
+    zero_point_of,
+)
 from tinypipe.graph import Graph, Operator
 
 INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
@@ -49,7 +55,7 @@ def lower_fully_connected(graph: Graph, op: Operator, name: str) -> Layer:
     if b is not None and b.dtype != "int32":
         raise unsupported(graph, op, f"bias '{b.name}' is {b.dtype}; only int32 is supported")
     bias = const_input(graph, op, b, "bias").astype(np.int64) if b is not None else np.zeros(depth, np.int64)
-    folded = bias - zero_point_of(inp) * weights.sum(axis=1)
+    folded = folded_bias(bias, weights, inp)
     if folded.min() < INT32_MIN or folded.max() > INT32_MAX:
         raise unsupported(graph, op, "bias with the input zero point folded in overflows int32")
     if w.quant.per_channel:

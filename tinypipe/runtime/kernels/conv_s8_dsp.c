@@ -31,26 +31,21 @@ TP_INLINE int32_t col_of(int32_t j, int32_t group) {
     return (j >> 2) * group + (j & 3);
 }
 
-/* An int16 pair times `scale` (1, or 2 for doubled accumulators: SADD16). */
-TP_INLINE int32_t scaled(int32_t pair, int32_t scale) {
-    return scale == 2 ? (int32_t)__sadd16(pair, pair) : pair;
-}
-
 /* The pair SXTB16 extracts from bytes 0 and 2 of v (widen_lo) or 1 and 3 (widen_hi), scaled. */
 TP_INLINE int32_t widen_lo(int32_t v, int32_t scale) {
-    return scaled(__sxtb16(v), scale);
+    return tp_scaled_pair(__sxtb16(v), scale);
 }
 
 TP_INLINE int32_t widen_hi(int32_t v, int32_t scale) {
-    return scaled(tp_sxtb16_ror8(v), scale);
+    return tp_scaled_pair(tp_sxtb16_ror8(v), scale);
 }
 
 /* One word of int8 patch at src into the column at d: LDR, two SXTB16 (and two SADD16 when
  * doubled), two stores. */
 TP_INLINE void widen_word(int32_t *d, const int8_t *src, int32_t scale) {
     const int32_t v = tp_load32(src), lo = __sxtb16(v), hi = tp_sxtb16_ror8(v);
-    d[0] = scaled(lo, scale);
-    d[4] = scaled(hi, scale);
+    d[0] = tp_scaled_pair(lo, scale);
+    d[4] = tp_scaled_pair(hi, scale);
 }
 
 /* `words` words of int8 patch from src into the column at d, two at a time (the loop's count,

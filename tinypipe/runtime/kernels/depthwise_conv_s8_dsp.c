@@ -5,6 +5,7 @@
  *  - tp_depthwise_conv_s8_dsp (any channel count): 4 channels per word, SXTAB16 adds the input
  *    offset while it sign-extends, SMLABB/SMLATT accumulate, clipped windows.
  */
+#include "depthwise_conv_s8_taps.h"
 #include "depthwise_conv_s8_window.h"
 
 #if defined(TP_USE_DSP)
@@ -69,34 +70,9 @@ void tp_depthwise_conv_s8_dsp_pairs(const tp_depthwise_conv_params_t *p, const i
         const int8_t *in_b = input + b * ih * iw * ch;
         int8_t *out_b = output + b * p->output_h * out_row;
         for (int32_t c = 0; c < ch; c += 4) {
-            int32_t wq[(TP_DW_MAX_TAPS / 2) * 4 + 2];
+            int32_t wq[(TP_DW_MAX_TAPS / 2) * 4 + 2], bf[4];
             tp_dw_rq_t rq[4];
-            uint32_t bf[4];
-            /* the taps as TP_DW_PAIR pairs the input: per pair of taps, two weight words (4
-             * channels each) packed and sign-extended like the input words; the per-channel tap
-             * sums in int16 lanes, (c, c + 2) and (c + 1, c + 3) (|sum| <= 25 * 128) */
-            int32_t sum02 = 0, sum13 = 0;
-            for (int32_t i = 0; i < pairs; ++i) {
-                const int32_t x0 = tp_load32(filter + 2 * i * ch + c), x1 = tp_load32(filter + (2 * i + 1) * ch + c);
-                const int32_t xa = tp_pkhbt16(x0, x1), xb = tp_pkhtb16(x1, x0);
-                wq[4 * i] = __sxtb16(xa);
-                wq[4 * i + 1] = tp_sxtb16_ror8(xa);
-                wq[4 * i + 2] = __sxtb16(xb);
-                wq[4 * i + 3] = tp_sxtb16_ror8(xb);
-                sum02 = __sxtab16(__sxtab16(sum02, x0), x1);
-                sum13 = tp_sxtab16_ror8(tp_sxtab16_ror8(sum13, x0), x1);
-            }
-            if (taps & 1) {
-                const int32_t x = tp_load32(filter + (taps - 1) * ch + c);
-                wq[4 * pairs] = __sxtb16(x);
-                wq[4 * pairs + 1] = tp_sxtb16_ror8(x);
-                sum02 = __sxtab16(sum02, x);
-                sum13 = tp_sxtab16_ror8(sum13, x);
-            }
-            const int32_t wsum[4] = {(int16_t)sum02, (int16_t)sum13, sum02 >> 16, sum13 >> 16};
-            for (int32_t j = 0; j < 4; ++j) {
-                bf[j] = (uint32_t)bias[c + j] + (uint32_t)p->input_offset * (uint32_t)wsum[j];
-            }
+            tp_dw_tap_pairs(filter, ch, c, taps, bias, p->input_offset, 1, wq, bf);
             int fast = c + 4 <= p->upward_channels;
             for (int32_t j = 0; j < 4; ++j) {
                 const int32_t r = -shift[c + j];
@@ -158,7 +134,7 @@ void tp_depthwise_conv_s8_dsp_pairs(const tp_depthwise_conv_params_t *p, const i
                     if (ox == seg_lo && seg_lo < seg_hi) { /* the interior run of this row */
                         const int8_t *base = in_b + (iy0 * iw + ox * p->stride_w - p->pad_left) * ch + c;
                         for (; ox < seg_hi; ++ox, out += ch, base += in_step) {
-                            int32_t a0 = (int32_t)bf[0], a1 = (int32_t)bf[1], a2 = (int32_t)bf[2], a3 = (int32_t)bf[3];
+                            int32_t a0 = bf[0], a1 = bf[1], a2 = bf[2], a3 = bf[3];
                             if (pairs == 4) { /* 3x3 */
                                 TP_UNROLL(4)
                                 for (int32_t i = 0; i < 4; ++i) {
@@ -188,7 +164,7 @@ void tp_depthwise_conv_s8_dsp_pairs(const tp_depthwise_conv_params_t *p, const i
                     const uint32_t mask = row_mask & col_mask;
                     const int32_t pix = (iy0 * iw + ix0) * ch + c;
 #define TP_DW_X(t) tp_load32(((mask >> (t)) & 1u) ? in_b + (pix + toff[t]) : (const int8_t *)&zp_word)
-                    int32_t a0 = (int32_t)bf[0], a1 = (int32_t)bf[1], a2 = (int32_t)bf[2], a3 = (int32_t)bf[3];
+                    int32_t a0 = bf[0], a1 = bf[1], a2 = bf[2], a3 = bf[3];
                     if (pairs == 4) { /* 3x3: constant tap bits */
                         TP_UNROLL(4)
                         for (int32_t i = 0; i < 4; ++i) {

@@ -5,7 +5,7 @@
  * a window reads, zero-point padded in scratch, so that every pixel, border or not, runs the same
  * 9 taps.
  */
-#include "depthwise_conv_s8.h"
+#include "depthwise_conv_s8_taps.h"
 
 #include <stddef.h>
 
@@ -16,58 +16,23 @@ typedef struct {
     int32_t mult, round, right;
 } tp_dw_rows_rq_t;
 
-/* What the passes of a row (one pixel, 4 channels each) read: the accumulators' start (the bias
- * with the input offset folded in), per pair of taps (2i, 2i + 1) one weight word per channel,
- * (w[2i][c], w[2i+1][c]), then the last tap's two words, (w[8][c0], w[8][c2]) and (w[8][c1],
- * w[8][c3]), all doubled on the SMMLAR path, whose constants and output bounds follow. */
+/* What the passes of a row (one pixel, 4 channels each) read: the accumulators' start and the 9
+ * taps as tp_dw_tap_pairs gives them (4 pairs of 4 words, the last tap's 2), doubled on the
+ * SMMLAR path, whose constants and output bounds follow. */
 typedef struct {
     int32_t bias[4];       /* +0 */
-    int32_t pairs[4][4];   /* +16: pair i at +16 + 16 * i */
-    int32_t last[2];       /* +80 */
+    int32_t taps[18];      /* +16: pair i at +16 + 16 * i, the last tap at +80 */
     int32_t step;          /* +88: bytes from one pixel's window to the next one's in a ring row */
     tp_dw_rows_rq_t rq[4]; /* +92: channel j's at +92 + 12 * j */
     int32_t out_step;      /* +140: output pixel stride */
     int8_t *out_end;       /* +144: one pixel past the row's last output */
 } tp_dw_rows_taps_t;
 
-typedef char tp_dw_rows_layout_check[(offsetof(tp_dw_rows_taps_t, pairs) == 16 &&
-                                      offsetof(tp_dw_rows_taps_t, last) == 80 &&
+typedef char tp_dw_rows_layout_check[(offsetof(tp_dw_rows_taps_t, taps) == 16 &&
                                       offsetof(tp_dw_rows_taps_t, step) == 88 &&
                                       offsetof(tp_dw_rows_taps_t, rq) == 92 &&
                                       offsetof(tp_dw_rows_taps_t, out_step) == 140 &&
                                       offsetof(tp_dw_rows_taps_t, out_end) == 144) ? 1 : -1];
-
-/* An int16 pair times `scale` (1, or 2 for doubled accumulators: SADD16). */
-TP_INLINE int32_t scaled(int32_t pair, int32_t scale) {
-    return scale == 2 ? (int32_t)__sadd16(pair, pair) : pair;
-}
-
-/* The taps of the 4 channels from c, and their bias with the input offset folded in (mod 2^32,
- * like TFLite's int32 sum), doubled when `scale` is 2. */
-static void rows_taps(const tp_depthwise_conv_params_t *p, const int8_t *filter, const int32_t *bias, int32_t c,
-                      int32_t scale, tp_dw_rows_taps_t *k) {
-    const int32_t ch = p->input_c;
-    int32_t sum02 = 0, sum13 = 0; /* the tap sums in int16 lanes, (c, c + 2) and (c + 1, c + 3) */
-    for (int32_t i = 0; i < 4; ++i) {
-        const int32_t f0 = tp_load32(filter + 2 * i * ch + c), f1 = tp_load32(filter + (2 * i + 1) * ch + c);
-        const int32_t fa = tp_pkhbt16(f0, f1), fb = tp_pkhtb16(f1, f0);
-        k->pairs[i][0] = scaled(__sxtb16(fa), scale);
-        k->pairs[i][1] = scaled(tp_sxtb16_ror8(fa), scale);
-        k->pairs[i][2] = scaled(__sxtb16(fb), scale);
-        k->pairs[i][3] = scaled(tp_sxtb16_ror8(fb), scale);
-        sum02 = __sxtab16(__sxtab16(sum02, f0), f1);
-        sum13 = tp_sxtab16_ror8(tp_sxtab16_ror8(sum13, f0), f1);
-    }
-    const int32_t f8 = tp_load32(filter + 8 * ch + c);
-    k->last[0] = scaled(__sxtb16(f8), scale);
-    k->last[1] = scaled(tp_sxtb16_ror8(f8), scale);
-    sum02 = __sxtab16(sum02, f8);
-    sum13 = tp_sxtab16_ror8(sum13, f8);
-    const int32_t wsum[4] = {(int16_t)sum02, (int16_t)sum13, sum02 >> 16, sum13 >> 16};
-    for (int32_t j = 0; j < 4; ++j) {
-        k->bias[j] = (int32_t)((uint32_t)scale * ((uint32_t)bias[c + j] + (uint32_t)p->input_offset * (uint32_t)wsum[j]));
-    }
-}
 
 #if defined(__OPTIMIZE__) /* the assembly takes 13 registers: no frame pointer */
 /* Taps 2i and 2i + 1 from the words at A and B: PKHBT/PKHTB put each channel's two input bytes in
@@ -160,15 +125,15 @@ TP_INLINE void rows_pair(int32_t x0, int32_t x1, const int32_t w[4], int32_t a[4
 #define TP_DW_ROWS_PASS(K, R0, R1, R2, A0, A1, A2, A3)                                   \
     do {                                                                               \
         int32_t a_[4] = {(K)->bias[0], (K)->bias[1], (K)->bias[2], (K)->bias[3]};       \
-        rows_pair(tp_load32(R0), tp_load32((R0) + 4), (K)->pairs[0], a_);              \
-        rows_pair(tp_load32((R0) + 8), tp_load32(R1), (K)->pairs[1], a_);              \
-        rows_pair(tp_load32((R1) + 4), tp_load32((R1) + 8), (K)->pairs[2], a_);        \
-        rows_pair(tp_load32(R2), tp_load32((R2) + 4), (K)->pairs[3], a_);              \
+        rows_pair(tp_load32(R0), tp_load32((R0) + 4), (K)->taps, a_);              \
+        rows_pair(tp_load32((R0) + 8), tp_load32(R1), (K)->taps + 4, a_);              \
+        rows_pair(tp_load32((R1) + 4), tp_load32((R1) + 8), (K)->taps + 8, a_);        \
+        rows_pair(tp_load32(R2), tp_load32((R2) + 4), (K)->taps + 12, a_);              \
         const int32_t x_ = tp_load32((R2) + 8), e_ = __sxtb16(x_), o_ = tp_sxtb16_ror8(x_); \
-        A0 = __smlabb(e_, (K)->last[0], a_[0]);                                        \
-        A2 = __smlatt(e_, (K)->last[0], a_[2]);                                        \
-        A1 = __smlabb(o_, (K)->last[1], a_[1]);                                        \
-        A3 = __smlatt(o_, (K)->last[1], a_[3]);                                        \
+        A0 = __smlabb(e_, (K)->taps[16], a_[0]);                                        \
+        A2 = __smlatt(e_, (K)->taps[16], a_[2]);                                        \
+        A1 = __smlabb(o_, (K)->taps[17], a_[1]);                                        \
+        A3 = __smlatt(o_, (K)->taps[17], a_[3]);                                        \
         R0 += (K)->step;                                                               \
         R1 += (K)->step;                                                               \
         R2 += (K)->step;                                                               \
@@ -213,7 +178,7 @@ static void rows_load(const tp_depthwise_conv_params_t *p, const int8_t *in, int
 }
 
 /* DSP depthwise 3x3, stride 1 or 2, depth multiplier 1, channels % 4 == 0. Per group of 4
- * channels: the taps widened once into int16 pairs (rows_taps); the input rows the windows read
+ * channels: the taps widened once into int16 pairs (tp_dw_tap_pairs); the input rows the windows read
  * copied, a word (4 channels) per pixel, into a ring of 3 rows of (output_w - 1) * stride + 3
  * words in scratch, whose columns outside the input hold the input zero point (so that
  * (zp + input_offset) * w = 0, as in TFLite): no pixel is a border pixel. Per pixel one pass of
@@ -243,7 +208,7 @@ void tp_depthwise_conv_s8_dsp_rows(const tp_depthwise_conv_params_t *p, const in
         int8_t *out_b = output + b * p->output_h * ow * ch;
         for (int32_t c = 0; c < ch; c += 4) {
             const int fast = doubled && c + 4 <= p->upward_channels;
-            rows_taps(p, filter, bias, c, fast ? 2 : 1, &k);
+            tp_dw_tap_pairs(filter, ch, c, 9, bias, p->input_offset, fast ? 2 : 1, k.taps, k.bias);
             for (int32_t j = 0; fast && j < 4; ++j) {
                 k.rq[j] = (tp_dw_rows_rq_t){multiplier[c + j], tp_round_doubled(shift[c + j], p->output_offset),
                                           -shift[c + j]};
