@@ -224,9 +224,9 @@ def kernel_path_configs() -> list[Config]:
     rows (small outputs, stride 2), small-K and
     unaligned-K convolutions (K = 8, 27), all-zero output channels (elided by the generator),
     TRANSPOSE_CONV with vector tails in both the input and the output channels, the DSP
-    FULLY_CONNECTED's loop remainders, the DSP convolution's 8-pixel blocks (partial, fewer than
-    one, rows widened from the input, strips keeping filter rows), the Helium pointwise rows of 7
-    pixels, and column images, which the generator turns into rows."""
+    FULLY_CONNECTED's loop remainders, the DSP convolution's 8- and 16-pixel blocks (partial,
+    fewer than one, rows widened from the input, strips keeping filter rows), the Helium pointwise
+    rows of 7 pixels, and column images, which the generator turns into rows."""
     base = {"dilation": [1, 1], "bias": True, "per_tensor": False, "depth_multiplier": 1, "stride": [1, 1]}
     configs: list[Config] = [
         {**base, "op": "DEPTHWISE_CONV_2D", "shape": [11, 5, 8], "kernel": [3, 3], "padding": "same",
@@ -257,6 +257,13 @@ def kernel_path_configs() -> list[Config]:
          "activation": None, "w_scale": 0.5, "filters": 5},
         {**base, "op": "CONV_2D", "shape": [9, 6, 4], "kernel": [3, 2], "padding": "valid",
          "dilation": [2, 1], "activation": None, "w_scale": 0.5, "filters": 3},
+        # 16-pixel blocks: 42 pixels (the last block overlaps the one before), K = 54 (14 quads:
+        # 4-quad loops and single ones), 7 channels (an odd last one); 32 pixels of a 1x1, K = 16
+        # (exactly 4 quads), one of 10 channels elided (9 live, listed)
+        {**base, "op": "CONV_2D", "shape": [7, 6, 6], "kernel": [3, 3], "padding": "same",
+         "activation": None, "w_scale": 0.5, "filters": 7},
+        {**base, "op": "CONV_2D", "shape": [4, 8, 16], "kernel": [1, 1], "padding": "valid",
+         "activation": None, "w_scale": 0.5, "filters": 10, "zero_filters": [3]},
         # DSP im2col of rows that are not whole words (K = 27 and 3): copied a word at a time
         # unless the copy would read past the input (the last pixels of a valid 3x3); a 1x1 patch
         # that is the input itself, padded to a quad; blocks across output rows

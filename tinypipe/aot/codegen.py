@@ -215,9 +215,9 @@ def check_name(name: str, what: str = "model name") -> None:
                             "use letters, digits and underscores, e.g. --name kws")
 
 
-# How much larger than with 4-pixel convolutions the arena may be for the DSP's 8-pixel ones (about
-# 10% fewer instructions; MLPerf's KWS, VWW and IC pay 0.1-2.3%, a tiny model over 50%) and for
-# Helium's planar stride-2 depthwise (VWW: 0.8%, 5% fewer instructions).
+# How much larger than with 4-pixel convolutions the arena may be for the DSP's 8- and 16-pixel
+# ones (about 10% fewer instructions; MLPerf's KWS, VWW and IC pay 0.1-2.3%, a tiny model over
+# 50%) and for Helium's planar stride-2 depthwise (VWW: 0.8%, 5% fewer instructions).
 WIDE_ARENA_ALLOWANCE = 1 / 32
 
 
@@ -245,25 +245,43 @@ def plan_layers(graph: Graph,
 def narrow_where_it_saves_ram(graph: Graph, layers: list[Layer],
                               allowance: float = WIDE_ARENA_ALLOWANCE) -> tuple[list[Layer], MemoryPlan]:
     """The layers and their memory plan, the paths that take scratch for speed (is_wide: the DSP's
-    8-pixel convolutions, Helium's stride-2 planar depthwise) costing little RAM: where their
-    scratch makes the arena more than `allowance` larger than with every such layer narrowed (the
-    4-pixel path, half the scratch; the generic depthwise, none), the largest scratches are
-    narrowed until it is not."""
-    plan = plan_buffers(graph, layers)
-    wide = [i for i, la in enumerate(layers) if is_wide(la)]
+    16- and 8-pixel convolutions, Helium's stride-2 planar depthwise) costing little RAM: where
+    their scratch makes the arena more than `allowance` larger than with every such layer narrowed
+    as far as it goes (narrow: 16 pixels to 8 to 4; the generic depthwise, no scratch), the layers
+    are narrowed a step at a time, largest scratch first, a round over them per step, until it is
+    not; then each takes back the steps the arena still allows (layers sharing the arena's peak
+    only lower it together)."""
+    wide = sorted((i for i, la in enumerate(layers) if is_wide(la)), key=lambda i: -layers[i].scratch_bytes)
+    steps: dict[int, list[Layer]] = {}
+    for i in wide:
+        steps[i] = [layers[i]]
+        while is_wide(steps[i][-1]):
+            steps[i].append(narrow(steps[i][-1]))
+    level = dict.fromkeys(wide, 0)
+
+    def planned() -> tuple[list[Layer], MemoryPlan]:
+        chosen = [steps[i][level[i]] if i in steps else la for i, la in enumerate(layers)]
+        return chosen, plan_buffers(graph, chosen)
+
+    chosen, plan = planned()
     if not wide:
-        return layers, plan
-    narrowest = [narrow(la) if i in wide else la for i, la in enumerate(layers)]
-    narrow_plan = plan_buffers(graph, narrowest)
-    limit = narrow_plan.arena_bytes * (1 + allowance)
-    for i in sorted(wide, key=lambda i: -layers[i].scratch_bytes):
-        if plan.arena_bytes <= limit:
-            return layers, plan
-        trial = [*layers[:i], narrow(layers[i]), *layers[i + 1:]]
-        trial_plan = plan_buffers(graph, trial)
-        if trial_plan.arena_bytes < plan.arena_bytes:
-            layers, plan = trial, trial_plan
-    return (layers, plan) if plan.arena_bytes <= limit else (narrowest, narrow_plan)
+        return chosen, plan
+    narrowest = [steps[i][-1] if i in steps else la for i, la in enumerate(layers)]
+    limit = plan_buffers(graph, narrowest).arena_bytes * (1 + max(allowance, 0))
+    while plan.arena_bytes > limit:
+        for i in wide:
+            if plan.arena_bytes > limit and level[i] + 1 < len(steps[i]):
+                level[i] += 1
+                chosen, plan = planned()
+    for i in wide:
+        while level[i] > 0:
+            level[i] -= 1
+            trial = planned()
+            if trial[1].arena_bytes > limit:
+                level[i] += 1
+                break
+            chosen, plan = trial
+    return chosen, plan
 
 
 def _span(start: int, counts: list[int], strides: list[int]) -> tuple[int, int]:

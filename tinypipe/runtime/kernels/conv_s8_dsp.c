@@ -335,22 +335,24 @@ typedef char tp_conv_pair_layout_check[
     "ldr    %[w], %[k]\n\t" TP_CONV_STORE4_ASM("b", TP_PAIR_CH1, TP_PAIR_CH1_OUT)                    \
         TP_CONV_STORE4_ASM("a", TP_PAIR_CH0, TP_PAIR_CH0_OUT)
 
-/* The two passes of a channel pair (4 pixels each), one assembly block. Per pass the accumulators
- * start at the doubled biases in the first quad and end in the 8 outputs (channel 1 first: see
- * block_pairs). The first pass runs forward: four quads at a time until x reaches `end4` (the
- * first 4 entered after their first quad), then one at a time until `end`. The second runs
- * backwards from the end of its patch and of the pair's weights, so that it starts with the
- * weights the first read last, still in the flash accelerator's data cache where the pair's
- * weights are larger than it (256 B on the L4R5): single quads down to `end4` (moved to the
- * second patch), then four at a time down to `end` (the first patch's end, the second's start;
- * after the first quad, the rest of the top 4 when the quads are a multiple of 4). The 8
- * accumulators, the two weight pairs, the two patch pairs and the two pointers take 14 registers,
- * so everything else is in memory: the loop bounds cost LDR + CMP + BNE per loop pass, the rest
- * is read through `k`. */
+/* The passes of a channel pair over its blocks of 8 pixels, one assembly block: two per block, of
+ * 4 pixels each. Per pass the accumulators start at the doubled biases in the first quad and end
+ * in the 8 outputs (channel 1 first: see block_pairs). The first pass runs forward: four quads at
+ * a time until x reaches `end4` (the first 4 entered after their first quad), then one at a time
+ * until `end`. The second runs backwards from the end of its patch and of the pair's weights, so
+ * that it starts with the weights the first read last, still in the flash accelerator's data
+ * cache where the pair's weights are larger than it (256 B on the L4R5): single quads down to
+ * `end4` (moved to the second patch), then four at a time down to `end` (the first patch's end,
+ * the second's start; after the first quad, the rest of the top 4 when the quads are a multiple
+ * of 4). Then, while the next block's patches start at or before `last`, the bounds move 2
+ * patches on and the next block's first pass starts where this block's second pass ended, on the
+ * pair's first weights. The 8 accumulators, the two weight pairs, the two patch pairs and the two
+ * pointers take 14 registers, so everything else is in memory: the loop bounds cost LDR + CMP +
+ * BNE per loop pass, the rest is read through `k`. */
 #define TP_CONV_PAIR_PASSES()                                                                         \
     do {                                                                                              \
         int32_t a0_, a1_, a2_, a3_, b0_, b1_, b2_, b3_, wa_, wb_, x0_, x1_;                           \
-        __asm__ volatile(TP_CONV_PASS_UP_ASM                                                           \
+        __asm__ volatile("20:\n\t" TP_CONV_PASS_UP_ASM                                                \
                          "ldr    %[x1], [%[w], #" TP_PAIR_GROUP "]\n\t"                               \
                          "ldr    %[w], [%[w], #" TP_PAIR_WEIGHTS "]\n\t"                              \
                          "add    %[w], %[w], %[x1], lsr #2\n\t" /* the end of the pair's weights */   \
@@ -381,11 +383,25 @@ typedef char tp_conv_pair_layout_check[
                          "14:\n\t"                                                                    \
                          "ldr    %[w], %[k]\n\t" TP_CONV_STORE4_ASM("b", TP_PAIR_CH1, TP_PAIR_CH1_OUT) \
                              TP_CONV_STORE4_ASM("a", TP_PAIR_CH0, TP_PAIR_CH0_OUT)                   \
+                         "ldr    %[x1], [%[w], #" TP_PAIR_GROUP "]\n\t"                               \
+                         "add    %[x], %[x], %[x1]\n\t" /* the next block's first patch */           \
+                         "ldr    %[x0], %[last]\n\t"                                                 \
+                         "cmp    %[x], %[x0]\n\t"                                                    \
+                         "bhi    21f\n\t"                                                            \
+                         "ldr    %[x0], %[e4]\n\t"                                                   \
+                         "add    %[x0], %[x0], %[x1]\n\t"                                            \
+                         "str    %[x0], %[e4]\n\t"                                                   \
+                         "ldr    %[x0], %[e1]\n\t"                                                   \
+                         "add    %[x0], %[x0], %[x1], lsl #1\n\t"                                    \
+                         "str    %[x0], %[e1]\n\t"                                                   \
+                         "ldr    %[w], [%[w], #" TP_PAIR_WEIGHTS "]\n\t"                             \
+                         "b      20b\n"                                                              \
+                         "21:"                                                                        \
                          : [a0] "=&r"(a0_), [a1] "=&r"(a1_), [a2] "=&r"(a2_), [a3] "=&r"(a3_),           \
                            [b0] "=&r"(b0_), [b1] "=&r"(b1_), [b2] "=&r"(b2_), [b3] "=&r"(b3_),           \
                            [w] "+r"(wq), [x] "+r"(x), [wa] "=&r"(wa_), [wb] "=&r"(wb_), [x0] "=&r"(x0_), \
                            [x1] "=&r"(x1_), [e4] "+m"(end4), [e1] "+m"(end)                           \
-                         : [k] "m"(kp)                                                                \
+                         : [k] "m"(kp), [last] "m"(last)                                              \
                          : "cc", "memory");                                                           \
     } while (0)
 #else /* unoptimized builds keep a frame pointer: the same in C */
@@ -397,7 +413,8 @@ TP_INLINE void store4(int8_t **o, int32_t oc, const int32_t acc[4], int32_t m, i
 }
 #define TP_CONV_PAIR_PASSES()                                                                 \
     do {                                                                                      \
-        for (int32_t pass_ = 0; pass_ < WIDE / 4; ++pass_, wq = kp->weights, end += kp->group_bytes / 4) { \
+        for (const int32_t *stop_ = last + kp->group_bytes / 2; x != stop_;                     \
+             wq = kp->weights, end += kp->group_bytes / 4) {                                  \
             int32_t a_[4] = {kp->bias0, kp->bias0, kp->bias0, kp->bias0};                     \
             int32_t b_[4] = {kp->bias1, kp->bias1, kp->bias1, kp->bias1};                     \
             for (; x != end; x += 4) {                                                        \
@@ -416,15 +433,19 @@ TP_INLINE void store4(int8_t **o, int32_t oc, const int32_t acc[4], int32_t m, i
     } while (0)
 #endif
 
-/* The hot path: every output channel of one 8-pixel block (doubled accumulators, full int8 range),
- * a channel pair at a time, each pair in two passes of 4 pixels over the same weights (the second
- * backwards, from the flash accelerator's data cache). */
+/* The hot path: every output channel of `blocks` 8-pixel blocks (doubled accumulators, full int8
+ * range), a channel pair at a time: per block two passes of 4 pixels over the pair's weights (the
+ * second backwards, from the flash accelerator's data cache; the next block's first pass then
+ * starts on the weights the one before ended on), the pair's constants set up once for all
+ * blocks. */
 static void __attribute__((noinline)) block_pairs(const tp_conv_params_t *p, const int32_t *cols, const int8_t *w,
                                                   const int32_t *bias, const int32_t *multiplier,
-                                                  const int32_t *shift, const int16_t *channels, int8_t *out) {
+                                                  const int32_t *shift, const int16_t *channels, int8_t *out,
+                                                  int32_t blocks) {
     const int32_t quads = (p->filter_h * p->filter_w * p->input_c + 3) >> 2, group = quads * TP_QUAD_WORDS;
     const int32_t live_c = p->live_c;
     const uint32_t zo = (uint32_t)(2 * p->output_offset + 1); /* tp_round_doubled's */
+    const int32_t *const last = cols + (blocks - 1) * 2 * group;
     tp_conv_pair_t k;
     const tp_conv_pair_t *const kp = &k;
     k.out_c = p->output_c;
@@ -530,7 +551,7 @@ static void strips(const tp_conv_params_t *p, const int8_t *in_b, const int8_t *
             for (; ky < fh; ++ky) {
                 widen_slot(p, in_b, top + ky, x0, s + ky * row_words, group, pad);
             }
-            block_pairs(p, s, filter, bias, multiplier, shift, channels, out_b + (oy * ow + x0) * oc);
+            block_pairs(p, s, filter, bias, multiplier, shift, channels, out_b + (oy * ow + x0) * oc, 1);
         }
         if (x0 + WIDE >= ow) {
             return;
@@ -539,30 +560,54 @@ static void strips(const tp_conv_params_t *p, const int8_t *in_b, const int8_t *
 }
 #endif
 
-/* The last block of a layer whose pixel count is not a multiple of 8 ends at its last pixel and
- * computes again a few pixels of the block before it (the same bytes: the output never overlaps
- * the input), so every block is full. The generator picks this variant for layers of 8 pixels or
- * more, where its wider scratch does not enlarge the arena (tinypipe.aot.ops.conv.narrow). */
+#if !defined(TP_TFLM_ROUNDING)
+/* The SMMLAR path in blocks of `blocks` x 8 pixels, each 8 widened on its own (im2col_dsp), the
+ * channel pairs' constants set up once per block (block_pairs). The last block of a layer whose
+ * pixel count is not a multiple of the block's ends at its last pixel and computes again a few
+ * pixels of the block before it (the same bytes: the output never overlaps the input), so every
+ * block is full. */
+static void doubled_blocks(const tp_conv_params_t *p, const int8_t *input, const int8_t *filter, const int32_t *bias,
+                           const int32_t *multiplier, const int32_t *shift, const int16_t *channels,
+                           const int8_t *fill, int8_t *output, void *scratch, int32_t blocks) {
+    const int32_t k_size = p->filter_h * p->filter_w * p->input_c, oc = p->output_c;
+    const int32_t pixels = p->output_h * p->output_w, group = ((k_size + 3) >> 2) * TP_QUAD_WORDS;
+    const int32_t n = blocks * WIDE;
+    int32_t *s = (int32_t *)scratch;
+    int8_t *col = (int8_t *)scratch + TP_CONV_SCRATCH_COLUMNS_BYTES(n, k_size);
+    for (int32_t b = 0; b < p->batches; ++b) {
+        const int8_t *in_b = input + b * p->input_h * p->input_w * p->input_c;
+        int8_t *out_b = output + b * pixels * oc;
+        tp_conv_fill_pixels(fill, out_b, oc, pixels);
+        for (int32_t next = 0; next < pixels; next += n) {
+            const int32_t pix = next + n <= pixels ? next : pixels - n;
+            for (int32_t j = 0; j < blocks; ++j) {
+                im2col_dsp(p, in_b, pix + j * WIDE, WIDE, group, s + j * 2 * group, 2, col);
+            }
+            block_pairs(p, s, filter, bias, multiplier, shift, channels, out_b + pix * oc, blocks);
+        }
+    }
+}
+#endif
+
+/* The generator picks these for layers of at least 8 (_doubled) or 16 (_doubled16) pixels, where
+ * their scratch does not enlarge the arena much (tinypipe.aot.ops.conv.narrow). */
 void tp_conv_s8_dsp_doubled(const tp_conv_params_t *p, const int8_t *input, const int8_t *filter,
                             const int32_t *bias, const int32_t *multiplier, const int32_t *shift,
                             const int16_t *channels, const int8_t *fill, int8_t *output, void *scratch) {
 #if defined(TP_TFLM_ROUNDING) /* TFLite Micro's ties-away rounding: the general path */
     tp_conv_s8_dsp(p, input, filter, bias, multiplier, shift, channels, fill, output, scratch);
 #else
-    const int32_t k_size = p->filter_h * p->filter_w * p->input_c, oc = p->output_c;
-    const int32_t pixels = p->output_h * p->output_w, group = ((k_size + 3) >> 2) * TP_QUAD_WORDS;
-    int32_t *s = (int32_t *)scratch;
-    int8_t *col = (int8_t *)scratch + TP_CONV_SCRATCH_COLUMNS_BYTES(WIDE, k_size);
-    for (int32_t b = 0; b < p->batches; ++b) {
-        const int8_t *in_b = input + b * p->input_h * p->input_w * p->input_c;
-        int8_t *out_b = output + b * pixels * oc;
-        tp_conv_fill_pixels(fill, out_b, oc, pixels);
-        for (int32_t next = 0; next < pixels; next += WIDE) {
-            const int32_t pix = next + WIDE <= pixels ? next : pixels - WIDE;
-            im2col_dsp(p, in_b, pix, WIDE, group, s, 2, col);
-            block_pairs(p, s, filter, bias, multiplier, shift, channels, out_b + pix * oc);
-        }
-    }
+    doubled_blocks(p, input, filter, bias, multiplier, shift, channels, fill, output, scratch, 1);
+#endif
+}
+
+void tp_conv_s8_dsp_doubled16(const tp_conv_params_t *p, const int8_t *input, const int8_t *filter,
+                              const int32_t *bias, const int32_t *multiplier, const int32_t *shift,
+                              const int16_t *channels, const int8_t *fill, int8_t *output, void *scratch) {
+#if defined(TP_TFLM_ROUNDING)
+    tp_conv_s8_dsp(p, input, filter, bias, multiplier, shift, channels, fill, output, scratch);
+#else
+    doubled_blocks(p, input, filter, bias, multiplier, shift, channels, fill, output, scratch, 2);
 #endif
 }
 
