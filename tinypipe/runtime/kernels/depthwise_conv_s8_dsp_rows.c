@@ -122,21 +122,21 @@ TP_INLINE void rows_pair(int32_t x0, int32_t x1, const int32_t w[4], int32_t a[4
     a[2] = __smlad(__sxtb16(xb), w[2], a[2]);
     a[3] = __smlad(tp_sxtb16_ror8(xb), w[3], a[3]);
 }
-#define TP_DW_ROWS_PASS(K, R0, R1, R2, A0, A1, A2, A3)                                   \
-    do {                                                                               \
-        int32_t a_[4] = {(K)->bias[0], (K)->bias[1], (K)->bias[2], (K)->bias[3]};       \
-        rows_pair(tp_load32(R0), tp_load32((R0) + 4), (K)->taps, a_);              \
-        rows_pair(tp_load32((R0) + 8), tp_load32(R1), (K)->taps + 4, a_);              \
-        rows_pair(tp_load32((R1) + 4), tp_load32((R1) + 8), (K)->taps + 8, a_);        \
-        rows_pair(tp_load32(R2), tp_load32((R2) + 4), (K)->taps + 12, a_);              \
+#define TP_DW_ROWS_PASS(K, R0, R1, R2, A0, A1, A2, A3)                                      \
+    do {                                                                                    \
+        int32_t pass_[4] = {(K)->bias[0], (K)->bias[1], (K)->bias[2], (K)->bias[3]};        \
+        rows_pair(tp_load32(R0), tp_load32((R0) + 4), (K)->taps, pass_);                    \
+        rows_pair(tp_load32((R0) + 8), tp_load32(R1), (K)->taps + 4, pass_);                \
+        rows_pair(tp_load32((R1) + 4), tp_load32((R1) + 8), (K)->taps + 8, pass_);          \
+        rows_pair(tp_load32(R2), tp_load32((R2) + 4), (K)->taps + 12, pass_);               \
         const int32_t x_ = tp_load32((R2) + 8), e_ = __sxtb16(x_), o_ = tp_sxtb16_ror8(x_); \
-        A0 = __smlabb(e_, (K)->taps[16], a_[0]);                                        \
-        A2 = __smlatt(e_, (K)->taps[16], a_[2]);                                        \
-        A1 = __smlabb(o_, (K)->taps[17], a_[1]);                                        \
-        A3 = __smlatt(o_, (K)->taps[17], a_[3]);                                        \
-        R0 += (K)->step;                                                               \
-        R1 += (K)->step;                                                               \
-        R2 += (K)->step;                                                               \
+        A0 = __smlabb(e_, (K)->taps[16], pass_[0]);                                         \
+        A2 = __smlatt(e_, (K)->taps[16], pass_[2]);                                         \
+        A1 = __smlabb(o_, (K)->taps[17], pass_[1]);                                         \
+        A3 = __smlatt(o_, (K)->taps[17], pass_[3]);                                         \
+        R0 += (K)->step;                                                                    \
+        R1 += (K)->step;                                                                    \
+        R2 += (K)->step;                                                                    \
     } while (0)
 #define TP_DW_ROWS_FAST_ROW(K, R0, R1, R2, OUT)                                                 \
     do {                                                                                      \
