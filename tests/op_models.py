@@ -257,12 +257,13 @@ def kernel_path_configs() -> list[Config]:
          "activation": None, "w_scale": 0.5, "filters": 5},
         {**base, "op": "CONV_2D", "shape": [9, 6, 4], "kernel": [3, 2], "padding": "valid",
          "dilation": [2, 1], "activation": None, "w_scale": 0.5, "filters": 3},
-        # 16-pixel blocks: 42 pixels (the last block overlaps the one before), K = 54 (14 quads:
-        # 4-quad loops and single ones), 7 channels (an odd last one); 32 pixels of a 1x1, K = 16
-        # (exactly 4 quads), one of 10 channels elided (9 live, listed)
+        # 16-pixel blocks: 42 pixels (the last 10 in a 16-pixel block overlapping the one before),
+        # K = 54 (14 quads: 4-quad loops and single ones), 7 channels (an odd last one); 35
+        # pixels of a 1x1 (the last 3 in an 8-pixel block), K = 16 (exactly 4 quads), one of 10
+        # channels elided (9 live, listed)
         {**base, "op": "CONV_2D", "shape": [7, 6, 6], "kernel": [3, 3], "padding": "same",
          "activation": None, "w_scale": 0.5, "filters": 7},
-        {**base, "op": "CONV_2D", "shape": [4, 8, 16], "kernel": [1, 1], "padding": "valid",
+        {**base, "op": "CONV_2D", "shape": [5, 7, 16], "kernel": [1, 1], "padding": "valid",
          "activation": None, "w_scale": 0.5, "filters": 10, "zero_filters": [3]},
         # DSP im2col of rows that are not whole words (K = 27 and 3): copied a word at a time
         # unless the copy would read past the input (the last pixels of a valid 3x3); a 1x1 patch

@@ -133,9 +133,8 @@ def conv_dsp_variant(p: dict[str, int]) -> str:
     all of int8 (its SSAT is the clamp) and there is at least one 8-pixel block, else the general
     one; of the SMMLAR kernels the one down strips where a block shares filter rows with the block
     below it (a filter taller than the stride, no dilation, input channels % 4 == 0, output rows of
-    8 pixels or more), else 16-pixel blocks where they compute no more pixels than 8-pixel ones
-    (the last block of either ends at the last pixel, computing again some of the block before:
-    a 6x6 output takes 3 blocks of 16, 48 pixels, against 5 of 8, 40; VWW: +67 K instructions)."""
+    8 pixels or more), else 16-pixel blocks where there are 16 pixels (the last 8 or fewer in an
+    8-pixel block, so that they compute no more pixels than 8-pixel blocks)."""
     full_range = (p["act_min"], p["act_max"]) == (-128, 127)
     pixels = p["output_h"] * p["output_w"]
     if not (p["doubled"] and full_range and pixels >= DSP_WIDE_PIXELS):
@@ -144,7 +143,7 @@ def conv_dsp_variant(p: dict[str, int]) -> str:
                   and p["output_w"] >= DSP_WIDE_PIXELS and p["filter_h"] > p["stride_h"])
     if keeps_rows:
         return DSP_STRIPS
-    return DSP_WIDE16 if pixels >= 2 * DSP_WIDE_PIXELS and -pixels % 16 == -pixels % 8 else DSP_WIDE
+    return DSP_WIDE16 if pixels >= 2 * DSP_WIDE_PIXELS else DSP_WIDE
 
 
 def is_wide(layer: Layer) -> bool:

@@ -74,9 +74,9 @@ void tp_conv_s8_mve(const tp_conv_params_t *p, const int8_t *input, const int8_t
 void tp_conv_s8_dsp_doubled(const tp_conv_params_t *p, const int8_t *input, const int8_t *filter,
                             const int32_t *bias, const int32_t *multiplier, const int32_t *shift,
                             const int16_t *channels, const int8_t *fill, int8_t *output, void *scratch);
-/* The same in blocks of 2 * TP_CONV_DSP_WIDE_PIXELS, for layers of at least that many pixels:
- * each channel pair's constants set up once per 16 pixels (scratch: TP_CONV_SCRATCH_BYTES with
- * 16 pixels). */
+/* The same in blocks of 2 * TP_CONV_DSP_WIDE_PIXELS (the last TP_CONV_DSP_WIDE_PIXELS or fewer
+ * in one block of that many), for layers of at least that many pixels: each channel pair's
+ * constants set up once per 16 pixels (scratch: TP_CONV_SCRATCH_BYTES with 16 pixels). */
 void tp_conv_s8_dsp_doubled16(const tp_conv_params_t *p, const int8_t *input, const int8_t *filter,
                               const int32_t *bias, const int32_t *multiplier, const int32_t *shift,
                               const int16_t *channels, const int8_t *fill, int8_t *output, void *scratch);

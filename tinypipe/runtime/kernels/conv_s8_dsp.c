@@ -562,28 +562,29 @@ static void strips(const tp_conv_params_t *p, const int8_t *in_b, const int8_t *
 
 #if !defined(TP_TFLM_ROUNDING)
 /* The SMMLAR path in blocks of `blocks` x 8 pixels, each 8 widened on its own (im2col_dsp), the
- * channel pairs' constants set up once per block (block_pairs). The last block of a layer whose
- * pixel count is not a multiple of the block's ends at its last pixel and computes again a few
- * pixels of the block before it (the same bytes: the output never overlaps the input), so every
- * block is full. */
+ * channel pairs' constants set up once per block (block_pairs); 8 pixels or fewer left at the end
+ * take one 8-pixel block. The last block of a layer whose pixel count is not a multiple of the
+ * block's ends at its last pixel and computes again a few pixels of the block before it (the
+ * same bytes: the output never overlaps the input), so every block is full. */
 static void doubled_blocks(const tp_conv_params_t *p, const int8_t *input, const int8_t *filter, const int32_t *bias,
                            const int32_t *multiplier, const int32_t *shift, const int16_t *channels,
                            const int8_t *fill, int8_t *output, void *scratch, int32_t blocks) {
     const int32_t k_size = p->filter_h * p->filter_w * p->input_c, oc = p->output_c;
     const int32_t pixels = p->output_h * p->output_w, group = ((k_size + 3) >> 2) * TP_QUAD_WORDS;
-    const int32_t n = blocks * WIDE;
     int32_t *s = (int32_t *)scratch;
-    int8_t *col = (int8_t *)scratch + TP_CONV_SCRATCH_COLUMNS_BYTES(n, k_size);
+    int8_t *col = (int8_t *)scratch + TP_CONV_SCRATCH_COLUMNS_BYTES(blocks * WIDE, k_size);
     for (int32_t b = 0; b < p->batches; ++b) {
         const int8_t *in_b = input + b * p->input_h * p->input_w * p->input_c;
         int8_t *out_b = output + b * pixels * oc;
         tp_conv_fill_pixels(fill, out_b, oc, pixels);
-        for (int32_t next = 0; next < pixels; next += n) {
+        for (int32_t next = 0; next < pixels;) {
+            const int32_t these = pixels - next > WIDE ? blocks : 1, n = these * WIDE;
             const int32_t pix = next + n <= pixels ? next : pixels - n;
-            for (int32_t j = 0; j < blocks; ++j) {
+            for (int32_t j = 0; j < these; ++j) {
                 im2col_dsp(p, in_b, pix + j * WIDE, WIDE, group, s + j * 2 * group, 2, col);
             }
-            block_pairs(p, s, filter, bias, multiplier, shift, channels, out_b + pix * oc, blocks);
+            block_pairs(p, s, filter, bias, multiplier, shift, channels, out_b + pix * oc, these);
+            next = pix + n;
         }
     }
 }
