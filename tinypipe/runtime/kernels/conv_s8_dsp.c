@@ -560,7 +560,6 @@ static void strips(const tp_conv_params_t *p, const int8_t *in_b, const int8_t *
 }
 #endif
 
-#if !defined(TP_TFLM_ROUNDING)
 /* The SMMLAR path in blocks of `blocks` x 8 pixels, each 8 widened on its own (im2col_dsp), the
  * channel pairs' constants set up once per block (block_pairs); 8 pixels or fewer left at the end
  * take one 8-pixel block. The last block of a layer whose pixel count is not a multiple of the
@@ -569,6 +568,10 @@ static void strips(const tp_conv_params_t *p, const int8_t *in_b, const int8_t *
 static void doubled_blocks(const tp_conv_params_t *p, const int8_t *input, const int8_t *filter, const int32_t *bias,
                            const int32_t *multiplier, const int32_t *shift, const int16_t *channels,
                            const int8_t *fill, int8_t *output, void *scratch, int32_t blocks) {
+#if defined(TP_TFLM_ROUNDING) /* TFLite Micro's ties-away rounding: the general path */
+    (void)blocks;
+    tp_conv_s8_dsp(p, input, filter, bias, multiplier, shift, channels, fill, output, scratch);
+#else
     const int32_t k_size = p->filter_h * p->filter_w * p->input_c, oc = p->output_c;
     const int32_t pixels = p->output_h * p->output_w, group = ((k_size + 3) >> 2) * TP_QUAD_WORDS;
     int32_t *s = (int32_t *)scratch;
@@ -587,29 +590,21 @@ static void doubled_blocks(const tp_conv_params_t *p, const int8_t *input, const
             next = pix + n;
         }
     }
-}
 #endif
+}
 
 /* The generator picks these for layers of at least 8 (_doubled) or 16 (_doubled16) pixels, where
  * their scratch does not enlarge the arena much (tinypipe.aot.ops.conv.narrow). */
 void tp_conv_s8_dsp_doubled(const tp_conv_params_t *p, const int8_t *input, const int8_t *filter,
                             const int32_t *bias, const int32_t *multiplier, const int32_t *shift,
                             const int16_t *channels, const int8_t *fill, int8_t *output, void *scratch) {
-#if defined(TP_TFLM_ROUNDING) /* TFLite Micro's ties-away rounding: the general path */
-    tp_conv_s8_dsp(p, input, filter, bias, multiplier, shift, channels, fill, output, scratch);
-#else
     doubled_blocks(p, input, filter, bias, multiplier, shift, channels, fill, output, scratch, 1);
-#endif
 }
 
 void tp_conv_s8_dsp_doubled16(const tp_conv_params_t *p, const int8_t *input, const int8_t *filter,
                               const int32_t *bias, const int32_t *multiplier, const int32_t *shift,
                               const int16_t *channels, const int8_t *fill, int8_t *output, void *scratch) {
-#if defined(TP_TFLM_ROUNDING)
-    tp_conv_s8_dsp(p, input, filter, bias, multiplier, shift, channels, fill, output, scratch);
-#else
     doubled_blocks(p, input, filter, bias, multiplier, shift, channels, fill, output, scratch, 2);
-#endif
 }
 
 /* The generator's pick for filters taller than the stride (conv_s8.h): every batch down strips. */
