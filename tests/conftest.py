@@ -67,12 +67,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     items.sort(key=lambda item: rank.get(item.path.name, len(rank)))  # stable: the rest keep their order
 
 
-def dw_dsp_variants(aot: AotModel) -> list[str]:
-    """The DSP variant of each DEPTHWISE_CONV_2D call in a generated model's code."""
-    return re.findall(r"TP_VARIANT\(tp_depthwise_conv_s8, (\w+),", aot.c_file.read_text())
-
-
-def conv_dsp_variants(aot: AotModel) -> list[str]:
-    """The DSP variant of each CONV_2D call in a generated model's code (tp_conv_s8's
+def dsp_variants(aot: AotModel, kernel: str = "tp_conv_s8") -> list[str]:
+    """The DSP variant of each call of `kernel` in a generated model's code (its
     TP_VARIANT(portable, dsp, helium))."""
-    return re.findall(r"TP_VARIANT\(tp_conv_s8, (\w+),", aot.c_file.read_text())
+    return re.findall(rf"TP_VARIANT\({kernel}, (\w+),", aot.c_file.read_text())

@@ -29,7 +29,7 @@ from tinypipe.device.qemu import QemuRunner
 from tinypipe.reference import Reference, random_inputs
 from tinypipe.validate import validate
 
-from .conftest import MLPERF_MODELS, conv_dsp_variants, dw_dsp_variants, mlperf_model
+from .conftest import MLPERF_MODELS, dsp_variants, mlperf_model
 
 BOARDS = ["qemu-m4", "qemu-m55"]  # DSP, Helium (qemu-m7 runs the DSP code too: MLPerf)
 # ops with optimized variants -> configs converted (one TensorFlow conversion each, in two worker
@@ -137,14 +137,14 @@ def test_kernel_path_configs_portable_and_elided_channels(op_models: list[tuple[
             assert live and n - len(config["zero_filters"]) <= int(live.group(1)) < n
     # the DSP convolution's 8- and 16-pixel SMMLAR paths are really taken where there is a block, not below,
     # and down strips where a filter taller than the stride shares rows with the block below
-    dsp = {tuple(c["shape"]): set(conv_dsp_variants(aot)) for c, _, aot in paths if c["op"] == "CONV_2D"}
+    dsp = {tuple(c["shape"]): set(dsp_variants(aot)) for c, _, aot in paths if c["op"] == "CONV_2D"}
     assert dsp[(6, 6, 16)] == {"tp_conv_s8_dsp_doubled"} and dsp[(2, 3, 4)] == {"tp_conv_s8_dsp"}, dsp
     assert dsp[(7, 6, 6)] == dsp[(5, 7, 16)] == {"tp_conv_s8_dsp_doubled16"}, dsp
     strips = [(7, 9, 8), (10, 17, 4), (7, 12, 8), (9, 20, 4)]
     assert all(dsp[s] == {"tp_conv_s8_dsp_strips"} for s in strips), dsp
     # the DSP depthwise 3x3: planar on larger outputs, its ring of rows on small ones and at stride 2
-    dw = {(tuple(c["shape"]), tuple(c["stride"])): set(dw_dsp_variants(aot)) for c, _, aot in paths
-          if c["op"] == "DEPTHWISE_CONV_2D" and c["kernel"] == [3, 3]}
+    dw = {(tuple(c["shape"]), tuple(c["stride"])): set(dsp_variants(aot, "tp_depthwise_conv_s8"))
+          for c, _, aot in paths if c["op"] == "DEPTHWISE_CONV_2D" and c["kernel"] == [3, 3]}
     rows = [((6, 6, 16), (1, 1)), ((7, 5, 12), (1, 1)), ((5, 6, 8), (1, 1)), ((9, 11, 12), (2, 2)),
             ((8, 10, 8), (2, 2)), ((10, 9, 4), (2, 2))]
     assert all(dw[r] == {"tp_depthwise_conv_s8_dsp_rows"} for r in rows), dw

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import conv_dsp_variants, mlperf_model
+from tests.conftest import dsp_variants, mlperf_model
 from tinypipe import RUNTIME_DIR
 from tinypipe.aot.codegen import generate
 
@@ -107,7 +107,7 @@ def test_wide_convolutions_cost_little_ram(tmp_path: Path) -> None:
                               r"\(&(\w+)_params", source))
         paired = set(re.findall(r"#if defined\(TP_CONV_DSP_PAIRED_WEIGHTS\).*\n.* (\w+)_weights\[", source))
         assert paired == wide, (model.name, allowance, paired, wide)
-        return aot.arena_bytes, conv_dsp_variants(aot)
+        return aot.arena_bytes, dsp_variants(aot)
 
     digits, kws = Path(__file__).parent / "data" / "digits_int8.tflite", mlperf_model("kws_ref_model")
     chosen = {}
