@@ -102,7 +102,8 @@ def conv_scratch_bytes(filter_h: int, filter_w: int, input_c: int, variant: str)
 
 def depthwise_scratch_bytes(p: dict[str, int]) -> int:
     """TP_DW3_SCRATCH_BYTES for the planar 3x3 variants (TP_DW3_PLANAR), TP_DW3_S2_SCRATCH_BYTES
-    for Helium's stride 2 (TP_DW3_PLANAR_S2), else 0."""
+    for Helium's stride 2 (TP_DW3_PLANAR_S2), else 0: the scratch of a layer on its planar paths
+    (depthwise_call_scratch_bytes), 0 where it has none."""
     if not (p["filter_h"] == p["filter_w"] == 3 and p["stride_h"] == p["stride_w"] in (1, 2)
             and p["dilation_h"] == p["dilation_w"] == 1 and p["depth_multiplier"] == 1
             and p["input_c"] % 4 == 0):
@@ -111,6 +112,15 @@ def depthwise_scratch_bytes(p: dict[str, int]) -> int:
         plane = (p["output_w"] + 1) * (4 * p["output_h"] + 2)
         return 4 * plane + 4 if 4 * plane < 2**16 else 0
     return 4 * (p["output_w"] + 2) * (p["output_h"] + 2) + 4
+
+
+def depthwise_call_scratch_bytes(p: dict[str, int], variants: tuple[str, ...] | None) -> int:
+    """The scratch a depthwise layer's call reserves: the most any of its variants (one per core)
+    takes. The planar ones take the planes (depthwise_scratch_bytes), the DSP's ring of rows 3
+    rows of (output_w - 1) * stride + 3 words (TP_DW3_ROWS_SCRATCH_BYTES), the others none."""
+    need = {DW_ROWS: 4 * 3 * ((p["output_w"] - 1) * p["stride_w"] + 3)}
+    need.update(dict.fromkeys(DW_PLANAR_VARIANTS, depthwise_scratch_bytes(p)))
+    return max((need.get(v, 0) for v in variants or ()), default=0)
 
 
 PAIRED_WEIGHTS = "TP_CONV_DSP_PAIRED_WEIGHTS"  # conv_s8.h: builds where the 8-pixel paths read channel pairs
@@ -157,12 +167,13 @@ def is_wide(layer: Layer) -> bool:
 def narrow(layer: Layer) -> Layer:
     """`layer` (is_wide) on the path one step down in scratch: 16-pixel blocks to 8, 8 to the
     general DSP convolution's 4 (half the im2col scratch each), Helium's planar depthwise to its
-    generic one (none): the generator's choice where the faster path's scratch would enlarge the
-    model's arena (codegen.narrow_where_it_saves_ram)."""
+    generic one (none; the DSP variant keeps what it takes): the generator's choice where the
+    faster path's scratch would enlarge the model's arena (codegen.narrow_where_it_saves_ram)."""
     p = layer.params
     if layer.kernel == "tp_depthwise_conv_s8":
-        return dataclasses.replace(layer, variants=(layer.variants[0], "tp_depthwise_conv_s8_mve"),
-                                   scratch_bytes=0)
+        variants = (layer.variants[0], "tp_depthwise_conv_s8_mve")
+        return dataclasses.replace(layer, variants=variants,
+                                   scratch_bytes=depthwise_call_scratch_bytes(p, variants))
     variant = DSP_NARROWER[layer.variants[0]]
     consts = (layer.consts if variant in DSP_PAIRS
               else [dataclasses.replace(c, layout=None) for c in layer.consts])
@@ -173,6 +184,8 @@ def narrow(layer: Layer) -> Layer:
 
 DW_MAX_TAPS = 25  # TP_DW_MAX_TAPS in depthwise_conv_s8.h
 DW_ROWS = "tp_depthwise_conv_s8_dsp_rows"
+DW_PLANAR_VARIANTS = ("tp_depthwise_conv_s8_dsp_3x3", "tp_depthwise_conv_s8_mve_3x3",
+                      "tp_depthwise_conv_s8_mve_3x3_s2")
 # The planar DSP 3x3 spends ~40 instructions per line of every channel's plane outside its inner
 # loop; _dsp_rows ~100 per pixel of 4 channels, borders included. Measured on VWW (qemu-m4,
 # instructions per output, rows against planar): 6x6 32.2 against 37.2, 3x3 42.0 against 68.6,
@@ -300,4 +313,4 @@ def lower_depthwise_conv(graph: Graph, op: Operator, name: str) -> Layer:
                  params_type="tp_depthwise_conv_params_t", params=params,
                  consts=[Const("weights", "int8_t", weights), Const("bias", "int32_t", bias), *requant],
                  macs=out.size * weights.shape[1] * weights.shape[2], takes_scratch=True,
-                 scratch_bytes=depthwise_scratch_bytes(params))
+                 scratch_bytes=depthwise_call_scratch_bytes(params, depthwise_variants(params)))

@@ -48,6 +48,10 @@ typedef struct {
 #define TP_DW3_S2_PITCH(output_w) ((output_w) + 1)
 #define TP_DW3_S2_LINES(output_h) (4 * (output_h) + 2)
 #define TP_DW3_S2_SCRATCH_BYTES(output_h, output_w) (4 * TP_DW3_S2_PITCH(output_w) * TP_DW3_S2_LINES(output_h) + 4)
+/* The DSP's ring of rows (_dsp_rows, either shape): 3 rows of (output_w - 1) * stride + 3 words.
+ * A layer reserves the most any of its variants takes: a layer whose Helium variant is the generic
+ * one (no scratch) still reserves this for its DSP variant. */
+#define TP_DW3_ROWS_SCRATCH_BYTES(output_w, stride_w) (4 * 3 * (((output_w) - 1) * (stride_w) + 3))
 
 /* filter [1][filter_h][filter_w][output_c]; output channel ic * depth_multiplier + m reads
  * input channel ic. */
@@ -61,8 +65,7 @@ void tp_depthwise_conv_s8(const tp_depthwise_conv_params_t *p, const int8_t *inp
  *   _mve_3x3_s2 Helium, TP_DW3_PLANAR_S2 shapes, scratch of TP_DW3_S2_SCRATCH_BYTES;
  *   _mve      Helium, any shape;
  *   _dsp_3x3  DSP, TP_DW3_PLANAR shapes, scratch of TP_DW3_SCRATCH_BYTES;
- *   _dsp_rows DSP, TP_DW3_PLANAR and TP_DW3_PLANAR_S2 shapes, in their scratch (3 rows of
- *             (output_w - 1) * stride + 3 words);
+ *   _dsp_rows DSP, TP_DW3_PLANAR and TP_DW3_PLANAR_S2 shapes, scratch of TP_DW3_ROWS_SCRATCH_BYTES;
  *   _dsp_pairs DSP, channels % 4 == 0 and at most TP_DW_MAX_TAPS taps;
  *   _dsp      DSP, any shape. */
 #define TP_DW_MAX_TAPS 25
