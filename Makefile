@@ -19,6 +19,8 @@ OUT     ?= out/$(BOARD)-$(notdir $(basename $(MODEL)))
 PORT    ?=
 BAUD    ?= 115200
 RUNS    ?= 10
+# aot's RAM against speed: ram (the smallest arena), balanced, time (the fastest kernels)
+OPTIMIZE ?= balanced
 PORT_ARG := $(if $(PORT),--port $(PORT),)
 
 .PHONY: setup qat onnx demo test lint export flash monitor emulate bench compare mlperf fuzz fidelity clean
@@ -43,7 +45,7 @@ lint: setup
 	$(VENV)/ruff check .
 
 export: setup
-	$(TP) export $(MODEL) --board $(BOARD) --runtime $(RUNTIME) --out $(OUT)
+	$(TP) export $(MODEL) --board $(BOARD) --runtime $(RUNTIME) --optimize $(OPTIMIZE) --out $(OUT)
 
 flash: export
 	$(TP) flash $(OUT) $(PORT_ARG)
@@ -55,10 +57,11 @@ emulate: export
 	$(TP) emulate $(OUT)
 
 bench: setup
-	$(TP) bench $(MODEL) --board $(BOARD) --runtime $(RUNTIME) --runs $(RUNS) --out $(OUT)-bench $(PORT_ARG)
+	$(TP) bench $(MODEL) --board $(BOARD) --runtime $(RUNTIME) --optimize $(OPTIMIZE) --runs $(RUNS) \
+		--out $(OUT)-bench $(PORT_ARG)
 
 compare: setup  # the same model under several runtimes on one board, one table
-	$(TP) compare $(MODEL) --board $(BOARD) --runtime $(RUNTIMES) --runs $(RUNS) \
+	$(TP) compare $(MODEL) --board $(BOARD) --runtime $(RUNTIMES) --optimize $(OPTIMIZE) --runs $(RUNS) \
 		--out $(OUT)-compare $(PORT_ARG)
 
 mlperf: setup    # the headline figures: bench/results/mlperf_tiny-*.md, aot_memory-*.md, cycle_estimates-*.md

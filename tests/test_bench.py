@@ -59,6 +59,33 @@ def test_bench_cli_schema_profile_and_report(tmp_path: Path) -> None:
     assert "QEMU does not model cycles" in report
 
 
+@pytest.mark.qemu
+def test_bench_optimize_time_takes_the_arena_inspect_predicts(tmp_path: Path) -> None:
+    """`--optimize time`: every convolution on its fastest DSP path whatever its scratch. The
+    firmware's arena is the one `inspect --optimize time` predicts (larger than balanced's), the
+    layers run faster than balanced's, and every output stays bit-exact under QEMU."""
+    def cli(*args: str) -> subprocess.CompletedProcess[str]:
+        proc = subprocess.run([sys.executable, "-m", "tinypipe.cli", *args], capture_output=True, text=True,
+                              timeout=600)
+        assert proc.returncode == 0, proc.stderr + proc.stdout
+        return proc
+
+    inspected = json.loads(cli("inspect", str(DIGITS), "--json", "--optimize", "time").stdout)
+    assert inspected["aot_optimize"] == "time" and inspected["aot_arena_bytes"] > 0
+    arenas = inspected["aot_arena_by_goal"]
+    results = {}
+    for goal in ("time", "balanced"):
+        out = tmp_path / goal
+        proc = cli("bench", str(DIGITS), "--board", "qemu-m4", "--runs", "2", "--validate", "6",
+                   "--optimize", goal, "--out", str(out))
+        assert f"--optimize {goal}" in proc.stdout and "6/6 bit-exact" in proc.stdout
+        results[goal] = json.loads((out / "bench.json").read_text())
+        assert results[goal]["optimize"] == goal
+        assert results[goal]["memory"]["arena_bytes"] == arenas[goal]
+        assert results[goal]["validation"]["bit_exact"] == 6
+    assert arenas["time"] > arenas["balanced"]
+    assert results["time"]["latency"]["median"] < results["balanced"]["latency"]["median"]
+
 def test_bench_tflm_without_a_tflm_tree_fails_before_building(tmp_path: Path,
                                                              monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("TINYPIPE_TFLM_DIR", raising=False)

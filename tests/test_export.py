@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import configparser
 import json
+import os
 import re
 import subprocess
 import sys
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -214,6 +216,7 @@ def test_aot_project_for_an_emulated_board(tmp_path: Path) -> None:
     (["--board", "qemu-m4", "--runtime", "tvm"], "unknown runtime 'tvm'"),
     (["--board", "qemu-m4", "--runtime", "tflm", "--profile"], "available with the aot runtime only"),
     (["--board", "qemu-m4", "--runs", "0"], "--runs 0 is out of range"),
+    (["--board", "qemu-m4", "--optimize", "speed"], "--optimize 'speed' is not a goal tinypipe knows"),
 ])
 def test_cli_errors_are_one_line_and_write_nothing(args: list[str], message: str, tmp_path: Path) -> None:
     out = tmp_path / "project"
@@ -229,5 +232,43 @@ def test_model_too_big_for_the_board(tmp_path: Path) -> None:
     model = mlperf_model("vww_96_int8")
     result = tinypipe("export", str(model), "--board", "qemu-microbit", "--out", str(out))
     assert result.returncode == 2 and "Traceback" not in result.stderr
-    assert "vww_96_int8.tflite (aot runtime): needs" in result.stderr and "qemu-microbit has" in result.stderr
+    assert "vww_96_int8.tflite (aot runtime, --optimize balanced): needs" in result.stderr
+    assert "qemu-microbit has" in result.stderr and "--optimize ram fits" not in result.stderr
     assert not out.exists()
+
+
+def test_a_model_that_fits_only_with_optimize_ram_says_so(tmp_path: Path) -> None:
+    """--optimize time gives the digits model's convolutions 16-pixel blocks for 5,520 B of arena
+    against --optimize ram's 2,064: on a board (a user's, from TINYPIPE_BOARDS) whose RAM holds the
+    second but not the first, export refuses in one line that names the goal that fits."""
+    from tinypipe import BOARDS_DIR
+    from tinypipe.aot.codegen import OPTIMIZE_GOALS, plan_layers
+
+    model = ROOT / "tests" / "data" / "digits_int8.tflite"
+    arenas = {goal: plan_layers(graph.load(model), goal)[1].arena_bytes for goal in OPTIMIZE_GOALS}
+    assert arenas["ram"] == arenas["balanced"] < arenas["time"], arenas
+    mine = tmp_path / "boards"
+    mine.mkdir()
+    reserve = 12288  # qemu-m4's RAM reserve
+    ram = reserve + (arenas["ram"] + arenas["time"]) // 2
+    (mine / "small-m4.yaml").write_text((BOARDS_DIR / "qemu-m4.yaml").read_text()
+                                        .replace("id: qemu-m4", "id: small-m4")
+                                        .replace("ram: {base: 0x20000000, size: 4194304}",
+                                                 f"ram: {{base: 0x20000000, size: {ram}}}"))
+    env = {**os.environ, "TINYPIPE_BOARDS": str(mine)}
+    out = tmp_path / "fw"
+    run = partial(subprocess.run, capture_output=True, text=True, cwd=ROOT, env=env)
+    cli = [sys.executable, "-m", "tinypipe.cli", "export", str(model), "--board", "small-m4",
+           "--out", str(out)]
+    result = run([*cli, "--optimize", "time"])
+    assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
+    assert "(aot runtime, --optimize time): needs" in result.stderr, result.stderr
+    assert f"--optimize ram fits: its arena is {arenas['ram']:,} B" in result.stderr
+    assert not out.exists()
+    result = run([*cli, "--optimize", "ram"])
+    assert result.returncode == 0, result.stderr
+    assert f"arena {arenas['ram']:,} B" in result.stdout
+    header = (out / "src" / "model.h").read_text()
+    assert f"#define TP_MODEL_ARENA_BYTES {arenas['ram']}" in header
+    assert "Kernel variants chosen for --optimize ram." in (out / "src" / "model.c").read_text()
+    assert "--optimize ram`" in (out / "platformio.ini").read_text()

@@ -20,6 +20,7 @@ import numpy as np
 
 from tinypipe import graph as graph_mod
 from tinypipe import validate as validate_mod
+from tinypipe.aot.codegen import DEFAULT_OPTIMIZE, arena_allowance
 from tinypipe.boards import Board, load_board
 from tinypipe.device.target import DEFAULT_TIMEOUT_S, run_on_target
 from tinypipe.errors import TinypipeError
@@ -72,14 +73,15 @@ def bench(model: str | Path, board_id: str, out: str | Path, runtime: str = "aot
           build_flags: Sequence[str] = (), estimate_for: str | None = None,
           tflm_dir: str | Path | None = None, tflm_kernels: str | None = None,
           test: str | Path | None = None, preprocess: str | Path | None = None,
-          float_model: str | Path | None = None) -> dict[str, Any]:
+          float_model: str | Path | None = None, optimize: str = DEFAULT_OPTIMIZE) -> dict[str, Any]:
     """Measure `model` on `board_id`; returns the bench.json dict (also written to out/bench.json).
 
     `test` (data `tinypipe.dataset` reads, `preprocess` hook) replaces the random inputs and adds
     the `accuracy` block: float (`float_model`, default beside the model), int8 on the host
     (LiteRT) and int8 on the device (`tinypipe.metrics.model_accuracy`).
 
-    `build_flags` are appended to the firmware's build flags (tinypipe.export.export).
+    `build_flags` are appended to the firmware's build flags (tinypipe.export.export); `optimize`
+    (aot: ram, balanced or time) is how much arena the faster kernel variants may take.
 
     `estimate_for` (a real board, e.g. nucleo-l4r5zi, with `board_id` the QEMU board of its core)
     adds an `estimate` block: the cycles and ms one inference is estimated to take on that board,
@@ -97,6 +99,7 @@ def bench(model: str | Path, board_id: str, out: str | Path, runtime: str = "aot
     model, out = Path(model), Path(out)
     out.mkdir(parents=True, exist_ok=True)
     board = load_board(board_id)
+    arena_allowance(optimize)  # a wrong goal fails before the build
     if not board.emulated:  # a missing serial port fails now, not after the build
         from tinypipe.build import check_serial_port
 
@@ -128,7 +131,7 @@ def bench(model: str | Path, board_id: str, out: str | Path, runtime: str = "aot
         "board": {"id": board.id, "core": board.core, "clock_hz": board.clock_hz, "emulated": board.emulated,
                   "flash_bytes": board.memory.flash.size, "ram_bytes": board.memory.ram.size,
                   "unit": board.timer.unit, "timer": board.timer.kind},
-        "runtime": runtime, "runtime_choice": runtime_why,
+        "runtime": runtime, "runtime_choice": runtime_why, "optimize": optimize if runtime == "aot" else None,
         "latency": None, "memory": None, "validation": None, "efficiency": None,
         # one row per TFLite operator (tinypipe.figures), timed once the firmware ran
         "layers": [{**row.to_json(), "layer": "", "units": None} for row in figures.layer_rows(g)],
@@ -140,7 +143,8 @@ def bench(model: str | Path, board_id: str, out: str | Path, runtime: str = "aot
     try:
         say(f"export {model.name} for {board.id} ({runtime})")
         project = export(model, board.id, out / "firmware", runtime=runtime, runs=runs, profile=profile,
-                         build_flags=build_flags, tflm_dir=tflm_dir, tflm_kernels=tflm_kernels)
+                         build_flags=build_flags, tflm_dir=tflm_dir, tflm_kernels=tflm_kernels,
+                         optimize=optimize)
         stage = "build"
         say("build (pio run)")
         built = build(project.dir)
@@ -182,7 +186,7 @@ def bench(model: str | Path, board_id: str, out: str | Path, runtime: str = "aot
         if estimate_for:
             stage = "estimate"
             say(f"estimate cycles on {estimate_for} (one inference, QEMU instruction stream)")
-            result["estimate"] = _estimate(model, board, estimate_for, runtime, build_flags)
+            result["estimate"] = _estimate(model, board, estimate_for, runtime, build_flags, optimize)
     except TinypipeError as exc:
         result["error"] = f"{stage}: {exc.what}"
         write_results(result, out)
@@ -202,11 +206,12 @@ def bench(model: str | Path, board_id: str, out: str | Path, runtime: str = "aot
 
 
 def _estimate(model: Path, board: Board, target: str, runtime: str,
-              build_flags: Sequence[str]) -> dict[str, Any]:
+              build_flags: Sequence[str], optimize: str) -> dict[str, Any]:
     """The bench.json `estimate` block: {board, core, cycles, ms, clock_hz, assumptions, is_estimate, ...}."""
     from tinypipe.estimate import estimate_model
 
-    est = estimate_model(model, target, emulated=board.id, runtime=runtime, extra_cflags=build_flags)
+    est = estimate_model(model, target, emulated=board.id, runtime=runtime, extra_cflags=build_flags,
+                         optimize=optimize)
     return est.to_json()
 
 
@@ -268,7 +273,8 @@ def summary_rows(result: dict[str, Any]) -> list[tuple[str, str]]:
         arena = f"{mem['arena_bytes']:,}"
         if used not in (None, mem["arena_bytes"]):
             arena += f", {used:,} used"
-        rows.append(("RAM", f"{mem['ram_bytes']:,} B (arena {arena}){stack}"))
+        goal = f", --optimize {result['optimize']}" if result.get("optimize") else ""
+        rows.append(("RAM", f"{mem['ram_bytes']:,} B (arena {arena}{goal}){stack}"))
     if val:
         rows.append(("validation", f"{val['bit_exact']}/{val['samples']} bit-exact on the device"))
     est = result.get("estimate")

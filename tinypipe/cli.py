@@ -98,6 +98,13 @@ def _runtime_option(variants: str = "auto, aot or tflm") -> Any:
                         "operator of the model, else tflm (TensorFlow Lite Micro), and says why.")
 
 
+def _optimize_option() -> Any:
+    from tinypipe.aot.codegen import DEFAULT_OPTIMIZE, OPTIMIZE_HELP
+
+    return typer.Option(DEFAULT_OPTIMIZE, "--optimize",
+                        help=f"aot runtime, RAM against speed: {OPTIMIZE_HELP}.")
+
+
 def _tflm_dir_option() -> Any:
     return typer.Option(None, "--tflm-dir", help="TensorFlow Lite Micro source tree for the tflm runtime "
                         "(default: $TINYPIPE_TFLM_DIR, then the user cache).")
@@ -172,6 +179,7 @@ def inspect_cmd(
     float_model: Path | None = _float_option(),
     preprocess: Path | None = _preprocess_option(),
     samples: int = typer.Option(100, "--samples", help="--quant-error: test samples to run (the first N)."),
+    optimize: str = _optimize_option(),
 ) -> None:
     """Show every operator, its MACs and parameters, and the RAM/flash the model needs.
 
@@ -195,7 +203,7 @@ def inspect_cmd(
         else:
             quant_error_stage.print_report(qe, console)
         return
-    report = inspect_stage.inspect_model(model)
+    report = inspect_stage.inspect_model(model, optimize)
     if as_json:
         print(json.dumps(report.to_json(), indent=2))
     else:
@@ -269,6 +277,7 @@ def export_cmd(
                                  "firmware (PlatformIO/Arduino library, CMake target), no harness."),
     name: str | None = typer.Option(None, "--name", help="With --library: the prefix of every public "
                                     "symbol and macro (default: from the model's file name)."),
+    optimize: str = _optimize_option(),
 ) -> None:
     """Write a PlatformIO project benchmarking the model on a board, or (--library) a C library of it.
 
@@ -286,7 +295,7 @@ def export_cmd(
             raise TinypipeError("--library writes a board-independent library; --board does not apply",
                                 "drop --board (the library builds for any board)")
         check_output(out, "dir")
-        lib = write_library(model, out, name)
+        lib = write_library(model, out, name, optimize)
         m = lib.model
         console.print(f"wrote {lib.dir} ({len(lib.files)} files): library {lib.name}, "
                       f"{len(lib.kernels)} kernels, weights {m.weights_bytes:,} B, arena {m.arena_bytes:,} B",
@@ -305,7 +314,8 @@ def export_cmd(
     check_output(out, "dir")
     runtime, why = resolve_runtime(model, board, runtime)
     console.print(f"runtime {why}", highlight=False, markup=False)
-    project = export(model, board, out, runtime=runtime, runs=runs, profile=profile, tflm_dir=tflm_dir)
+    project = export(model, board, out, runtime=runtime, runs=runs, profile=profile, tflm_dir=tflm_dir,
+                     optimize=optimize)
     console.print(f"wrote {project.dir} ({len(project.files)} files): {project.runtime} runtime, "
                   f"arena {project.arena_bytes:,} B, weights {project.model_flash_bytes:,} B")
     console.print(f"build with: pio run -d {project.dir}")
@@ -360,6 +370,7 @@ def validate_cmd(
     test: Path | None = _test_option("its samples are the inputs; adds float, host and device accuracy"),
     preprocess: Path | None = _preprocess_option(),
     float_model: Path | None = _float_option(),
+    optimize: str = _optimize_option(),
 ) -> None:
     """Compile the model, run it, and compare every output with the runtime's reference bit for bit.
 
@@ -375,7 +386,7 @@ def validate_cmd(
     with progress_display(f"compiling {model.name} for {board} and running {what}"):
         result = validate(model, board=board, samples=samples, inputs=inputs, json_out=json_out, seed=seed,
                           port=port, runtime=runtime, tflm_dir=tflm_dir, test=test, preprocess=preprocess,
-                          float_model=float_model)
+                          float_model=float_model, optimize=optimize)
     for out in result.outputs:  # names come from the model: printed without markup
         console.print(f"  output '{out.name}': {out.bit_exact}/{result.samples} bit-exact, "
                       f"max |diff| {out.max_abs_diff:g}", highlight=False, markup=False)
@@ -532,6 +543,7 @@ def bench_cmd(
                                      "device accuracy to bench.json"),
     preprocess: Path | None = _preprocess_option(),
     float_model: Path | None = _float_option(),
+    optimize: str = _optimize_option(),
 ) -> None:
     """Export, build, flash or emulate, read the results over serial, validate, and report.
 
@@ -546,7 +558,7 @@ def bench_cmd(
         result = bench(model, board, out, runtime=runtime, runs=runs, validate=validate, profile=profile,
                        port=port, timeout_s=timeout, echo=stage,
                        estimate_for=estimate_for, tflm_dir=tflm_dir, test=test, preprocess=preprocess,
-                       float_model=float_model)
+                       float_model=float_model, optimize=optimize)
     _print_summary(f"{model.name} on {board} ({result['runtime']})", summary_rows(result))
     if result.get("accuracy"):
         print_accuracy(result["accuracy"])
@@ -569,6 +581,7 @@ def compare_cmd(
                                      "folder, a CSV): each runtime's accuracy on the device."),
     preprocess: Path | None = typer.Option(None, "--preprocess", help="A Python file defining "
                                            "preprocess(x) for --test data."),
+    optimize: str = _optimize_option(),
 ) -> None:
     """Build, run and validate the model under several runtimes on one board; one table.
 
@@ -583,7 +596,7 @@ def compare_cmd(
     check_output(out, "dir")
     with progress_display(f"compare {model.name} on {board}") as stage:
         result = compare(model, board, out, runtimes.split(","), runs=runs, validate=validate, port=port,
-                         tflm_dir=tflm_dir, echo=stage, test=test, preprocess=preprocess)
+                         tflm_dir=tflm_dir, echo=stage, test=test, preprocess=preprocess, optimize=optimize)
     rows = table_rows(result)
     table = Table(*rows[0], title=f"{model.name} on {result.board}")
     for row in rows[1:]:
@@ -689,6 +702,7 @@ def run_cmd(
     profile: bool = typer.Option(False, "--profile", help="Per-layer timing compiled into the firmware."),
     port: str | None = typer.Option(None, "--port", help="Serial port of a real board."),
     tflm_dir: Path | None = _tflm_dir_option(),
+    optimize: str = _optimize_option(),
 ) -> None:
     """Train a recipe, quantize it to int8, and bench it on a board with its test set.
 
@@ -701,7 +715,7 @@ def run_cmd(
     with progress_display(f"run {recipe} on {board}") as stage:
         result = run(recipe, board, out, runtime=runtime, epochs=epochs, seed=seed, runs=runs,
                      device_samples=samples, profile=profile, port=port, tflm_dir=tflm_dir,
-                     echo=stage)
+                     echo=stage, optimize=optimize)
     acc = result["accuracy"]
 
     def fmt(v: float | None) -> str:

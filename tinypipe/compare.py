@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from tinypipe.aot.codegen import DEFAULT_OPTIMIZE
 from tinypipe.errors import TinypipeError
 
 # What --runtime names in compare: the runtime, and the TFLite Micro kernel set it forces.
@@ -95,9 +96,10 @@ def check_variants(runtimes: Sequence[str]) -> list[str]:
 def compare(model: str | Path, board: str, out: str | Path, runtimes: Sequence[str] = DEFAULT_VARIANTS,
             runs: int = 10, validate: int = 10, port: str | None = None,
             tflm_dir: str | Path | None = None, echo: Any = None, test: str | Path | None = None,
-            preprocess: str | Path | None = None) -> Comparison:
+            preprocess: str | Path | None = None, optimize: str = DEFAULT_OPTIMIZE) -> Comparison:
     """Benchmark `model` on `board` under each runtime; write out/compare.{json,md}. With `test`
-    (tinypipe.dataset's formats), each row also carries the accuracy measured on the device."""
+    (tinypipe.dataset's formats), each row also carries the accuracy measured on the device.
+    `optimize`: the aot row's goal (ram, balanced or time)."""
     from tinypipe.bench import bench
     from tinypipe.boards import load_board
 
@@ -114,7 +116,7 @@ def compare(model: str | Path, board: str, out: str | Path, runtimes: Sequence[s
         try:
             bench_result = bench(model, b.id, out / name, runtime=runtime, runs=runs, validate=validate,
                                  port=port, tflm_dir=tflm_dir, tflm_kernels=kernels, echo=echo,
-                                 test=test, preprocess=preprocess)
+                                 test=test, preprocess=preprocess, optimize=optimize)
         except TinypipeError as exc:
             partial = out / name / "bench.json"
             bench_result = json.loads(partial.read_text()) if partial.is_file() else {}

@@ -815,14 +815,15 @@ def check_pair(target: Board, emulated: Board) -> None:
 
 def estimate_model(model: str | Path, target: str, emulated: str | None = None, runtime: str = "aot",
                    extra_cflags: Sequence[str] = (), work_dir: str | Path | None = None,
-                   seed: int = 0) -> Estimate:
+                   seed: int = 0, optimize: str = "balanced") -> Estimate:
     """Estimated cycles and ms of one inference of `model` (aot runtime) on the real board `target`.
 
     The model and kernels are built for the emulated board (default: the QEMU board with the
     target's core) exactly as the firmware is, one inference on random int8 input runs under QEMU
-    with the counting plugin, and `tp_m_invoke` from entry to return is priced.
+    with the counting plugin, and `tp_m_invoke` from entry to return is priced. `optimize`: the
+    aot goal its kernel variants are chosen for (tinypipe.aot.codegen.OPTIMIZE_GOALS).
     """
-    traced = trace_model(model, target, emulated, runtime, extra_cflags, work_dir, seed)
+    traced = trace_model(model, target, emulated, runtime, extra_cflags, work_dir, seed, optimize)
     return estimate_stream(traced.stream, traced.insns, traced.target, traced.emulated.id)
 
 
@@ -838,7 +839,7 @@ class Traced:
 
 def trace_model(model: str | Path, target: str, emulated: str | None = None, runtime: str = "aot",
                 extra_cflags: Sequence[str] = (), work_dir: str | Path | None = None,
-                seed: int = 0) -> Traced:
+                seed: int = 0, optimize: str = "balanced") -> Traced:
     """Build `model` for the emulated board and count one inference (see estimate_model)."""
     import numpy as np
 
@@ -853,7 +854,7 @@ def trace_model(model: str | Path, target: str, emulated: str | None = None, run
     check_pair(tb, eb)
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(work_dir) if work_dir else Path(tmp)
-        gen = generate(Path(model), work / "gen", name="m")
+        gen = generate(Path(model), work / "gen", name="m", optimize=optimize)
         runner = QemuRunner([gen], work / "run", board=eb.id, extra_cflags=extra_cflags)
         rng = np.random.default_rng(seed)
         x = [rng.integers(-128, 128, size=(1, *i.shape), dtype=np.int8) for i in gen.inputs]

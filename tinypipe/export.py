@@ -43,6 +43,7 @@ import jinja2
 
 from tinypipe import RUNTIME_DIR, TEMPLATES_DIR
 from tinypipe import graph as graph_mod
+from tinypipe.aot.codegen import DEFAULT_OPTIMIZE
 from tinypipe.boards import Board, check_fit, load_board
 from tinypipe.errors import TinypipeError
 from tinypipe.tflm.arena import ARENA_ALIGNMENT
@@ -163,6 +164,7 @@ class _Plan:
     layers: int
     tflm_measured: int = 0  # TFLite Micro's host measurement (tflm)
     tflm: TflmLibrary | None = None  # what the tflm runtime compiles (tflm.source: tree)
+    optimize: str = DEFAULT_OPTIMIZE  # aot: the goal its kernel variants are chosen for
 
 
 def resolve_runtime(model: str | Path, board: str | Board, requested: str = AUTO) -> tuple[str, str]:
@@ -210,14 +212,15 @@ def _check_io(g: graph_mod.Graph) -> None:
 
 
 def _plan(g: graph_mod.Graph, model: Path, runtime: str, board: Board | None,
-          tflm_dir: str | Path | None = None, tflm_kernels: str | None = None) -> _Plan:
+          tflm_dir: str | Path | None = None, tflm_kernels: str | None = None,
+          optimize: str = DEFAULT_OPTIMIZE) -> _Plan:
     if runtime == "aot":
         from tinypipe.aot.codegen import plan_layers
-
-        layers, plan = plan_layers(g)
         from tinypipe.figures import aot_weights_bytes
 
-        return _Plan(plan.arena_bytes, aot_weights_bytes(g, layers), sum(1 for la in layers if not la.alias))
+        layers, plan = plan_layers(g, optimize)
+        return _Plan(plan.arena_bytes, aot_weights_bytes(g, layers), sum(1 for la in layers if not la.alias),
+                     optimize=optimize)
     from tinypipe.inspect import tflm_arena_bytes
     from tinypipe.tflm.arena import arena_reserve
     from tinypipe.tflm.library import kernel_set, plan_library
@@ -235,6 +238,14 @@ def _plan(g: graph_mod.Graph, model: Path, runtime: str, board: Board | None,
     measured = tflm_arena_bytes(model)
     reserve = arena_reserve(g, measured, kernels, board.mve)
     return _Plan(reserve, g.size_bytes, len(g.operators), measured, lib)
+
+
+def _fits(board: Board, plan: _Plan) -> bool:
+    try:
+        check_fit(board, plan.flash_bytes, plan.arena_bytes, "")
+    except TinypipeError:
+        return False
+    return True
 
 
 def _copy(src: Path, dst: Path, files: list[Path]) -> None:
@@ -269,7 +280,7 @@ def write_sources(model: Path, runtime: str, cfg: HarnessConfig, project_dir: Pa
     if runtime == "aot":
         from tinypipe.aot.codegen import generate
 
-        aot = generate(model, src, AOT_MODEL_NAME)
+        aot = generate(model, src, AOT_MODEL_NAME, optimize=plan.optimize)
         files += aot.files
         _copy(RUNTIME_DIR / "tp_common.h", src / "tp_common.h", files)
         for kernel in sorted((RUNTIME_DIR / "kernels").glob("*.[ch]")):
@@ -373,13 +384,15 @@ def _board_options(board: Board, project_dir: Path, runtime: str, profile: bool,
 def export(model: str | Path, board: str, out: str | Path, runtime: str = "aot", runs: int = DEFAULT_RUNS,
            profile: bool = False, build_flags: Sequence[str] = (),
            tflm_dir: str | Path | None = None, tflm_kernels: str | None = None,
-           serve_idle_ms: int = SERVE_IDLE_MS) -> FirmwareProject:
+           serve_idle_ms: int = SERVE_IDLE_MS, optimize: str = DEFAULT_OPTIMIZE) -> FirmwareProject:
     """Write a PlatformIO project for `model` on `board` into `out`; see the module docstring.
 
     `build_flags` are appended to the env's build_flags (e.g. "-DTP_PORTABLE"); `tflm_dir` is
     the TensorFlow Lite Micro tree for the tflm runtime (tinypipe.tflm.tree.find_tree), and
     `tflm_kernels` ("cmsis-nn" or "reference") overrides the board's kernel set; `serve_idle_ms`:
-    how long the harness waits for a host's validation requests before it stops."""
+    how long the harness waits for a host's validation requests before it stops; `optimize`
+    (aot: ram, balanced or time, tinypipe.aot.codegen.OPTIMIZE_GOALS): how much arena its faster
+    kernel variants may take."""
     model, out = Path(model), Path(out)
     b = load_board(board)
     runtime, _ = resolve_runtime(model, b, runtime)
@@ -392,9 +405,17 @@ def export(model: str | Path, board: str, out: str | Path, runtime: str = "aot",
                             "use --runtime aot --profile, or drop --profile")
     g = graph_mod.load(model)
     _check_io(g)
-    plan = _plan(g, model, runtime, b, tflm_dir, tflm_kernels)
+    plan = _plan(g, model, runtime, b, tflm_dir, tflm_kernels, optimize)
     code_allowance = CODE_BYTES_ALLOWANCE if runtime == "tflm" else 0  # the interpreter and its kernels
-    check_fit(b, plan.flash_bytes + code_allowance, plan.arena_bytes, f"{model.name} ({runtime} runtime)")
+    what = f"{model.name} ({runtime} runtime" + (f", --optimize {optimize})" if runtime == "aot" else ")")
+    try:
+        check_fit(b, plan.flash_bytes + code_allowance, plan.arena_bytes, what)
+    except TinypipeError as exc:
+        smallest = _plan(g, model, runtime, b, optimize="ram") if runtime == "aot" else plan
+        if smallest.arena_bytes < plan.arena_bytes and _fits(b, smallest):
+            raise TinypipeError(exc.what, f"--optimize ram fits: its arena is {smallest.arena_bytes:,} B "
+                                "(slower kernel variants where they need less scratch)") from None
+        raise
     if out.exists() and any(out.iterdir()) and not (out / "platformio.ini").is_file():
         raise TinypipeError(f"{out} exists and is not a tinypipe firmware project",
                             "choose an empty or new --out directory")
@@ -419,7 +440,8 @@ def export(model: str | Path, board: str, out: str | Path, runtime: str = "aot",
         arena_bytes=plan.arena_bytes)
     if "lib_deps" in tflm_options:
         options["lib_deps"] = "\n".join(filter(None, [options.get("lib_deps", ""), tflm_options["lib_deps"]]))
-    comment = (f"Generated by `tinypipe export {model.name} --board {b.id} --runtime {runtime}`.\n"
+    goal = f" --optimize {optimize}" if runtime == "aot" else ""
+    comment = (f"Generated by `tinypipe export {model.name} --board {b.id} --runtime {runtime}{goal}`.\n"
                f"{b.name}; model sha256 {g.sha256}.\n"
                f"Build: pio run -d {out}    Records: tinypipe monitor --port PORT")
     core_dir = ".pio-core" if b.emulated else None  # tinypipe.build's offline PlatformIO core

@@ -62,6 +62,8 @@ class Inspection:
     tflm_arena_bytes: int | None  # TFLite Micro's arena used, measured by its host recorder
     tflm_error: str = ""
     aot_arena_bytes: int | None = None
+    aot_optimize: str = ""  # the goal aot_arena_bytes and aot_plan are for (--optimize)
+    aot_arena_by_goal: dict[str, int] = field(default_factory=dict)  # every --optimize goal's arena
     aot_plan: list[dict[str, Any]] = field(default_factory=list)
     aot_unsupported: list[str] = field(default_factory=list)
     aot_error: str = ""
@@ -135,25 +137,34 @@ def _aot_refusals(g: graph_mod.Graph) -> dict[int, str]:
     return out
 
 
-def _aot_details(g: graph_mod.Graph) -> tuple[set[str], int | None, list[dict[str, Any]], str, int | None]:
-    """Ops the aot runtime supports and, when it can compile the whole model, its memory plan
-    and weights (tinypipe.figures)."""
-    from tinypipe.aot.codegen import plan_layers
+def _aot_details(g: graph_mod.Graph, optimize: str) -> tuple[set[str], dict[str, int], list[dict[str, Any]],
+                                                               str, int | None]:
+    """Ops the aot runtime supports and, when it can compile the whole model, the arena of every
+    --optimize goal, the memory plan for `optimize` and the weights (tinypipe.figures)."""
+    from tinypipe.aot.codegen import OPTIMIZE_GOALS, lower_graph, narrow_where_it_saves_ram
     from tinypipe.aot.lowering import supported_ops
     from tinypipe.figures import aot_weights_bytes
 
     supported = set(supported_ops())
     try:
-        layers, plan = plan_layers(g)
+        lowered = lower_graph(g)
+        plans = {goal: narrow_where_it_saves_ram(g, lowered, allowance)
+                 for goal, allowance in OPTIMIZE_GOALS.items()}
     except TinypipeError as exc:
-        return supported, None, [], exc.what, None
-    return supported, plan.arena_bytes, [asdict(p) for p in plan.placements], "", aot_weights_bytes(g, layers)
+        return supported, {}, [], exc.what, None
+    layers, plan = plans[optimize]
+    return (supported, {goal: p.arena_bytes for goal, (_, p) in plans.items()},
+            [asdict(p) for p in plan.placements], "", aot_weights_bytes(g, layers))
 
 
-def inspect_model(model: str | Path) -> Inspection:
+def inspect_model(model: str | Path, optimize: str = "balanced") -> Inspection:
+    """What `tinypipe inspect` reports; the aot memory plan is the one for `optimize`."""
+    from tinypipe.aot.codegen import arena_allowance
+
+    arena_allowance(optimize)
     path = Path(model)
     g = graph_mod.load(path)
-    supported, aot_arena, aot_plan, aot_error, aot_weights = _aot_details(g)
+    supported, aot_arenas, aot_plan, aot_error, aot_weights = _aot_details(g, optimize)
     refusals = _aot_refusals(g) if aot_error else {}
     tflm_ops, _ = tflm_builtins()
     ops = []
@@ -179,7 +190,8 @@ def inspect_model(model: str | Path) -> Inspection:
         weight_bytes=aot_weights if aot_weights is not None else g.size_bytes,
         weights_runtime="aot" if aot_weights is not None else "tflm",
         tflm_arena_bytes=tflm, tflm_error=tflm_error,
-        aot_arena_bytes=aot_arena, aot_plan=aot_plan,
+        aot_arena_bytes=aot_arenas.get(optimize), aot_plan=aot_plan,
+        aot_optimize=optimize if aot_arenas else "", aot_arena_by_goal=aot_arenas,
         aot_unsupported=sorted(set(g.opcodes) - supported), aot_error=aot_error,
         activations=activation_type(g),
     )
@@ -233,8 +245,10 @@ def print_report(r: Inspection, console: Any) -> None:
     else:
         console.print(f"TFLite Micro: [red]{escape(r.tflm_error)}[/red]")
     if r.aot_arena_bytes is not None:
-        console.print(f"aot arena: {r.aot_arena_bytes:,} B (offline plan below); "
-                      f"weights (aot): {r.weight_bytes:,} B")
+        others = ", ".join(f"{goal} {arena:,} B" for goal, arena in r.aot_arena_by_goal.items()
+                           if goal != r.aot_optimize)
+        console.print(f"aot arena: {r.aot_arena_bytes:,} B for --optimize {r.aot_optimize} (offline plan "
+                      f"below; {others}); weights (aot): {r.weight_bytes:,} B", highlight=False)
         plan = Table(title="aot memory plan")
         for col in ("offset", "bytes", "live (ops)", "tensor"):
             plan.add_column(col, justify="left" if col == "tensor" else "right")

@@ -300,6 +300,8 @@ def _summary(bench: dict[str, Any], unit: str) -> list[Block]:
     ram = _bytes(memory.get("ram_bytes"))
     if memory:
         ram += f": arena {_n(memory.get('arena_bytes'))}"
+        if bench.get("optimize"):
+            ram += f" (--optimize {bench['optimize']})"
         if memory.get("arena_used_bytes") not in (None, memory.get("arena_bytes")):
             ram += f" reserved, {memory['arena_used_bytes']:,} used (as the device reported)"
         if memory.get("stack_bytes") is not None:

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from tinypipe import bench as bench_mod
+from tinypipe.aot.codegen import DEFAULT_OPTIMIZE, arena_allowance
 from tinypipe.errors import TinypipeError
 
 # Test samples sent through the serial protocol: the whole test set up to this many, so the
@@ -21,7 +22,7 @@ DEFAULT_DEVICE_SAMPLES = 1000
 def run(recipe: str, board: str, out: str | Path, runtime: str = "auto", epochs: int | None = None,
         seed: int = 0, runs: int = 10, device_samples: int = DEFAULT_DEVICE_SAMPLES, profile: bool = False,
         port: str | None = None, echo: bench_mod.Echo | None = None,
-        tflm_dir: str | Path | None = None) -> dict[str, Any]:
+        tflm_dir: str | Path | None = None, optimize: str = DEFAULT_OPTIMIZE) -> dict[str, Any]:
     from tinypipe.boards import load_board
     from tinypipe.graph import dequantize_values, quantize_values
     from tinypipe.quantize import host_metric, load_npz, quantize
@@ -40,6 +41,7 @@ def run(recipe: str, board: str, out: str | Path, runtime: str = "auto", epochs:
         from tinypipe.tflm.tree import find_tree
 
         find_tree(tflm_dir)
+    arena_allowance(optimize)  # a wrong goal fails before minutes of training
     if device_samples < 1:
         raise TinypipeError(f"--samples {device_samples}: at least one test sample must run on the device")
     say(f"train {recipe}")
@@ -57,6 +59,7 @@ def run(recipe: str, board: str, out: str | Path, runtime: str = "auto", epochs:
     xq = quantize_values(x, q.input["scale"], q.input["zero_point"])
     result = bench_mod.bench(q.out, board, out / "bench", runtime=runtime, runs=runs, profile=profile,
                              port=port, inputs=[xq], echo=say, tflm_dir=tflm_dir,
+                             optimize=optimize,
                              extra={"recipe": {"name": recipe, "seed": seed, "epochs": trained.epochs}})
     device = dequantize_values(result.pop("device_outputs")[0], q.output["scale"],
                                q.output["zero_point"])

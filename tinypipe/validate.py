@@ -1,6 +1,6 @@
 """Validate a compiled model against the reference interpreter, sample by sample, bit for bit.
 
-The "device" is pluggable: a factory `(model_path, work_dir) -> run(inputs) -> outputs`.
+The "device" is pluggable: a factory `(model_path, work_dir, optimize) -> run(inputs) -> outputs`.
 `host` compiles the aot C with ASan/UBSan and runs it here; any board from boards/ gets the
 firmware path (export, PlatformIO build, QEMU or flash, the serial validation protocol) from
 `tinypipe.device.target.board_device`.
@@ -18,10 +18,11 @@ from typing import Any
 import numpy as np
 
 from tinypipe import graph as graph_mod
+from tinypipe.aot.codegen import DEFAULT_OPTIMIZE, arena_allowance
 from tinypipe.errors import TinypipeError
 
 Run = Callable[[list[np.ndarray]], list[np.ndarray]]  # inputs stacked on axis 0 -> outputs likewise
-DeviceFactory = Callable[[Path, Path], Run]
+DeviceFactory = Callable[[Path, Path, str], Run]  # (model, work directory, --optimize goal)
 DEVICES: dict[str, DeviceFactory] = {}
 
 
@@ -29,12 +30,12 @@ def register_device(board: str, factory: DeviceFactory) -> None:
     DEVICES[board] = factory
 
 
-def host_device(model_path: Path, work_dir: Path) -> Run:
+def host_device(model_path: Path, work_dir: Path, optimize: str) -> Run:
     """The aot C model compiled for this machine with sanitizers; one process per batch."""
     from tinypipe.aot.codegen import generate
     from tinypipe.device.host import HostRunner
 
-    model = generate(model_path, work_dir / "gen", name="model")
+    model = generate(model_path, work_dir / "gen", name="model", optimize=optimize)
     runner = HostRunner([model], work_dir / "host")
     return lambda inputs: runner.run("model", inputs)
 
@@ -62,6 +63,7 @@ class ValidationResult:
     reference: str = ""  # the interpreter the outputs were compared with
     accuracy: dict | None = None  # with --test: tinypipe.metrics.model_accuracy (float, host, device)
     stateful: bool = False  # resource variables: the samples are one sequence, compared step by step
+    optimize: str = ""  # aot: the goal its kernel variants were chosen for (--optimize)
 
     @property
     def ok(self) -> bool:
@@ -175,7 +177,8 @@ def validate(model: str | Path, board: str = "host", samples: int = 100, inputs:
              json_out: str | Path | None = None, seed: int = 0,
              work_dir: str | Path | None = None, port: str | None = None, runtime: str = "aot",
              tflm_dir: str | Path | None = None, test: str | Path | None = None,
-             preprocess: str | Path | None = None, float_model: str | Path | None = None) -> ValidationResult:
+             preprocess: str | Path | None = None, float_model: str | Path | None = None,
+             optimize: str = DEFAULT_OPTIMIZE) -> ValidationResult:
     """Run `samples` random inputs (uniform over the input range) or the given .npz through the
     compiled model on `board` and through the runtime's reference interpreter (reference_for);
     count bit-exact samples. A stateful model (resource variables: a streaming model) gets the
@@ -184,10 +187,11 @@ def validate(model: str | Path, board: str = "host", samples: int = 100, inputs:
 
     With `test` (data `tinypipe.dataset` reads, `preprocess` hook) its samples are the inputs and
     the result's `accuracy` holds the float (`float_model`, default: beside the model), LiteRT
-    int8 and on-board figures (`tinypipe.metrics`)."""
+    int8 and on-board figures (`tinypipe.metrics`). `optimize`: the aot goal (ram, balanced, time)."""
     from tinypipe.reference import random_inputs
 
     model = Path(model)
+    arena_allowance(optimize)  # a wrong goal fails before anything is built
     if board in DEVICES:
         if runtime != "aot":
             raise TinypipeError(f"--board {board} runs the aot runtime only, not {runtime}",
@@ -214,7 +218,7 @@ def validate(model: str | Path, board: str = "host", samples: int = 100, inputs:
     else:
         xs = random_inputs(ref.input_details, samples, seed)
     with tempfile.TemporaryDirectory(prefix="tinypipe-validate-") as tmp:
-        run = factory(model, Path(work_dir or tmp))
+        run = factory(model, Path(work_dir or tmp), optimize)
         got = run(xs)
     expected = ref.run_batch(xs)  # a fresh interpreter: a stateful model starts from its initial state
     got = [as_reference_type(g, e) for g, e in zip(got, expected, strict=True)]
@@ -225,7 +229,8 @@ def validate(model: str | Path, board: str = "host", samples: int = 100, inputs:
         all_same &= np.array([np.array_equal(a, b.reshape(a.shape)) for a, b in zip(g, e, strict=True)])
     result = ValidationResult(str(model), board, n, int(all_same.sum()),
                               max((o.max_abs_diff for o in outputs), default=0.0), outputs, runtime,
-                              reference_label(ref), stateful=graph_mod.load(model).stateful)
+                              reference_label(ref), stateful=graph_mod.load(model).stateful,
+                              optimize=optimize if runtime == "aot" else "")
     if test_data is not None:
         from tinypipe.metrics import model_accuracy
 

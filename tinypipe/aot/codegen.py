@@ -9,6 +9,7 @@ next to one kernel library (tinypipe.library writes one as a library for an appl
 from __future__ import annotations
 
 import json
+import math
 import re
 from dataclasses import dataclass, field
 from functools import cache
@@ -70,6 +71,7 @@ class AotModel:
     layers: list[LayerInfo] = field(default_factory=list)
     inputs: list[IoInfo] = field(default_factory=list)
     outputs: list[IoInfo] = field(default_factory=list)
+    optimize: str = "balanced"  # the goal its kernel variants were chosen for (OPTIMIZE_GOALS)
 
     @property
     def c_file(self) -> Path:
@@ -219,27 +221,40 @@ def check_name(name: str, what: str = "model name") -> None:
 # ones (about 10% fewer instructions; MLPerf's KWS, VWW and IC pay 0.1-2.3%, a tiny model over
 # 50%) and for Helium's planar stride-2 depthwise (VWW: 0.8%, 5% fewer instructions).
 WIDE_ARENA_ALLOWANCE = 1 / 32
+# The goals a user picks between (--optimize): the arena allowance each gives the fast paths.
+OPTIMIZE_GOALS = {"ram": 0.0, "balanced": WIDE_ARENA_ALLOWANCE, "time": math.inf}
+DEFAULT_OPTIMIZE = "balanced"
+OPTIMIZE_HELP = ("ram: the smallest arena; balanced: within 1/32 of it; time: the fastest kernel "
+                 "variants whatever scratch they take")
+
+
+def arena_allowance(optimize: str) -> float:
+    """The arena allowance of an --optimize goal (OPTIMIZE_GOALS); TinypipeError for another word."""
+    if optimize not in OPTIMIZE_GOALS:
+        raise TinypipeError(f"--optimize {optimize!r} is not a goal tinypipe knows",
+                            f"use {', '.join(OPTIMIZE_GOALS)} ({OPTIMIZE_HELP})")
+    return OPTIMIZE_GOALS[optimize]
 
 
 def generate(model_path: str | Path, out_dir: str | Path, name: str = "model",
-             prefix: str | None = None, arena_allowance: float = WIDE_ARENA_ALLOWANCE) -> AotModel:
+             prefix: str | None = None, optimize: str = DEFAULT_OPTIMIZE) -> AotModel:
     """Compile a `.tflite` into `<out_dir>/<name>.c|.h|.json`; raises TinypipeError if unsupported.
     Public symbols are `<prefix>_init`, ... and macros `<PREFIX>_ARENA_BYTES`, ... (default prefix:
-    tp_<name>). `arena_allowance`: how much larger (a fraction) the arena may be for the faster
-    convolutions (narrow_where_it_saves_ram); 0 for the smallest arena, inf for the fastest code."""
+    tp_<name>). `optimize` (OPTIMIZE_GOALS): how much arena the faster kernel variants may take
+    (narrow_where_it_saves_ram)."""
     check_name(name)
     if prefix is not None:
         check_name(prefix, "symbol prefix")
     graph = load(model_path)
-    layers, plan = plan_layers(graph, arena_allowance)
-    return render(graph, layers, plan, Path(out_dir), name, prefix)
+    layers, plan = plan_layers(graph, optimize)
+    return render(graph, layers, plan, Path(out_dir), name, prefix, optimize)
 
 
-def plan_layers(graph: Graph,
-                arena_allowance: float = WIDE_ARENA_ALLOWANCE) -> tuple[list[Layer], MemoryPlan]:
-    """The model's layers, their kernel variants chosen, and their memory plan: what `generate`
-    renders, and what `inspect`, `export` and the library report."""
-    return narrow_where_it_saves_ram(graph, lower_graph(graph), arena_allowance)
+def plan_layers(graph: Graph, optimize: str = DEFAULT_OPTIMIZE) -> tuple[list[Layer], MemoryPlan]:
+    """The model's layers, their kernel variants chosen for the `optimize` goal, and their memory
+    plan: what `generate` renders, and what `inspect`, `export` and the library report."""
+    allowance = arena_allowance(optimize)
+    return narrow_where_it_saves_ram(graph, lower_graph(graph), allowance)
 
 
 def narrow_where_it_saves_ram(graph: Graph, layers: list[Layer],
@@ -447,9 +462,9 @@ def _callee(layer: Layer) -> str:
 
 
 def render(graph: Graph, layers: list[Layer], plan: MemoryPlan, out_dir: Path, name: str,
-           prefix: str | None = None) -> AotModel:
+           prefix: str | None = None, optimize: str = DEFAULT_OPTIMIZE) -> AotModel:
     """Render `<name>.c|.h|.json`; every public symbol starts with `prefix` (default tp_<name>) and
-    every macro with its upper case."""
+    every macro with its upper case. `optimize`: the goal `layers` were chosen for (plan_layers)."""
     prefix = prefix or f"tp_{name}"
     check_buffers(graph, layers, plan)
     if plan.arena_bytes > MAX_ARENA_BYTES:
@@ -547,7 +562,7 @@ def render(graph: Graph, layers: list[Layer], plan: MemoryPlan, out_dir: Path, n
         "layers": ctx_layers, "plan": plan, "plan_rows": plan_rows, "tensors": tensors,
         "headers": sorted({la["header"] for la in ctx_layers}),
         "inputs": io_ctx[:len(inputs)], "outputs": io_ctx[len(inputs):],
-        "arena_bytes": plan.arena_bytes, "weights_bytes": weights_bytes, "macs": macs,
+        "arena_bytes": plan.arena_bytes, "weights_bytes": weights_bytes, "macs": macs, "optimize": optimize,
         "variables": variable_inits(graph, used),  # resource variables: persistent state, <prefix>_reset()
     }
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES_DIR / "aot"), trim_blocks=True,
@@ -564,8 +579,8 @@ def render(graph: Graph, layers: list[Layer], plan: MemoryPlan, out_dir: Path, n
                                [graph.tensor(t).name for t in lay.outputs], op_index=lay.op.index))
     model = AotModel(name=name, source=graph.path, files=files, arena_bytes=plan.arena_bytes,
                      weights_bytes=weights_bytes, macs=macs, plan=plan, layers=infos,
-                     inputs=inputs, outputs=outputs)
-    sidecar = {"name": name, "source": Path(graph.path).name, "sha256": graph.sha256,
+                     inputs=inputs, outputs=outputs, optimize=optimize)
+    sidecar = {"name": name, "source": Path(graph.path).name, "sha256": graph.sha256, "optimize": optimize,
                "arena_bytes": plan.arena_bytes, "weights_bytes": weights_bytes, "macs": macs,
                "layers": [vars(li) for li in infos], "plan": plan.to_json()}
     files[2].write_text(json.dumps(sidecar, indent=1, default=list) + "\n")

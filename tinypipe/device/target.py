@@ -101,13 +101,13 @@ def board_device(board_id: str, port: str | None = None, runtime: str = "aot",
 
         check_serial_port(board_id, port, what="validate")
 
-    def factory(model_path: Path, work_dir: Path) -> Run:
+    def factory(model_path: Path, work_dir: Path, optimize: str) -> Run:
         from tinypipe.build import build
         from tinypipe.export import export
 
         board = load_board(board_id)
         project = export(model_path, board.id, work_dir / "firmware", runtime=runtime, runs=1,
-                         tflm_dir=tflm_dir)
+                         tflm_dir=tflm_dir, optimize=optimize)
         build(project.dir)
 
         return lambda inputs: run_on_target(project.dir, board, inputs, port).outputs
