@@ -33,8 +33,14 @@ int main(void)
     for (;;) {
     }
 #endif
-#ifdef FAULT
-    return (int)*(volatile uint32_t *)0x30000000u; /* unmapped on every board */
+#if FAULT == 1
+    return (int)*(volatile uint32_t *)0x30000000u; /* unmapped on qemu-m4 and qemu-microbit */
+#elif FAULT == 2
+    *(volatile uint32_t *)0 = 1u; /* RAM at address 0 on the MPS2/MPS3 boards: the MPU forbids it */
+#elif FAULT == 3
+    static const uint32_t constant = 1u; /* in flash, which QEMU's boards map as RAM */
+    *(volatile uint32_t *)(uintptr_t)&constant = 2u;
+    say(constant == 1u ? "constant kept\r\n" : "constant overwritten\r\n");
 #endif
     uint32_t n = LOOP_ITERATIONS;
     uint64_t t0 = tp_hal_ticks();
@@ -98,16 +104,33 @@ def test_hello_runs_on_every_emulated_board(board_id: str, tmp_path: Path, core_
     assert (second, code2) == (first, 3)  # deterministic under -icount
 
 
-@pytest.mark.parametrize("board_id", ["qemu-m4", "qemu-microbit"])
-def test_fault_prints_pc_and_exits_nonzero(board_id: str, tmp_path: Path, core_dir: Path) -> None:
+@pytest.mark.parametrize(("board_id", "fault", "kind"), [
+    ("qemu-m4", 1, "MemManage"),      # an unmapped read
+    ("qemu-microbit", 1, "HardFault"),  # Cortex-M0: no MPU, the bus faults
+    ("qemu-m4", 2, "MemManage"),      # a NULL write (flash at 0: read-only)
+    ("qemu-m55", 2, "MemManage"),     # a NULL write (ITCM at 0: outside every region)
+    ("qemu-m33", 3, "MemManage"),     # a write to a const object in flash
+])
+def test_fault_prints_pc_and_exits_nonzero(board_id: str, fault: int, kind: str, tmp_path: Path,
+                                           core_dir: Path) -> None:
+    """A fault prints its kind, PC and LR and exits QEMU with FAULT_EXIT_CODE. The QEMU boards put
+    RAM where a microcontroller has flash, and at address 0: the platform's MPU set-up makes
+    writes there fault as on a real part (a kernel once wrote through a NULL pointer unnoticed)."""
     board = load_board(board_id)
-    project = make_project(tmp_path / "fault", board, core_dir, flags=("-DFAULT",))
+    project = make_project(tmp_path / "fault", board, core_dir, flags=(f"-DFAULT={fault}",))
     build(project)
     proc = subprocess.run([sys.executable, "-m", "tinypipe.cli", "emulate", str(project), "--timeout", "20"],
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == FAULT_EXIT_CODE, proc.stdout + proc.stderr
-    m = re.search(r"\*\*\* FAULT: HardFault pc=0x([0-9a-f]{8}) lr=0x[0-9a-f]{8}", proc.stdout)
+    m = re.search(rf"\*\*\* FAULT: {kind} pc=0x([0-9a-f]{{8}}) lr=0x[0-9a-f]{{8}}", proc.stdout)
     assert m, proc.stdout
+    if kind == "MemManage":  # the address it touched: the constant's is in flash
+        mmfar = re.search(r"mmfar=0x([0-9a-f]{8})", proc.stdout)
+        assert mmfar, proc.stdout
+        flash = board.memory.flash
+        address = int(mmfar.group(1), 16)
+        assert (address == {1: 0x30000000, 2: 0}[fault] if fault != 3
+                else flash.base <= address < flash.base + flash.size), proc.stdout
     pc = int(m.group(1), 16)
     assert board.memory.flash.base is not None
     assert board.memory.flash.base <= pc < board.memory.flash.base + 8192  # inside main()'s code

@@ -126,6 +126,9 @@ SECTIONS
     __bss_end = .;
   }} > RAM
   __heap_start = ALIGN(__bss_end, 8);
+  __flash_start = ORIGIN(FLASH);
+  __flash_end = ORIGIN(FLASH) + LENGTH(FLASH);
+  __ram_start = ORIGIN(RAM);
   __stack_top = ORIGIN(RAM) + LENGTH(RAM);
   __heap_end = __stack_top - __stack_size;
   ASSERT(__heap_end >= __heap_start,
