@@ -76,7 +76,7 @@ mlperf: setup    # the headline figures: bench/results/mlperf_tiny-*.md, aot_mem
 # signal, a sanitizer report, a compile failure, a hang or impossible output.
 FUZZ_JSON ?= out/fuzz/fuzz.json
 fuzz: setup
-	$(VENV)/python -m tests.fuzz.run --inspect 10000 --validate 300 --build 50 --jobs 2 \
+	$(VENV)/python -m tests.fuzz.run --inspect 10000 --validate 300 --build 50 --emulate 60 --jobs 2 \
 		--json $(FUZZ_JSON) --save out/fuzz/failures
 
 # Fidelity (issue 13): FIDELITY_N random multi-operator Keras models (tests/fidelity/generate.py),

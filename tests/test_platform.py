@@ -136,6 +136,21 @@ def test_fault_prints_pc_and_exits_nonzero(board_id: str, fault: int, kind: str,
     assert board.memory.flash.base <= pc < board.memory.flash.base + 8192  # inside main()'s code
 
 
+def test_a_fault_reaches_the_serial_host_as_one_clear_error(tmp_path: Path, core_dir: Path) -> None:
+    """A host reading records (bench, validate, monitor) from firmware that crashes gets the fault
+    report, not "the serial connection went away"."""
+    from tinypipe.device.protocol import Device
+
+    project = make_project(tmp_path / "fault", load_board("qemu-m4"), core_dir, flags=("-DFAULT=2",))
+    build(project)
+    fault = r"the firmware faulted: \*\*\* FAULT: MemManage pc=.* mmfar=0x0{8}"
+    with (emulate(project, timeout_s=20) as session,
+          Device(session.url, timeout_s=20, open_timeout_s=10) as device):
+        with pytest.raises(TinypipeError, match=fault):
+            device.read_record()
+        assert device.skipped_lines >= 2  # the greeting and the fault line
+
+
 def test_watchdog_kills_a_hung_firmware(tmp_path: Path, core_dir: Path) -> None:
     project = make_project(tmp_path / "hang", load_board("qemu-m3"), core_dir, flags=("-DHANG",))
     with emulate(project, timeout_s=2) as session:

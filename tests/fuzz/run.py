@@ -1,13 +1,16 @@
 """The hostile-model fuzzer behind `make fuzz`: tinypipe's CLI on mutants of the MLPerf Tiny models.
 
-    python -m tests.fuzz.run --inspect 10000 --validate 300 --build 50 --json out/fuzz/fuzz.json
+    python -m tests.fuzz.run --inspect 10000 --validate 300 --build 50 --emulate 60 --json out/fuzz/fuzz.json
 
-Three stages, each mutant in its own process with a timeout:
+Four stages, each mutant in its own process with a timeout:
 
 * `inspect`  - `tinypipe inspect MUTANT` (three in four with --json, whose figures are checked);
 * `validate` - `tinypipe validate MUTANT --board host` (the host build has ASan/UBSan) on mutants
   that still parse;
-* `build`    - `tinypipe export MUTANT --board qemu-m4` then `tinypipe build` (no emulation).
+* `build`    - `tinypipe export MUTANT --board qemu-m4` then `tinypipe build` (no emulation);
+* `emulate`  - `tinypipe validate MUTANT --board qemu-m4|qemu-m55 --optimize ram|balanced|time`:
+  the firmware with the DSP and Helium kernels (their assembly) under QEMU, whose MPU makes a
+  store to flash or address 0 fault.
 
 The CLI (`tinypipe.cli.main`) runs in a child forked from a worker that has already imported
 tinypipe, in its own session: a mutant costs its own work, not Python's start-up, and a signal
@@ -16,8 +19,9 @@ or a hang ends only that child (and its process group). No model is loaded in th
 Every run gets one outcome: ok, refused (exit 2 with an `error:` line), mismatch (validate's
 exit 1: the compiled model differs from the reference), bad-output (exit 0 with impossible
 figures, or exit 2 without the one-line error), traceback, signal, sanitizer, compile-failure,
-hang. A process pool of `--jobs` workers (default 2) runs the mutants; the counts per stage,
-mutation kind and outcome are printed and written as JSON. Exit code 1 if any outcome is bad.
+fault (the firmware crashed), hang. A process pool of `--jobs` workers (default 2) runs the
+mutants; the counts per stage, mutation kind and outcome are printed and written as JSON. Exit
+code 1 if any outcome is bad.
 """
 
 from __future__ import annotations
@@ -48,16 +52,18 @@ ROOT = Path(__file__).resolve().parents[2]
 MODELS_DIR = Path(os.environ.get("TP_FUZZ_MODELS", ROOT.parent / "shared" / "models" / "mlperf-tiny"))
 SEED_MODELS = ["kws_ref_model", "vww_96_int8", "pretrainedResnet_quant", "ad01_int8", "str_ww_ref_model"]
 OUTCOMES = ("ok", "refused", "mismatch", "bad-output", "traceback", "signal", "sanitizer", "compile-failure",
-            "hang")
-BAD = {"mismatch", "bad-output", "traceback", "signal", "sanitizer", "compile-failure", "hang"}
-TIMEOUTS = {"inspect": 60.0, "validate": 600.0, "export": 300.0, "build": 900.0}
+            "fault", "hang")
+BAD = {"mismatch", "bad-output", "traceback", "signal", "sanitizer", "compile-failure", "fault", "hang"}
+TIMEOUTS = {"inspect": 60.0, "validate": 600.0, "export": 300.0, "build": 900.0, "emulate": 900.0}
+EMULATE_BOARDS = ("qemu-m4", "qemu-m55")  # the DSP and the Helium kernels
+GOALS = ("balanced", "ram", "time")  # --optimize: every kernel variant, narrowed or not
 SANITIZER = re.compile(r"AddressSanitizer|UndefinedBehaviorSanitizer|LeakSanitizer|runtime error:")
 ENV = {"TF_CPP_MIN_LOG_LEVEL": "3", "PLATFORMIO_SETTING_ENABLE_TELEMETRY": "no", "COLUMNS": "160"}
 
 
 @dataclass
 class Task:
-    stage: str  # inspect | validate | build
+    stage: str  # inspect | validate | build | emulate
     index: int
     kind: str
     model: str
@@ -219,12 +225,14 @@ def classify(stage: str, run: Run, json_report: bool = False) -> tuple[str, str]
         return "compile-failure", detail
     if re.search(r"host run of '\w+' failed \(exit -\d+\)", run.err):
         return "signal", detail
+    if run.code == 2 and re.search(r"the firmware (faulted|exited with code)", run.err):
+        return "fault", detail
     if run.code == 2:
         errors = [ln for ln in lines if ln.startswith("error: ")]
         if len(errors) == 1 and lines[0] == errors[0] and len(lines) <= 2:
             return "refused", errors[0]
         return "bad-output", "exit 2 without one error line:\n" + detail
-    if run.code == 1 and stage == "validate" and "MISMATCH" in run.out:
+    if run.code == 1 and stage in ("validate", "emulate") and "MISMATCH" in run.out:
         return "mismatch", run.out.strip().splitlines()[-1]
     if run.code == 0:
         if json_report:
@@ -272,6 +280,13 @@ def run_task(task: Task, save_dir: str | None = None) -> Result:
             run = run_forked(["validate", str(path), "--board", "host", "--samples", "3", "--seed",
                               str(task.index)], TIMEOUTS["validate"], work)
             outcome, detail = classify("validate", run)
+        elif task.stage == "emulate":
+            board = EMULATE_BOARDS[task.index % len(EMULATE_BOARDS)]
+            goal = GOALS[task.index // len(EMULATE_BOARDS) % len(GOALS)]
+            run = run_forked(["validate", str(path), "--board", board, "--samples", "3", "--seed",
+                              str(task.index), "--optimize", goal], TIMEOUTS["emulate"], work)
+            outcome, detail = classify("emulate", run)
+            what += f" ({board}, --optimize {goal})"
         else:
             project = work / "fw"
             run = run_forked(["export", str(path), "--board", "qemu-m4", "--out", str(project)],
@@ -313,10 +328,10 @@ def tasks(stage: str, count: int, seed: int) -> list[Task]:
 
 
 def run_campaign(n_inspect: int, n_validate: int, n_build: int, seed: int = 0, jobs: int = 2,
-                 save_dir: str | None = None, progress: bool = False) -> dict[str, Any]:
-    """Run the three stages; returns the summary (see `summarize`)."""
-    todo = [*tasks("build", n_build, seed), *tasks("validate", n_validate, seed),
-            *tasks("inspect", n_inspect, seed)]
+                 save_dir: str | None = None, progress: bool = False, n_emulate: int = 0) -> dict[str, Any]:
+    """Run the four stages; returns the summary (see `summarize`)."""
+    todo = [*tasks("emulate", n_emulate, seed), *tasks("build", n_build, seed),
+            *tasks("validate", n_validate, seed), *tasks("inspect", n_inspect, seed)]
     start = time.monotonic()
     results: list[Result] = []
     ctx = multiprocessing.get_context("fork")
@@ -396,6 +411,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--inspect", type=int, default=10_000, help="inspect mutants")
     ap.add_argument("--validate", type=int, default=300, help="validate --board host mutants")
     ap.add_argument("--build", type=int, default=50, help="export + build mutants for qemu-m4")
+    ap.add_argument("--emulate", type=int, default=60, help="validate mutants on qemu-m4 and qemu-m55")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--jobs", type=int, default=2, help="worker processes")
     ap.add_argument("--json", type=Path, default=None, help="write the summary here")
@@ -405,7 +421,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"fuzz: the MLPerf Tiny models are not in {MODELS_DIR}", file=sys.stderr)
         return 2
     summary = run_campaign(args.inspect, args.validate, args.build, args.seed, args.jobs, args.save,
-                           progress=True)
+                           progress=True, n_emulate=args.emulate)
     print(format_table(summary))
     for r in summary["bad_examples"][:20]:
         print(f"  {r['stage']} #{r['index']} {r['kind']} {r['model']} ({r['mutation']}): {r['outcome']}\n"

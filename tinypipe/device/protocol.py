@@ -42,6 +42,7 @@ FRAME_TRIES = 3  # sends of one request the board rejected as damaged, before gi
 SETTLE_QUIET_S = 0.6
 SETTLE_MAX_S = 5.0
 MAX_MESSAGE_CHARS = 200  # of an error frame's text, as quoted to the user
+FAULT_MARK = b"*** FAULT"  # the line a fault handler prints (the QEMU platform's startup.c)
 
 _HEADER = struct.Struct("<BI")  # type, payload length
 _CRC = struct.Struct("<I")
@@ -254,6 +255,7 @@ class Device:
         self.skipped_lines = 0  # noise lines seen between records
         self.last_units = 0  # units of the last `infer`
         self.retries = 0  # requests sent again after the board rejected them as damaged
+        self.fault: str | None = None  # the fault report line the board printed, if it did
         self._buffer = bytearray()
         self._skip_line = False  # inside an overlong line: drop bytes up to its end
         self._read_timeout: float | None = None
@@ -287,6 +289,16 @@ class Device:
     # --- bytes ----------------------------------------------------------------------------
 
     def _lost(self, exc: Exception) -> TinypipeError:
+        at = self._buffer.find(FAULT_MARK)
+        if self.fault is None and at >= 0:  # printed between frames, then the board stopped
+            self.fault = self._buffer[at:].split(b"\n")[0].decode("ascii", errors="replace").strip()
+        if self.fault is not None:
+            return TinypipeError(
+                f"{self.port}: the firmware faulted: {self.fault[:MAX_MESSAGE_CHARS]}",
+                "a crash of the firmware running this model (mmfar/bfar: the address it touched); "
+                "`tinypipe validate MODEL --board host` runs it under sanitizers; please report it "
+                "with the model",
+            )
         return TinypipeError(
             f"{self.port}: the serial connection went away ({exc})",
             "the board was reset or unplugged, or the emulator exited; check its output",
@@ -378,6 +390,8 @@ class Device:
                 return record
             if line.strip():
                 self.skipped_lines += 1
+            if line.startswith(FAULT_MARK.decode()):
+                self.fault = line.strip()
 
     # --- frames ---------------------------------------------------------------------------
 

@@ -51,7 +51,8 @@ def _device(project: Path, board: Board, port: str | None, timeout_s: float) -> 
                 device.close()
             code = session.wait(timeout_s=30)
             if code != 0:
-                raise TinypipeError(f"{board.id}: the firmware exited with code {code}",
+                what = f"faulted ({device.fault})" if device.fault else f"exited with code {code}"
+                raise TinypipeError(f"{board.id}: the firmware {what}",
                                     "run `tinypipe emulate` on the project to see its output")
         return
     if not port:
