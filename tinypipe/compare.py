@@ -67,7 +67,9 @@ class Comparison:
 
 def _row(name: str, result: dict[str, Any]) -> Row:
     lat, mem, val = result.get("latency") or {}, result.get("memory") or {}, result.get("validation") or {}
-    row = Row(name, error=result.get("error", ""))
+    goal = result.get("optimize")
+    row = Row(f"{name} (--optimize {goal})" if goal and goal != DEFAULT_OPTIMIZE else name,
+              error=result.get("error", ""))
     if lat:
         row.latency, row.unit = lat["median"], lat["unit"]
         row.macs_per_unit = (result.get("efficiency") or {}).get("macs_per_unit")
