@@ -41,6 +41,7 @@ from pathlib import Path
 from typing import Any
 
 from tinypipe import BOARDS_DIR
+from tinypipe.aot.codegen import DEFAULT_OPTIMIZE
 from tinypipe.boards import Board, EstimateParams, load_board
 from tinypipe.errors import TinypipeError
 
@@ -815,7 +816,7 @@ def check_pair(target: Board, emulated: Board) -> None:
 
 def estimate_model(model: str | Path, target: str, emulated: str | None = None, runtime: str = "aot",
                    extra_cflags: Sequence[str] = (), work_dir: str | Path | None = None,
-                   seed: int = 0, optimize: str = "balanced") -> Estimate:
+                   seed: int = 0, optimize: str = DEFAULT_OPTIMIZE) -> Estimate:
     """Estimated cycles and ms of one inference of `model` (aot runtime) on the real board `target`.
 
     The model and kernels are built for the emulated board (default: the QEMU board with the
@@ -839,7 +840,7 @@ class Traced:
 
 def trace_model(model: str | Path, target: str, emulated: str | None = None, runtime: str = "aot",
                 extra_cflags: Sequence[str] = (), work_dir: str | Path | None = None,
-                seed: int = 0, optimize: str = "balanced") -> Traced:
+                seed: int = 0, optimize: str = DEFAULT_OPTIMIZE) -> Traced:
     """Build `model` for the emulated board and count one inference (see estimate_model)."""
     import numpy as np
 

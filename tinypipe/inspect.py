@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from tinypipe import graph as graph_mod
+from tinypipe.aot.codegen import DEFAULT_OPTIMIZE
 from tinypipe.errors import TinypipeError
 from tinypipe.figures import op_macs, op_params
 from tinypipe.ops import tflm_builtins
@@ -157,7 +158,7 @@ def _aot_details(g: graph_mod.Graph, optimize: str) -> tuple[set[str], dict[str,
             [asdict(p) for p in plan.placements], "", aot_weights_bytes(g, layers))
 
 
-def inspect_model(model: str | Path, optimize: str = "balanced") -> Inspection:
+def inspect_model(model: str | Path, optimize: str = DEFAULT_OPTIMIZE) -> Inspection:
     """What `tinypipe inspect` reports; the aot memory plan is the one for `optimize`."""
     from tinypipe.aot.codegen import arena_allowance
 

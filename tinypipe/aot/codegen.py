@@ -27,6 +27,16 @@ from tinypipe.errors import TinypipeError
 from tinypipe.figures import aot_weights_bytes, op_macs
 from tinypipe.graph import Graph, Operator, Tensor, load
 
+# How much larger than with 4-pixel convolutions the arena may be for the DSP's 8- and 16-pixel
+# ones (about 10% fewer instructions; MLPerf's KWS, VWW and IC pay 0.1-2.3%, a tiny model over
+# 50%) and for Helium's planar stride-2 depthwise (VWW: 0.8%, 5% fewer instructions).
+WIDE_ARENA_ALLOWANCE = 1 / 32
+# The goals a user picks between (--optimize): the arena allowance each gives the fast paths.
+OPTIMIZE_GOALS = {"ram": 0.0, "balanced": WIDE_ARENA_ALLOWANCE, "time": math.inf}
+DEFAULT_OPTIMIZE = "balanced"
+OPTIMIZE_HELP = ("ram: the smallest arena; balanced: within 1/32 of it; time: the fastest kernel "
+                 "variants whatever scratch they take")
+
 VALUES_PER_LINE = {"int8_t": 16, "uint8_t": 16, "int16_t": 12, "int32_t": 8, "int64_t": 4, "float": 6,
                    "double": 3}
 
@@ -71,7 +81,7 @@ class AotModel:
     layers: list[LayerInfo] = field(default_factory=list)
     inputs: list[IoInfo] = field(default_factory=list)
     outputs: list[IoInfo] = field(default_factory=list)
-    optimize: str = "balanced"  # the goal its kernel variants were chosen for (OPTIMIZE_GOALS)
+    optimize: str = DEFAULT_OPTIMIZE  # the goal its kernel variants were chosen for (OPTIMIZE_GOALS)
 
     @property
     def c_file(self) -> Path:
@@ -217,15 +227,6 @@ def check_name(name: str, what: str = "model name") -> None:
                             "use letters, digits and underscores, e.g. --name kws")
 
 
-# How much larger than with 4-pixel convolutions the arena may be for the DSP's 8- and 16-pixel
-# ones (about 10% fewer instructions; MLPerf's KWS, VWW and IC pay 0.1-2.3%, a tiny model over
-# 50%) and for Helium's planar stride-2 depthwise (VWW: 0.8%, 5% fewer instructions).
-WIDE_ARENA_ALLOWANCE = 1 / 32
-# The goals a user picks between (--optimize): the arena allowance each gives the fast paths.
-OPTIMIZE_GOALS = {"ram": 0.0, "balanced": WIDE_ARENA_ALLOWANCE, "time": math.inf}
-DEFAULT_OPTIMIZE = "balanced"
-OPTIMIZE_HELP = ("ram: the smallest arena; balanced: within 1/32 of it; time: the fastest kernel "
-                 "variants whatever scratch they take")
 
 
 def arena_allowance(optimize: str) -> float:
