@@ -171,6 +171,9 @@ def test_nucleo_builds_offline_and_fits_the_chip(board_id: str, runtime: str, bu
     if runtime == "tflm":
         assert "-DTF_LITE_STATIC_MEMORY" in b.log or "tflite-micro-cmsis-nn" in b.log
     check_fit(board, text + data, data + bss, "the KWS firmware")
+    # A fault reports itself over the UART: the HAL's HardFault_Handler, not the startup's weak loop.
+    nm = subprocess.run(["arm-none-eabi-nm", str(b.elf)], capture_output=True, text=True, check=True).stdout
+    assert re.search(r"^[0-9a-f]+ T HardFault_Handler$", nm, re.M) and " T tp_stm32_fault_report" in nm
 
     # The board file's memory map is the chip's (the cache's device-header linker script) ...
     chip = _package_ldscript_regions(board)

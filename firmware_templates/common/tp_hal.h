@@ -88,6 +88,54 @@ static inline uint32_t tp_stack_scan(const uint32_t *bottom, const uint32_t *top
  * with it); on real boards, park the core. */
 void tp_hal_exit(int code);
 
+#if defined(__arm__) && defined(__ARM_ARCH_PROFILE) && __ARM_ARCH_PROFILE == 'M'
+/* The line a board's fault handler prints, which the host reports as "the firmware faulted"
+ * (tinypipe.device.protocol): "*** FAULT: <exception> pc=0x... lr=0x..." from the stacked frame
+ * (r0-r3, r12, lr, pc, xpsr) and, on the mainline cores, the fault status and the addresses a bus
+ * or an MPU fault touched (cfsr, bfar, mmfar). tp_fault_line() returns its length. */
+#define TP_FAULT_LINE_BYTES 128
+
+static inline char *tp_fault_text(char *p, const char *text)
+{
+    while (*text) {
+        *p++ = *text++;
+    }
+    return p;
+}
+
+static inline char *tp_fault_hex(char *p, const char *label, uint32_t value)
+{
+    p = tp_fault_text(p, label);
+    p = tp_fault_text(p, "0x");
+    for (int shift = 28; shift >= 0; shift -= 4) {
+        *p++ = "0123456789abcdef"[(value >> shift) & 0xFu];
+    }
+    return p;
+}
+
+static inline uint32_t tp_fault_line(char line[TP_FAULT_LINE_BYTES], const uint32_t *frame)
+{
+    static const char *const names[] = {"Thread", "Reset", "NMI", "HardFault", "MemManage",
+                                        "BusFault", "UsageFault", "SecureFault", "?", "?", "?",
+                                        "SVCall", "DebugMonitor", "?", "PendSV"};
+    uint32_t ipsr;
+    __asm__ volatile("mrs %0, ipsr" : "=r"(ipsr));
+    ipsr &= 0x1FFu;
+    char *p = tp_fault_text(line, "\r\n*** FAULT: ");
+    p = tp_fault_text(p, ipsr < sizeof names / sizeof names[0] ? names[ipsr] : "IRQ");
+    p = tp_fault_hex(p, " pc=", frame[6]);
+    p = tp_fault_hex(p, " lr=", frame[5]);
+#if __ARM_ARCH_ISA_THUMB >= 2 /* v7-M, v8-M mainline: the System Control Block's fault registers */
+    p = tp_fault_hex(p, " cfsr=", *(volatile const uint32_t *)0xE000ED28u);
+    p = tp_fault_hex(p, " bfar=", *(volatile const uint32_t *)0xE000ED38u);
+    p = tp_fault_hex(p, " mmfar=", *(volatile const uint32_t *)0xE000ED34u);
+#endif
+    p = tp_fault_text(p, "\r\n");
+    *p = '\0';
+    return (uint32_t)(p - line);
+}
+#endif
+
 #ifdef __cplusplus
 }
 #endif

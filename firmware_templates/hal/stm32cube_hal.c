@@ -235,6 +235,31 @@ void tp_hal_exit(int code)
 /* The Cube HAL's millisecond tick. */
 void SysTick_Handler(void) { HAL_IncTick(); }
 
+/* A fault (MemManage, BusFault and UsageFault escalate to it): its line (tp_hal.h's
+ * tp_fault_line) over the UART, polled, so that the host says "the firmware faulted: ..." with
+ * the PC and the address it touched instead of waiting out a silent board; then park. Compiled
+ * and linked in CI (tests/test_real_boards.py), never run there: no board is attached. */
+__attribute__((used)) void tp_stm32_fault_report(const uint32_t *frame)
+{
+    char line[TP_FAULT_LINE_BYTES];
+    const uint32_t n = tp_fault_line(line, frame);
+    uart.gState = HAL_UART_STATE_READY; /* the fault may have struck inside a transmission */
+    __HAL_UNLOCK(&uart);
+    (void)HAL_UART_Transmit(&uart, (uint8_t *)line, (uint16_t)n, HAL_MAX_DELAY);
+    for (;;) {
+    }
+}
+
+/* The stacked frame: MSP or PSP, per EXC_RETURN bit 2. */
+__attribute__((naked)) void HardFault_Handler(void)
+{
+    __asm__ volatile("tst lr, #4\n\t"
+                     "ite eq\n\t"
+                     "mrseq r0, msp\n\t"
+                     "mrsne r0, psp\n\t"
+                     "b tp_stm32_fault_report\n\t");
+}
+
 /* The stack (tinypipe.ld): from above the heap reserve, which starts at _end after .bss, up to
  * _estack at the top of the RAM region. main() paints it; tp_hal_stack_used() scans it. */
 extern uint32_t _estack[];

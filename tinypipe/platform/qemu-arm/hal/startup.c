@@ -6,7 +6,8 @@
  * FPU/MVE when the core has one, paints the free stack for the high-water mark (hal.c's
  * tp_hal_stack_used), protects memory with the MPU as a microcontroller's is (mpu_protect), runs
  * C/C++ constructors and calls main(); main's return value becomes QEMU's exit code. A fault
- * prints the stacked PC/LR (and the faulting address) over the UART and exits with TP_EXIT_FAULT.
+ * prints its line (tp_hal.h's tp_fault_line: PC, LR, the address it touched) over the UART and
+ * exits with TP_EXIT_FAULT.
  */
 #include <stdint.h>
 
@@ -159,43 +160,14 @@ __attribute__((naked)) void Fault_Handler(void)
         ".ltorg\n");
 }
 
-static void put_str(const char *s)
-{
-    while (*s) {
-        tp_uart_putc((uint8_t)*s++);
-    }
-}
-
-static void put_hex(const char *label, uint32_t v)
-{
-    char buf[11] = "0x";
-    for (int i = 0; i < 8; i++) {
-        buf[2 + i] = "0123456789abcdef"[(v >> (28 - 4 * i)) & 0xFu];
-    }
-    buf[10] = '\0';
-    put_str(label);
-    put_str(buf);
-}
-
 void tp_fault_report(const uint32_t *frame, uint32_t exc_return)
 {
-    static const char *const names[] = {"Thread", "Reset", "NMI", "HardFault", "MemManage",
-                                        "BusFault", "UsageFault", "SecureFault", "?", "?", "?",
-                                        "SVCall", "DebugMonitor", "?", "PendSV"};
-    uint32_t ipsr;
-    __asm__ volatile("mrs %0, ipsr" : "=r"(ipsr));
-    ipsr &= 0x1FFu;
+    char line[TP_FAULT_LINE_BYTES];
+    const uint32_t n = tp_fault_line(line, frame);
     (void)exc_return;
     tp_uart_init(TP_CLOCK_HZ, TP_BAUD); /* a program that never set the UART up (QemuRunner's) */
-    put_str("\r\n*** FAULT: ");
-    put_str(ipsr < sizeof names / sizeof names[0] ? names[ipsr] : "IRQ");
-    put_hex(" pc=", frame[6]);
-    put_hex(" lr=", frame[5]);
-#if __ARM_ARCH >= 7
-    put_hex(" cfsr=", TP_REG(0xE000ED28u, 0));
-    put_hex(" bfar=", TP_REG(0xE000ED38u, 0));
-    put_hex(" mmfar=", TP_REG(0xE000ED34u, 0));
-#endif
-    put_str("\r\n");
+    for (uint32_t i = 0; i < n; i++) {
+        tp_uart_putc((uint8_t)line[i]);
+    }
     tp_semihost_exit(TP_EXIT_FAULT);
 }
