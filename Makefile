@@ -64,10 +64,11 @@ compare: setup  # the same model under several runtimes on one board, one table
 	$(TP) compare $(MODEL) --board $(BOARD) --runtime $(RUNTIMES) --optimize $(OPTIMIZE) --runs $(RUNS) \
 		--out $(OUT)-compare $(PORT_ARG)
 
-mlperf: setup    # the headline figures: bench/results/mlperf_tiny-*.md, aot_memory-*.md, cycle_estimates-*.md
+mlperf: setup    # the headline figures: bench/results/mlperf_tiny-*.md, aot_memory-*.md, cycle_estimates-*.md, optimize_goals-*.md
 	$(VENV)/python bench/mlperf_tiny.py
 	$(VENV)/python bench/aot_memory.py
 	$(VENV)/python bench/cycle_estimates.py
+	$(VENV)/python bench/optimize_goals.py
 	$(VENV)/pytest -q -m mlperf  # the NUCLEO-H7A3ZI-Q tflm build, from the qemu-m7 objects just compiled
 
 # Hostile models (issue 12): 10,000 `inspect`, 300 `validate --board host` (ASan/UBSan) and 50

@@ -157,3 +157,35 @@ def test_stride_2_planar_depthwise_costs_little_ram(tmp_path: Path) -> None:
     got = QemuRunner([vww], tmp_path / "m4", board="qemu-m4").run("vww", xs)
     for g, e in zip(got, ref.run_batch(xs), strict=True):
         np.testing.assert_array_equal(g, e.reshape(g.shape))
+
+
+@pytest.mark.qemu
+@pytest.mark.slow
+def test_a_core_reserves_no_scratch_for_variants_it_never_runs(tmp_path: Path) -> None:
+    """export plans for its board's core (Board.kernel_path): a layer narrows as far as that core's
+    variant stays the same, so the arena holds no scratch the core never uses. MLPerf's KWS for
+    Helium: the DSP's 16- and 8-pixel convolutions go, 16,768 B instead of 17,088, its Helium calls
+    unchanged; VWW for the DSP: Helium's stride-2 planar depthwise goes, 55,568 B instead of
+    55,888, its DSP calls unchanged. The code stays correct on every core: both run bit-exact on
+    the DSP and on the Helium core."""
+    kws, vww = mlperf_model("kws_ref_model"), mlperf_model("vww_96_int8")
+    cases = {"kws": (kws, "helium", 17_088, 16_768), "vww": (vww, "dsp", 55_888, 55_568)}
+    models = []
+    for name, (path, kernels, any_core, one_core) in cases.items():
+        anywhere = generate(path, tmp_path / "any", name=name)
+        mine = generate(path, tmp_path / kernels, name=name, kernels=kernels)
+        assert (anywhere.arena_bytes, mine.arena_bytes) == (any_core, one_core), name
+        calls = {k: re.findall(r"TP_VARIANT\((\w+), (\w+), (\w+)\)", m.c_file.read_text())
+                 for k, m in (("any", anywhere), ("mine", mine))}
+        column = 2 if kernels == "helium" else 1
+        assert [c[column] for c in calls["mine"]] == [c[column] for c in calls["any"]], name
+        assert calls["mine"] != calls["any"], name  # the other core's variants were narrowed
+        assert f"for a core running the {kernels} kernels" in mine.c_file.read_text()
+        models.append(mine)
+    for board in ("qemu-m4", "qemu-m55"):
+        runner = QemuRunner(models, tmp_path / board, board=board)
+        for name, m in zip(cases, models, strict=True):
+            ref = Reference(cases[name][0])
+            xs = random_inputs(ref.input_details, 2, seed=9)
+            for g, e in zip(runner.run(m.name, xs), ref.run_batch(xs), strict=True):
+                np.testing.assert_array_equal(g, e.reshape(g.shape), err_msg=f"{name} on {board}")

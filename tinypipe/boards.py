@@ -231,6 +231,14 @@ class Board:
     def emulated(self) -> bool:
         return self.emulator is not None
 
+    @property
+    def kernel_path(self) -> str:
+        """The aot kernels this board's core runs (tp_common.h's TP_VARIANT): helium on Armv8.1-M
+        with MVE, dsp on Arm cores with the DSP extension, else portable."""
+        if not self.core.startswith("cortex-"):
+            return "portable"
+        return "helium" if self.mve else "dsp" if self.dsp else "portable"
+
     def supports(self, runtime: str) -> bool:
         return runtime in self.runtimes
 

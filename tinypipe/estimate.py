@@ -855,7 +855,7 @@ def trace_model(model: str | Path, target: str, emulated: str | None = None, run
     check_pair(tb, eb)
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(work_dir) if work_dir else Path(tmp)
-        gen = generate(Path(model), work / "gen", name="m", optimize=optimize)
+        gen = generate(Path(model), work / "gen", name="m", optimize=optimize, kernels=eb.kernel_path)
         runner = QemuRunner([gen], work / "run", board=eb.id, extra_cflags=extra_cflags)
         rng = np.random.default_rng(seed)
         x = [rng.integers(-128, 128, size=(1, *i.shape), dtype=np.int8) for i in gen.inputs]

@@ -165,6 +165,7 @@ class _Plan:
     tflm_measured: int = 0  # TFLite Micro's host measurement (tflm)
     tflm: TflmLibrary | None = None  # what the tflm runtime compiles (tflm.source: tree)
     optimize: str = DEFAULT_OPTIMIZE  # aot: the goal its kernel variants are chosen for
+    kernels: str | None = None  # aot: the kernel path of the board's core (Board.kernel_path)
 
 
 def resolve_runtime(model: str | Path, board: str | Board, requested: str = AUTO) -> tuple[str, str]:
@@ -218,9 +219,10 @@ def _plan(g: graph_mod.Graph, model: Path, runtime: str, board: Board | None,
         from tinypipe.aot.codegen import plan_layers
         from tinypipe.figures import aot_weights_bytes
 
-        layers, plan = plan_layers(g, optimize)
+        kernels = board.kernel_path if board is not None else None
+        layers, plan = plan_layers(g, optimize, kernels)
         return _Plan(plan.arena_bytes, aot_weights_bytes(g, layers), sum(1 for la in layers if not la.alias),
-                     optimize=optimize)
+                     optimize=optimize, kernels=kernels)
     from tinypipe.inspect import tflm_arena_bytes
     from tinypipe.tflm.arena import arena_reserve
     from tinypipe.tflm.library import kernel_set, plan_library
@@ -280,7 +282,7 @@ def write_sources(model: Path, runtime: str, cfg: HarnessConfig, project_dir: Pa
     if runtime == "aot":
         from tinypipe.aot.codegen import generate
 
-        aot = generate(model, src, AOT_MODEL_NAME, optimize=plan.optimize)
+        aot = generate(model, src, AOT_MODEL_NAME, optimize=plan.optimize, kernels=plan.kernels)
         files += aot.files
         _copy(RUNTIME_DIR / "tp_common.h", src / "tp_common.h", files)
         for kernel in sorted((RUNTIME_DIR / "kernels").glob("*.[ch]")):

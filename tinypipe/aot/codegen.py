@@ -36,6 +36,8 @@ OPTIMIZE_GOALS = {"ram": 0.0, "balanced": WIDE_ARENA_ALLOWANCE, "time": math.inf
 DEFAULT_OPTIMIZE = "balanced"
 OPTIMIZE_HELP = ("ram: the smallest arena; balanced: within 1/32 of it; time: the fastest kernel "
                  "variants whatever scratch they take")
+# TP_VARIANT(portable, dsp, helium): the kernel paths a generated call chooses between per core.
+KERNEL_PATHS = ("portable", "dsp", "helium")
 
 VALUES_PER_LINE = {"int8_t": 16, "uint8_t": 16, "int16_t": 12, "int32_t": 8, "int64_t": 4, "float": 6,
                    "double": 3}
@@ -238,35 +240,56 @@ def arena_allowance(optimize: str) -> float:
 
 
 def generate(model_path: str | Path, out_dir: str | Path, name: str = "model",
-             prefix: str | None = None, optimize: str = DEFAULT_OPTIMIZE) -> AotModel:
+             prefix: str | None = None, optimize: str = DEFAULT_OPTIMIZE,
+             kernels: str | None = None) -> AotModel:
     """Compile a `.tflite` into `<out_dir>/<name>.c|.h|.json`; raises TinypipeError if unsupported.
     Public symbols are `<prefix>_init`, ... and macros `<PREFIX>_ARENA_BYTES`, ... (default prefix:
     tp_<name>). `optimize` (OPTIMIZE_GOALS): how much arena the faster kernel variants may take
-    (narrow_where_it_saves_ram)."""
+    (narrow_where_it_saves_ram); `kernels` (KERNEL_PATHS): the path of the one core the code is for
+    (None: any core). The code is correct on every core either way."""
     check_name(name)
     if prefix is not None:
         check_name(prefix, "symbol prefix")
     graph = load(model_path)
-    layers, plan = plan_layers(graph, optimize)
-    return render(graph, layers, plan, Path(out_dir), name, prefix, optimize)
+    layers, plan = plan_layers(graph, optimize, kernels)
+    return render(graph, layers, plan, Path(out_dir), name, prefix, optimize, kernels)
 
 
-def plan_layers(graph: Graph, optimize: str = DEFAULT_OPTIMIZE) -> tuple[list[Layer], MemoryPlan]:
-    """The model's layers, their kernel variants chosen for the `optimize` goal, and their memory
-    plan: what `generate` renders, and what `inspect`, `export` and the library report."""
+def plan_layers(graph: Graph, optimize: str = DEFAULT_OPTIMIZE,
+                kernels: str | None = None) -> tuple[list[Layer], MemoryPlan]:
+    """The model's layers, their kernel variants chosen for the `optimize` goal (on the `kernels`
+    path's core, or any), and their memory plan: what `generate` renders, and what `inspect`,
+    `export` and the library report."""
     allowance = arena_allowance(optimize)
-    return narrow_where_it_saves_ram(graph, lower_graph(graph), allowance)
+    if kernels not in (None, *KERNEL_PATHS):
+        raise ValueError(f"kernels={kernels!r}: one of {KERNEL_PATHS} or None")
+    return narrow_where_it_saves_ram(graph, lower_graph(graph), allowance, kernels)
 
 
-def narrow_where_it_saves_ram(graph: Graph, layers: list[Layer],
-                              allowance: float = WIDE_ARENA_ALLOWANCE) -> tuple[list[Layer], MemoryPlan]:
+def runs_on(layer: Layer, kernels: str) -> str | None:
+    """The kernel function `layer`'s call runs on a core taking the `kernels` path."""
+    if kernels == "portable" or not layer.variants:
+        return layer.kernel
+    return layer.variants[KERNEL_PATHS.index(kernels) - 1]
+
+
+def narrow_where_it_saves_ram(graph: Graph, layers: list[Layer], allowance: float = WIDE_ARENA_ALLOWANCE,
+                              kernels: str | None = None) -> tuple[list[Layer], MemoryPlan]:
     """The layers and their memory plan, the paths that take scratch for speed (is_wide: the DSP's
-    16- and 8-pixel convolutions, Helium's stride-2 planar depthwise) costing little RAM: where
-    their scratch makes the arena more than `allowance` larger than with every such layer narrowed
-    as far as it goes (narrow: 16 pixels to 8 to 4; the generic depthwise, no scratch), the layers
-    are narrowed a step at a time, largest scratch first, a round over them per step, until it is
-    not; then each takes back the steps the arena still allows (layers sharing the arena's peak
-    only lower it together)."""
+    16- and 8-pixel convolutions, Helium's stride-2 planar depthwise) costing little RAM. For one
+    core (`kernels`), a layer first narrows as far as its core's variant stays the same: the
+    scratch of a variant the core never runs is free to save (the DSP's wide convolutions on
+    Helium and portable cores, Helium's depthwise on DSP ones). Then, where the rest's scratch makes
+    the arena more than `allowance` larger than with every such layer narrowed as far as it goes
+    (narrow: 16 pixels to 8 to 4; the generic depthwise, no scratch), the layers are narrowed a
+    step at a time, largest scratch first, a round over them per step, until it is not; then each
+    takes back the steps the arena still allows (layers sharing the arena's peak only lower it
+    together)."""
+    if kernels is not None:
+        layers = list(layers)
+        for i, la in enumerate(layers):
+            while is_wide(la) and runs_on(narrow(la), kernels) == runs_on(la, kernels):
+                la = layers[i] = narrow(la)
     wide = sorted((i for i, la in enumerate(layers) if is_wide(la)), key=lambda i: -layers[i].scratch_bytes)
     steps: dict[int, list[Layer]] = {}
     for i in wide:
@@ -463,9 +486,11 @@ def _callee(layer: Layer) -> str:
 
 
 def render(graph: Graph, layers: list[Layer], plan: MemoryPlan, out_dir: Path, name: str,
-           prefix: str | None = None, optimize: str = DEFAULT_OPTIMIZE) -> AotModel:
+           prefix: str | None = None, optimize: str = DEFAULT_OPTIMIZE,
+           kernels: str | None = None) -> AotModel:
     """Render `<name>.c|.h|.json`; every public symbol starts with `prefix` (default tp_<name>) and
-    every macro with its upper case. `optimize`: the goal `layers` were chosen for (plan_layers)."""
+    every macro with its upper case. `optimize`, `kernels`: what `layers` were chosen for
+    (plan_layers)."""
     prefix = prefix or f"tp_{name}"
     check_buffers(graph, layers, plan)
     if plan.arena_bytes > MAX_ARENA_BYTES:
@@ -564,6 +589,7 @@ def render(graph: Graph, layers: list[Layer], plan: MemoryPlan, out_dir: Path, n
         "headers": sorted({la["header"] for la in ctx_layers}),
         "inputs": io_ctx[:len(inputs)], "outputs": io_ctx[len(inputs):],
         "arena_bytes": plan.arena_bytes, "weights_bytes": weights_bytes, "macs": macs, "optimize": optimize,
+        "kernels": kernels,
         "variables": variable_inits(graph, used),  # resource variables: persistent state, <prefix>_reset()
     }
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES_DIR / "aot"), trim_blocks=True,
@@ -582,6 +608,7 @@ def render(graph: Graph, layers: list[Layer], plan: MemoryPlan, out_dir: Path, n
                      weights_bytes=weights_bytes, macs=macs, plan=plan, layers=infos,
                      inputs=inputs, outputs=outputs, optimize=optimize)
     sidecar = {"name": name, "source": Path(graph.path).name, "sha256": graph.sha256, "optimize": optimize,
+               "kernels": kernels,
                "arena_bytes": plan.arena_bytes, "weights_bytes": weights_bytes, "macs": macs,
                "layers": [vars(li) for li in infos], "plan": plan.to_json()}
     files[2].write_text(json.dumps(sidecar, indent=1, default=list) + "\n")
