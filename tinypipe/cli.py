@@ -180,6 +180,8 @@ def inspect_cmd(
     preprocess: Path | None = _preprocess_option(),
     samples: int = typer.Option(100, "--samples", help="--quant-error: test samples to run (the first N)."),
     optimize: str = _optimize_option(),
+    board: str | None = typer.Option(None, "--board", help="Plan the aot arena for this board's core, as "
+                                     "`export` does (default: any core, as a library)."),
 ) -> None:
     """Show every operator, its MACs and parameters, and the RAM/flash the model needs.
 
@@ -203,7 +205,7 @@ def inspect_cmd(
         else:
             quant_error_stage.print_report(qe, console)
         return
-    report = inspect_stage.inspect_model(model, optimize)
+    report = inspect_stage.inspect_model(model, optimize, board)
     if as_json:
         print(json.dumps(report.to_json(), indent=2))
     else:

@@ -64,6 +64,7 @@ class Inspection:
     tflm_error: str = ""
     aot_arena_bytes: int | None = None
     aot_optimize: str = ""  # the goal aot_arena_bytes and aot_plan are for (--optimize)
+    aot_board: str = ""  # the board whose core they are planned for (--board); "" for any core
     aot_arena_by_goal: dict[str, int] = field(default_factory=dict)  # every --optimize goal's arena
     aot_plan: list[dict[str, Any]] = field(default_factory=list)
     aot_unsupported: list[str] = field(default_factory=list)
@@ -138,10 +139,13 @@ def _aot_refusals(g: graph_mod.Graph) -> dict[int, str]:
     return out
 
 
-def _aot_details(g: graph_mod.Graph, optimize: str) -> tuple[set[str], dict[str, int], list[dict[str, Any]],
-                                                               str, int | None]:
+AotDetails = tuple[set[str], dict[str, int], list[dict[str, Any]], str, int | None]
+
+
+def _aot_details(g: graph_mod.Graph, optimize: str, kernels: str | None) -> AotDetails:
     """Ops the aot runtime supports and, when it can compile the whole model, the arena of every
-    --optimize goal, the memory plan for `optimize` and the weights (tinypipe.figures)."""
+    --optimize goal, the memory plan for `optimize` and the weights (tinypipe.figures), for a core
+    on the `kernels` path (None: any core)."""
     from tinypipe.aot.codegen import OPTIMIZE_GOALS, lower_graph, narrow_where_it_saves_ram
     from tinypipe.aot.lowering import supported_ops
     from tinypipe.figures import aot_weights_bytes
@@ -149,7 +153,7 @@ def _aot_details(g: graph_mod.Graph, optimize: str) -> tuple[set[str], dict[str,
     supported = set(supported_ops())
     try:
         lowered = lower_graph(g)
-        plans = {goal: narrow_where_it_saves_ram(g, lowered, allowance)
+        plans = {goal: narrow_where_it_saves_ram(g, lowered, allowance, kernels)
                  for goal, allowance in OPTIMIZE_GOALS.items()}
     except TinypipeError as exc:
         return supported, {}, [], exc.what, None
@@ -158,14 +162,18 @@ def _aot_details(g: graph_mod.Graph, optimize: str) -> tuple[set[str], dict[str,
             [asdict(p) for p in plan.placements], "", aot_weights_bytes(g, layers))
 
 
-def inspect_model(model: str | Path, optimize: str = DEFAULT_OPTIMIZE) -> Inspection:
-    """What `tinypipe inspect` reports; the aot memory plan is the one for `optimize`."""
+def inspect_model(model: str | Path, optimize: str = DEFAULT_OPTIMIZE,
+                  board: str | None = None) -> Inspection:
+    """What `tinypipe inspect` reports; the aot memory plan is the one for `optimize`, on `board`'s
+    core as `export` plans it (None: any core, as the library)."""
     from tinypipe.aot.codegen import arena_allowance
+    from tinypipe.boards import load_board
 
     arena_allowance(optimize)
+    kernels = load_board(board).kernel_path if board is not None else None
     path = Path(model)
     g = graph_mod.load(path)
-    supported, aot_arenas, aot_plan, aot_error, aot_weights = _aot_details(g, optimize)
+    supported, aot_arenas, aot_plan, aot_error, aot_weights = _aot_details(g, optimize, kernels)
     refusals = _aot_refusals(g) if aot_error else {}
     tflm_ops, _ = tflm_builtins()
     ops = []
@@ -193,6 +201,7 @@ def inspect_model(model: str | Path, optimize: str = DEFAULT_OPTIMIZE) -> Inspec
         tflm_arena_bytes=tflm, tflm_error=tflm_error,
         aot_arena_bytes=aot_arenas.get(optimize), aot_plan=aot_plan,
         aot_optimize=optimize if aot_arenas else "", aot_arena_by_goal=aot_arenas,
+        aot_board=load_board(board).id if board is not None else "",
         aot_unsupported=sorted(set(g.opcodes) - supported), aot_error=aot_error,
         activations=activation_type(g),
     )
@@ -248,8 +257,9 @@ def print_report(r: Inspection, console: Any) -> None:
     if r.aot_arena_bytes is not None:
         others = ", ".join(f"{goal} {arena:,} B" for goal, arena in r.aot_arena_by_goal.items()
                            if goal != r.aot_optimize)
-        console.print(f"aot arena: {r.aot_arena_bytes:,} B for --optimize {r.aot_optimize} (offline plan "
-                      f"below; {others}); weights (aot): {r.weight_bytes:,} B", highlight=False)
+        core = f"{r.aot_board}'s core" if r.aot_board else "any core (--board: one board's)"
+        console.print(f"aot arena: {r.aot_arena_bytes:,} B for --optimize {r.aot_optimize} on {core} "
+                      f"(offline plan below; {others}); weights (aot): {r.weight_bytes:,} B", highlight=False)
         plan = Table(title="aot memory plan")
         for col in ("offset", "bytes", "live (ops)", "tensor"):
             plan.add_column(col, justify="left" if col == "tensor" else "right")
