@@ -229,8 +229,6 @@ def check_name(name: str, what: str = "model name") -> None:
                             "use letters, digits and underscores, e.g. --name kws")
 
 
-
-
 def arena_allowance(optimize: str) -> float:
     """The arena allowance of an --optimize goal (OPTIMIZE_GOALS); TinypipeError for another word."""
     if optimize not in OPTIMIZE_GOALS:
