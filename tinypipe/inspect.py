@@ -146,15 +146,14 @@ def _aot_details(g: graph_mod.Graph, optimize: str, kernels: str | None) -> AotD
     """Ops the aot runtime supports and, when it can compile the whole model, the arena of every
     --optimize goal, the memory plan for `optimize` and the weights (tinypipe.figures), for a core
     on the `kernels` path (None: any core)."""
-    from tinypipe.aot.codegen import OPTIMIZE_GOALS, lower_graph, narrow_where_it_saves_ram
+    from tinypipe.aot.codegen import OPTIMIZE_GOALS, lower_graph, plan_layers
     from tinypipe.aot.lowering import supported_ops
     from tinypipe.figures import aot_weights_bytes
 
     supported = set(supported_ops())
     try:
-        lowered = lower_graph(g)
-        plans = {goal: narrow_where_it_saves_ram(g, lowered, allowance, kernels)
-                 for goal, allowance in OPTIMIZE_GOALS.items()}
+        lowered = lower_graph(g)  # once for every goal
+        plans = {goal: plan_layers(g, goal, kernels, lowered) for goal in OPTIMIZE_GOALS}
     except TinypipeError as exc:
         return supported, {}, [], exc.what, None
     layers, plan = plans[optimize]

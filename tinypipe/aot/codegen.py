@@ -253,15 +253,16 @@ def generate(model_path: str | Path, out_dir: str | Path, name: str = "model",
     return render(graph, layers, plan, Path(out_dir), name, prefix, optimize, kernels)
 
 
-def plan_layers(graph: Graph, optimize: str = DEFAULT_OPTIMIZE,
-                kernels: str | None = None) -> tuple[list[Layer], MemoryPlan]:
+def plan_layers(graph: Graph, optimize: str = DEFAULT_OPTIMIZE, kernels: str | None = None,
+                lowered: list[Layer] | None = None) -> tuple[list[Layer], MemoryPlan]:
     """The model's layers, their kernel variants chosen for the `optimize` goal (on the `kernels`
     path's core, or any), and their memory plan: what `generate` renders, and what `inspect`,
-    `export` and the library report."""
+    `export` and the library report. `lowered`: lower_graph(graph), when the caller has it."""
     allowance = arena_allowance(optimize)
     if kernels not in (None, *KERNEL_PATHS):
         raise ValueError(f"kernels={kernels!r}: one of {KERNEL_PATHS} or None")
-    return narrow_where_it_saves_ram(graph, lower_graph(graph), allowance, kernels)
+    layers = lower_graph(graph) if lowered is None else lowered
+    return narrow_where_it_saves_ram(graph, layers, allowance, kernels)
 
 
 def runs_on(layer: Layer, kernels: str) -> str | None:
