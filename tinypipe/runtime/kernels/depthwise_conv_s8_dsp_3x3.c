@@ -145,10 +145,21 @@ TP_INLINE void dw3_plane(const tp_depthwise_conv_params_t *p, const tp_dw3_geome
             dw3_accumulate(x, pw, acc, a_end, k);
             const int32_t step = g->out_u;
             int8_t *o = out + u0 * step;
-            if (fast && full_range) { /* two outputs per step: one LDRD, no spare output written */
+            if (fast && full_range) { /* four outputs per step: two LDRD, no spare output written */
                 const int32_t m = k->mult, rnd = k->round, r = k->shift;
                 const int32_t *a = acc;
-                while (a + 1 < a_end) {
+                while (a + 3 < a_end) {
+                    int32_t a0, a1, a2, a3;
+                    tp_ldrd_inc(&a, &a0, &a1);
+                    tp_ldrd_inc(&a, &a2, &a3);
+                    o[0] = (int8_t)tp_requantize_doubled(a0, m, rnd, r);
+                    o[step] = (int8_t)tp_requantize_doubled(a1, m, rnd, r);
+                    o += 2 * step;
+                    o[0] = (int8_t)tp_requantize_doubled(a2, m, rnd, r);
+                    o[step] = (int8_t)tp_requantize_doubled(a3, m, rnd, r);
+                    o += 2 * step;
+                }
+                if (a + 1 < a_end) {
                     int32_t a0, a1;
                     tp_ldrd_inc(&a, &a0, &a1);
                     o[0] = (int8_t)tp_requantize_doubled(a0, m, rnd, r);

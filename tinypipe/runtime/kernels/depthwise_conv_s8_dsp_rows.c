@@ -54,38 +54,38 @@ typedef char tp_dw_rows_layout_check[(offsetof(tp_dw_rows_taps_t, taps) == 16 &&
     "smlad  %[a3], %[x1], %[w1], %[a3]\n\t"
 
 /* One pixel's 4 accumulators (a0..a3) from the window at r0, r1, r2 (its 3 rows in the ring),
- * which then move on to the next pixel's: 9 LDR, 4 x (2 PKH + 2 LDRD + 4 SXTB16 + 4 SMLAD), the
- * last tap by SMLABB/SMLATT. */
-#define TP_DW_ROWS_TAPS_ASM                                                 \
+ * which then move on by S bytes, the next pixel's window (4 * stride, or 0 where the caller moves
+ * them): 9 LDR, each row's first post-indexed, 4 x (2 PKH + 2 LDRD + 4 SXTB16 + 4 SMLAD), the last
+ * tap by SMLABB/SMLATT. */
+#define TP_DW_ROWS_TAPS_ASM(S)                                              \
     "ldrd   %[a0], %[a1], [%[k]]\n\t"                                       \
     "ldrd   %[a2], %[a3], [%[k], #8]\n\t"                                   \
-    TP_DW_ROWS_PAIR("[%[r0]]", "[%[r0], #4]", "16")                         \
-    TP_DW_ROWS_PAIR("[%[r0], #8]", "[%[r1]]", "32")                         \
-    TP_DW_ROWS_PAIR("[%[r1], #4]", "[%[r1], #8]", "48")                     \
-    TP_DW_ROWS_PAIR("[%[r2]]", "[%[r2], #4]", "64")                         \
-    "ldr    %[x0], [%[r2], #8]\n\t"                                         \
+    TP_DW_ROWS_PAIR("[%[r0]], #" S, "[%[r0], #4 - " S "]", "16")              \
+    TP_DW_ROWS_PAIR("[%[r0], #8 - " S "]", "[%[r1]], #" S, "32")              \
+    TP_DW_ROWS_PAIR("[%[r1], #4 - " S "]", "[%[r1], #8 - " S "]", "48")       \
+    TP_DW_ROWS_PAIR("[%[r2]], #" S, "[%[r2], #4 - " S "]", "64")              \
+    "ldr    %[x0], [%[r2], #8 - " S "]\n\t"                                 \
     "ldrd   %[w0], %[w1], [%[k], #80]\n\t"                                  \
     "sxtb16 %[x1], %[x0]\n\t"                                               \
     "smlabb %[a0], %[x1], %[w0], %[a0]\n\t"                                 \
     "smlatt %[a2], %[x1], %[w0], %[a2]\n\t"                                 \
     "sxtb16 %[x1], %[x0], ror #8\n\t"                                       \
     "smlabb %[a1], %[x1], %[w1], %[a1]\n\t"                                 \
-    "smlatt %[a3], %[x1], %[w1], %[a3]\n\t"                                 \
-    "ldr    %[t], [%[k], #88]\n\t"                                          \
-    "add    %[r0], %[r0], %[t]\n\t"                                         \
-    "add    %[r1], %[r1], %[t]\n\t"                                         \
-    "add    %[r2], %[r2], %[t]\n\t"
+    "smlatt %[a3], %[x1], %[w1], %[a3]\n\t"
 
 #define TP_DW_ROWS_OPERANDS(A0, A1, A2, A3, R0, R1, R2)                                               \
     [a0] "=&r"(A0), [a1] "=&r"(A1), [a2] "=&r"(A2), [a3] "=&r"(A3), [r0] "+r"(R0), [r1] "+r"(R1),        \
         [r2] "+r"(R2), [x0] "=&r"(x0_), [x1] "=&r"(x1_), [t] "=&r"(t_), [w0] "=&r"(w0_), [w1] "=&r"(w1_)
 
 /* One pass: the 4 accumulators back to C. */
-#define TP_DW_ROWS_PASS(K, R0, R1, R2, A0, A1, A2, A3)                                           \
-    do {                                                                                       \
-        int32_t x0_, x1_, t_, w0_, w1_;                                                        \
-        __asm__(TP_DW_ROWS_TAPS_ASM : TP_DW_ROWS_OPERANDS(A0, A1, A2, A3, R0, R1, R2) : [k] "r"(K) \
-                : "memory");                                                                   \
+#define TP_DW_ROWS_PASS(K, R0, R1, R2, A0, A1, A2, A3)                                              \
+    do {                                                                                          \
+        int32_t x0_, x1_, t_, w0_, w1_;                                                           \
+        __asm__(TP_DW_ROWS_TAPS_ASM("0") : TP_DW_ROWS_OPERANDS(A0, A1, A2, A3, R0, R1, R2) : [k] "r"(K) \
+                : "memory");                                                                      \
+        R0 += (K)->step;                                                                          \
+        R1 += (K)->step;                                                                          \
+        R2 += (K)->step;                                                                          \
     } while (0)
 
 /* Channel j's output of a pass from accumulator ACC: SMMLAR + ASR + SSAT + STRB, its constants
@@ -98,12 +98,13 @@ typedef char tp_dw_rows_layout_check[(offsetof(tp_dw_rows_taps_t, taps) == 16 &&
     "ssat   %[" ACC "], #8, %[" ACC "]\n\t"                 \
     "strb   %[" ACC "], [%[out], #" J "]\n\t"
 
-/* A whole row of passes on the SMMLAR path, out advancing to k->out_end: 97 instructions per pixel
- * of 4 channels, everything in 14 registers. */
-#define TP_DW_ROWS_FAST_ROW(K, R0, R1, R2, OUT)                                                        \
+/* A whole row of passes on the SMMLAR path, out advancing to k->out_end, the window S bytes a
+ * pixel (4 * stride: an immediate): 93 instructions per pixel of 4 channels, everything in 14
+ * registers. */
+#define TP_DW_ROWS_FAST_ROW(K, R0, R1, R2, OUT, S)                                                     \
     do {                                                                                             \
         int32_t a0_, a1_, a2_, a3_, x0_, x1_, t_, w0_, w1_;                                          \
-        __asm__ volatile("1:\n\t" TP_DW_ROWS_TAPS_ASM TP_DW_ROWS_STORE_ASM("a0", "92", "0")            \
+        __asm__ volatile("1:\n\t" TP_DW_ROWS_TAPS_ASM(S) TP_DW_ROWS_STORE_ASM("a0", "92", "0")            \
                              TP_DW_ROWS_STORE_ASM("a1", "104", "1") TP_DW_ROWS_STORE_ASM("a2", "116", "2") \
                                  TP_DW_ROWS_STORE_ASM("a3", "128", "3")                               \
                          "ldrd   %[x0], %[x1], [%[k], #140]\n\t"                                      \
@@ -138,7 +139,7 @@ TP_INLINE void rows_pair(int32_t x0, int32_t x1, const int32_t w[4], int32_t a[4
         R1 += (K)->step;                                                                    \
         R2 += (K)->step;                                                                    \
     } while (0)
-#define TP_DW_ROWS_FAST_ROW(K, R0, R1, R2, OUT)                                                 \
+#define TP_DW_ROWS_FAST_ROW(K, R0, R1, R2, OUT, S)                                              \
     do {                                                                                      \
         for (; (OUT) != (K)->out_end; (OUT) += (K)->out_step) {                               \
             int32_t a_[4];                                                                    \
@@ -151,30 +152,36 @@ TP_INLINE void rows_pair(int32_t x0, int32_t x1, const int32_t w[4], int32_t a[4
     } while (0)
 #endif
 
+/* `cols` words of a ring row from d <- the 4 channels of as many input pixels from s, ch bytes
+ * apart: 4 pixels per loop pass. Out of line, so that its loop has the registers it needs. */
+TP_INLINE void rows_copy(int32_t *d, const int8_t *s, int32_t ch, int32_t cols) {
+    int32_t *const end4 = d + (cols & ~3), *const end = d + cols;
+    while (d != end4) {
+        const int32_t v0 = tp_load32(s), v1 = tp_load32(s + ch), v2 = tp_load32(s + 2 * ch), v3 = tp_load32(s + 3 * ch);
+        s += 4 * ch;
+        d[0] = v0;
+        d[1] = v1;
+        d[2] = v2;
+        d[3] = v3;
+        d += 4;
+    }
+    for (; d != end; ++d, s += ch) {
+        *d = tp_load32(s);
+    }
+}
+
 /* Ring row `row` (pitch words, the padding columns already the zero point word zp) <- input row
  * iy of the 4 channels at `in` (all zero point outside the input). */
-static void rows_load(const tp_depthwise_conv_params_t *p, const int8_t *in, int32_t iy, int32_t *row,
-                      int32_t cols, int32_t zp) {
-    int32_t *d = row + p->pad_left;
+TP_INLINE void rows_load(const tp_depthwise_conv_params_t *p, const int8_t *in, int32_t iy, int32_t *row,
+                         int32_t cols, int32_t zp) {
+    int32_t *const d = row + p->pad_left;
     if (iy < 0 || iy >= p->input_h) {
         for (int32_t x = 0; x < cols; ++x) {
             d[x] = zp;
         }
         return;
     }
-    const int32_t ch = p->input_c;
-    const int8_t *s = in + iy * p->input_w * ch;
-    int32_t x = 0;
-    for (; x + 4 <= cols; x += 4, s += 4 * ch) { /* 4 pixels per loop pass */
-        const int32_t v0 = tp_load32(s), v1 = tp_load32(s + ch), v2 = tp_load32(s + 2 * ch), v3 = tp_load32(s + 3 * ch);
-        d[x] = v0;
-        d[x + 1] = v1;
-        d[x + 2] = v2;
-        d[x + 3] = v3;
-    }
-    for (; x < cols; ++x, s += ch) {
-        d[x] = tp_load32(s);
-    }
+    rows_copy(d, in + iy * p->input_w * p->input_c, p->input_c, cols);
 }
 
 /* DSP depthwise 3x3, stride 1 or 2, depth multiplier 1, channels % 4 == 0. Per group of 4
@@ -228,7 +235,11 @@ void tp_depthwise_conv_s8_dsp_rows(const tp_depthwise_conv_params_t *p, const in
                 int8_t *out = out_b + oy * ow * ch + c;
                 if (fast) {
                     k.out_end = out + ow * ch;
-                    TP_DW_ROWS_FAST_ROW(&k, r0, r1, r2, out);
+                    if (p->stride_w == 1) {
+                        TP_DW_ROWS_FAST_ROW(&k, r0, r1, r2, out, "4");
+                    } else {
+                        TP_DW_ROWS_FAST_ROW(&k, r0, r1, r2, out, "8");
+                    }
                     continue;
                 }
                 for (int32_t ox = 0; ox < ow; ++ox, out += ch) {
