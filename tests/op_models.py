@@ -330,8 +330,9 @@ def kernel_path_configs() -> list[Config]:
                                            ("CONV_2D", [5, 5, 3], [3, 3], {"filters": 4}),
                                            ("DEPTHWISE_CONV_2D", [6, 9, 4], [3, 3], {}),
                                            ("DEPTHWISE_CONV_2D", [5, 6, 8], [3, 3], {})]),
-        # the DSP FULLY_CONNECTED: 8 inputs per loop pass, then one 4-input step and a 1-input
-        # tail (K = 45); one 4-row block and 3 single rows (7 units)
+        # the DSP FULLY_CONNECTED: 16 inputs per loop pass, then 4-input steps and a 1-input tail
+        # (K = 45); one 4-row block and 3 single rows (7 units); requantized by SMMLAR (`doubled`;
+        # the last config is not)
         {"op": "FULLY_CONNECTED", "shape": [45], "units": 7, "activation": None, "bias": True, "w_scale": 0.5,
          "per_tensor": False},
         # the DSP SMMLAR path down strips of 8 pixels, the filter rows the stride does not pass kept
@@ -342,6 +343,10 @@ def kernel_path_configs() -> list[Config]:
           for shape, kernel, stride, padding, filters in [([10, 17, 4], [3, 3], [2, 2], "same", 7),
                                                           ([7, 12, 8], [5, 5], [1, 1], "valid", 4),
                                                           ([9, 20, 4], [3, 2], [2, 2], "same", 9)]),
+        # a FULLY_CONNECTED whose bias dominates its tiny input range: right shifts past 22, so the
+        # DSP kernel keeps its general requantization (not `doubled`); K = 40, no tail
+        {"op": "FULLY_CONNECTED", "shape": [40], "units": 9, "activation": None, "bias": True, "w_scale": 0.5,
+         "per_tensor": False, "ranges": [[-1e-5, 1e-5]]},
     ]
     rng = np.random.default_rng(7)
     for i, c in enumerate(configs):

@@ -126,7 +126,7 @@ def test_kernel_path_configs_portable_and_elided_channels(op_models: list[tuple[
     """The shape-specialized configs on the host (portable build, sanitizers); the all-zero output
     channels are really elided from the generated code (fewer computed channels, same bytes); the
     DSP convolution's 8-pixel path is chosen only for layers of 8 pixels or more, its 16-pixel
-    one for 16 or more."""
+    one for 16 or more; the DSP FULLY_CONNECTED's SMMLAR requantization only for layers proved for it."""
     paths = [case for case in op_models if case[0]["id"].startswith("path-")]
     assert len(paths) == len(kernel_path_configs())
     runner = HostRunner([aot for _, _, aot in paths], tmp_path)
@@ -154,6 +154,11 @@ def test_kernel_path_configs_portable_and_elided_channels(op_models: list[tuple[
             ((8, 10, 8), (2, 2)), ((10, 9, 4), (2, 2))]
     assert all(dw[r] == {"tp_depthwise_conv_s8_dsp_rows"} for r in rows), dw
     assert dw[((11, 5, 8), (1, 1))] == dw[((7, 40, 4), (1, 1))] == {"tp_depthwise_conv_s8_dsp_3x3"}, dw
+    # the DSP FULLY_CONNECTED's two requantizations: SMMLAR (`doubled`), and the general one where a
+    # right shift is past 22
+    fc = {c["shape"][0]: re.search(r"\.doubled = (\d)", aot.c_file.read_text()) for c, _, aot in paths
+          if c["op"] == "FULLY_CONNECTED"}
+    assert {k: m and m.group(1) for k, m in fc.items()} == {45: "1", 40: "0"}, fc
     # a column image runs as a row: 9 outputs of the 11 x 1 input's valid 3 x 1 filter, along x
     column = next(aot for c, _, aot in paths if c.get("shape") == [11, 1, 4])
     assert re.search(r"\.output_h = 1,\s*\.output_w = 9", column.c_file.read_text())

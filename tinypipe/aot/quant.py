@@ -54,6 +54,16 @@ def is_rounding_tie(acc: int, multiplier: int, shift: int) -> bool:
     return right > 0 and h % (1 << right) == 1 << (right - 1)
 
 
+def doubled_requant_ok(bias: np.ndarray, weights: np.ndarray, shift: np.ndarray) -> bool:
+    """tp_smmlar's conditions for every output channel: |acc| < 2^30 for any int8 input (bias plus
+    128 * sum |w|) and a right shift of 1..22 (the `doubled` field of the convolution, depthwise and
+    fully connected params)."""
+    if bias.size == 0:
+        return False
+    bound = np.abs(bias.astype(np.int64)) + 128 * np.abs(weights.astype(np.int64)).sum(axis=1)
+    return bool(bound.max() < 2**30 and shift.max() <= -1 and shift.min() >= -22)
+
+
 def quantize_multiplier(real: float) -> tuple[int, int]:
     """QuantizeMultiplier: real (double) -> (Q31 multiplier, shift) with real ~ m * 2^(shift-31)."""
     if real == 0.0:

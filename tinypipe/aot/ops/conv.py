@@ -15,6 +15,7 @@ from tinypipe.aot import s16
 from tinypipe.aot.lowering import Const, Layer, const_input, expect_int8, padding, register, unsupported
 from tinypipe.aot.quant import (
     activation_range,
+    doubled_requant_ok,
     folded_bias,
     is_rounding_tie,
     per_channel_multipliers,
@@ -227,15 +228,6 @@ def _dead_channels(rows: np.ndarray, bias: np.ndarray, mult: np.ndarray, shift: 
         else:
             fill[c] = requantize_upward(*args, p["output_offset"], p["act_min"], p["act_max"])
     return np.array(live, np.int64), fill
-
-
-def doubled_requant_ok(bias: np.ndarray, weights: np.ndarray, shift: np.ndarray) -> bool:
-    """tp_smmlar's conditions for every output channel: |acc| < 2^30 for any int8 input (bias plus
-    128 * sum |w|) and a right shift of 1..22 (tp_conv_params_t.doubled)."""
-    if bias.size == 0:
-        return False
-    bound = np.abs(bias.astype(np.int64)) + 128 * np.abs(weights.astype(np.int64)).sum(axis=1)
-    return bool(bound.max() < 2**30 and shift.max() <= -1 and shift.min() >= -22)
 
 
 def _check_4d(graph: Graph, op: Operator, *tensors: Tensor) -> None:

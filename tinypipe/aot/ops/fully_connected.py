@@ -12,6 +12,7 @@ from tinypipe.aot import s16
 from tinypipe.aot.lowering import Const, Layer, const_input, expect_int8, register, unsupported
 from tinypipe.aot.quant import (
     activation_range,
+    doubled_requant_ok,
     folded_bias,
     per_channel_multipliers,
     per_tensor_multiplier,
@@ -70,7 +71,8 @@ def lower_fully_connected(graph: Graph, op: Operator, name: str) -> Layer:
         variants=("tp_fully_connected_s8_dsp", "tp_fully_connected_s8_mve"),
         params_type="tp_fully_connected_params_t",
         params={"batches": batches, "accum_depth": accum, "output_depth": depth,
-                "output_offset": zero_point_of(out), "act_min": act_min, "act_max": act_max},
+                "output_offset": zero_point_of(out), "act_min": act_min, "act_max": act_max,
+                "doubled": int(doubled_requant_ok(folded, weights, shift))},
         consts=[Const("weights", "int8_t", interleave_rows(weights)), Const("bias", "int32_t", folded),
                 Const("multiplier", "int32_t", mult), Const("shift", "int32_t", shift)],
         macs=batches * depth * accum,

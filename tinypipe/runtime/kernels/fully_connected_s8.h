@@ -14,6 +14,10 @@ typedef struct {
     int32_t output_depth; /* outputs per batch */
     int32_t output_offset;
     int32_t act_min, act_max;
+    /* 1 when every row satisfies tp_smmlar's conditions (|acc| < 2^30 for any input, 1 <= -shift
+     * <= 22; checked offline by the generator, as tp_conv_params_t.doubled): the DSP variant then
+     * requantizes twice the accumulator with SMMLAR + ASR + SSAT. */
+    int32_t doubled;
 } tp_fully_connected_params_t;
 
 /* weights: [output_depth][accum_depth] permuted offline (tinypipe.aot.ops.fully_connected.interleave_rows)

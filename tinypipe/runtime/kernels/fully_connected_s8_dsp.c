@@ -1,21 +1,31 @@
 /*
  * fully_connected_s8_dsp.c - FULLY_CONNECTED, DSP-extension variant: 4 rows at a time; each input
  * word is sign-extended once (SXTB16 / SXTB16 ROR 8) and feeds 8 SMLADs; one LDRD fetches 2 rows
- * x 4 inputs: 1 LDR + 2 LDRD + 10 SXTB16 + 8 SMLAD per 16 MACs. Same bytes as fully_connected_s8.c.
+ * x 4 inputs: 1 LDR + 2 LDRD + 10 SXTB16 + 8 SMLAD per 16 MACs, 16 inputs per loop pass. Same
+ * bytes as fully_connected_s8.c.
  */
 #include "fully_connected_s8.h"
 
 #if defined(TP_USE_DSP)
 
-/* The block's requantization: SMLAL + shift for a right shift (the usual case), else the general
- * branch-free scaling. */
-TP_INLINE int8_t fc_requantize(int32_t acc, int32_t multiplier, int32_t shift, int32_t offset, int32_t lo,
-                               int32_t hi) {
+/* The block's requantization: for a layer proved `doubled`, SMMLAR + ASR + SSAT of twice the
+ * accumulator (zo = 2 * output_offset + 1: tp_round_doubled's); else SMLAL + shift for a right
+ * shift (the usual case), else the general branch-free scaling. */
+TP_INLINE int8_t fc_requantize(int32_t acc, int32_t multiplier, int32_t shift, int doubled, uint32_t zo,
+                               int32_t offset, int32_t lo, int32_t hi) {
     int32_t v;
 #if !defined(TP_TFLM_ROUNDING)
+    if (doubled) {
+        const int32_t round = (int32_t)(zo << (-shift - 1));
+        return (int8_t)tp_clamp(tp_requantize_doubled((int32_t)((uint32_t)acc << 1), multiplier, round, -shift),
+                                lo, hi);
+    }
     if (shift < 0) {
         v = tp_scale_upward_r(acc, multiplier, tp_round_upward(shift), -shift - 1);
     } else
+#else
+    (void)doubled;
+    (void)zo;
 #endif
     {
         v = tp_scale_upward(acc, multiplier, shift > 0 ? shift : 0, shift > 0 ? 0 : -shift);
@@ -42,7 +52,8 @@ void tp_fully_connected_s8_dsp(const tp_fully_connected_params_t *p, const int8_
                                const int32_t *shift, int8_t *output) {
     const int32_t k_size = p->accum_depth, depth = p->output_depth;
     const int32_t k4 = k_size & ~3, tail = k_size - k4;
-    const int32_t off = p->output_offset, lo = p->act_min, hi = p->act_max;
+    const int32_t off = p->output_offset, lo = p->act_min, hi = p->act_max, doubled = p->doubled;
+    const uint32_t zo = (uint32_t)(2 * off + 1);
     for (int32_t b = 0; b < p->batches; ++b) {
         const int8_t *x = input + b * k_size;
         int32_t o = 0;
@@ -51,11 +62,13 @@ void tp_fully_connected_s8_dsp(const tp_fully_connected_params_t *p, const int8_
             const int32_t *wp = (const int32_t *)(const void *)(weights + o * k_size);
             int32_t a0 = bias[o], a1 = bias[o + 1], a2 = bias[o + 2], a3 = bias[o + 3];
             const int8_t *xk = x;
-            for (const int8_t *const xend8 = x + (k_size & ~7); xk < xend8; xk += 8) {
+            for (const int8_t *const xend16 = x + (k_size & ~15); xk < xend16; xk += 16) {
                 fc_step4(&wp, xk, &a0, &a1, &a2, &a3);
                 fc_step4(&wp, xk + 4, &a0, &a1, &a2, &a3);
+                fc_step4(&wp, xk + 8, &a0, &a1, &a2, &a3);
+                fc_step4(&wp, xk + 12, &a0, &a1, &a2, &a3);
             }
-            if (xk < x + k4) {
+            for (; xk < x + k4; xk += 4) {
                 fc_step4(&wp, xk, &a0, &a1, &a2, &a3);
             }
             const int8_t *wt = (const int8_t *)(const void *)wp;
@@ -66,10 +79,10 @@ void tp_fully_connected_s8_dsp(const tp_fully_connected_params_t *p, const int8_
                 a2 += xv * wt[2 * tail + j];
                 a3 += xv * wt[3 * tail + j];
             }
-            output[o] = fc_requantize(a0, multiplier[o], shift[o], off, lo, hi);
-            output[o + 1] = fc_requantize(a1, multiplier[o + 1], shift[o + 1], off, lo, hi);
-            output[o + 2] = fc_requantize(a2, multiplier[o + 2], shift[o + 2], off, lo, hi);
-            output[o + 3] = fc_requantize(a3, multiplier[o + 3], shift[o + 3], off, lo, hi);
+            const int32_t acc[4] = {a0, a1, a2, a3};
+            for (int32_t j = 0; j < 4; ++j) { /* a loop: one copy of the requantization */
+                output[o + j] = fc_requantize(acc[j], multiplier[o + j], shift[o + j], doubled, zo, off, lo, hi);
+            }
         }
         for (; o < depth; ++o) { /* the depth % 4 last rows: row-major */
             const int8_t *w = weights + o * k_size;
@@ -83,7 +96,7 @@ void tp_fully_connected_s8_dsp(const tp_fully_connected_params_t *p, const int8_
             for (; k < k_size; ++k) {
                 acc += (int32_t)x[k] * (int32_t)w[k];
             }
-            output[o] = fc_requantize(acc, multiplier[o], shift[o], off, lo, hi);
+            output[o] = fc_requantize(acc, multiplier[o], shift[o], doubled, zo, off, lo, hi);
         }
         output += depth;
     }
