@@ -347,6 +347,13 @@ def kernel_path_configs() -> list[Config]:
         # DSP kernel keeps its general requantization (not `doubled`); K = 40, no tail
         {"op": "FULLY_CONNECTED", "shape": [40], "units": 9, "activation": None, "bias": True, "w_scale": 0.5,
          "per_tensor": False, "ranges": [[-1e-5, 1e-5]]},
+        # RGB first layers (3x3 over 3 channels: patch rows of 9 bytes) on the DSP SMMLAR path, their
+        # patches widened straight from the input: stride 2 as VWW's, and stride 1 with a partial
+        # last block
+        *({**base, "op": "CONV_2D", "shape": shape, "kernel": [3, 3], "stride": stride, "padding": padding,
+           "activation": None, "w_scale": 0.5, "filters": filters}
+          for shape, stride, padding, filters in [([12, 13, 3], [2, 2], "same", 8),
+                                                  ([7, 14, 3], [1, 1], "valid", 6)]),
     ]
     rng = np.random.default_rng(7)
     for i, c in enumerate(configs):

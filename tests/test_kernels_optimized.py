@@ -147,6 +147,9 @@ def test_kernel_path_configs_portable_and_elided_channels(op_models: list[tuple[
     assert dsp[(7, 6, 6)] == dsp[(5, 7, 16)] == {"tp_conv_s8_dsp_doubled16"}, dsp
     strips = [(7, 9, 8), (10, 17, 4), (7, 12, 8), (9, 20, 4)]
     assert all(dsp[s] == {"tp_conv_s8_dsp_strips"} for s in strips), dsp
+    # RGB first layers on an SMMLAR block path (whose im2col widens their 9-byte patch rows in place)
+    blocks = {"tp_conv_s8_dsp_doubled", "tp_conv_s8_dsp_doubled16"}
+    assert all(dsp[s] and dsp[s] <= blocks for s in [(12, 13, 3), (7, 14, 3)]), dsp
     # the DSP depthwise 3x3: planar on larger outputs, its ring of rows on small ones and at stride 2
     dw = {(tuple(c["shape"]), tuple(c["stride"])): set(dsp_variants(aot, "tp_depthwise_conv_s8"))
           for c, _, aot in paths if c["op"] == "DEPTHWISE_CONV_2D" and c["kernel"] == [3, 3]}

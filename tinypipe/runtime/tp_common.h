@@ -216,6 +216,19 @@ TP_INLINE int32_t tp_pkhbt16(int32_t a, int32_t b) {
     return r;
 }
 
+/* PKHBT r, a, b: low half of a, high half of b. */
+TP_INLINE int32_t tp_pkhbt(int32_t a, int32_t b) {
+    int32_t r;
+    __asm__("pkhbt %0, %1, %2" : "=r"(r) : "r"(a), "r"(b));
+    return r;
+}
+
+/* BFI: `word` with its low byte replaced by b's. */
+TP_INLINE int32_t tp_bfi_byte(int32_t word, int32_t b) {
+    __asm__("bfi %0, %1, #0, #8" : "+r"(word) : "r"(b));
+    return word;
+}
+
 /* An int16 pair times `scale` (1, or 2 for doubled accumulators: SADD16). */
 TP_INLINE int32_t tp_scaled_pair(int32_t pair, int32_t scale) {
     return scale == 2 ? (int32_t)__sadd16(pair, pair) : pair;

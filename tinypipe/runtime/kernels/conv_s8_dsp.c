@@ -40,12 +40,35 @@ TP_INLINE int32_t widen_hi(int32_t v, int32_t scale) {
     return tp_scaled_pair(tp_sxtb16_ror8(v), scale);
 }
 
-/* One word of int8 patch at src into the column at d: LDR, two SXTB16 (and two SADD16 when
- * doubled), two stores. */
+/* One word v of int8 patch into the column at d: two SXTB16 (and two SADD16 when doubled), two
+ * stores. */
+TP_INLINE void widen_value(int32_t *d, int32_t v, int32_t scale) {
+    d[0] = widen_lo(v, scale);
+    d[4] = widen_hi(v, scale);
+}
+
+/* The same from the word at src (one LDR more). */
 TP_INLINE void widen_word(int32_t *d, const int8_t *src, int32_t scale) {
-    const int32_t v = tp_load32(src), lo = __sxtb16(v), hi = tp_sxtb16_ror8(v);
-    d[0] = tp_scaled_pair(lo, scale);
-    d[4] = tp_scaled_pair(hi, scale);
+    widen_value(d, tp_load32(src), scale);
+}
+
+/* A 3x3 patch over 3 channels (an RGB first layer: 3 rows of 9 bytes, row_step apart, not whole
+ * words) widened straight from the input into its column at d, without copying it into `col`
+ * first: its 7 words in patch order, two of them straddling rows (built from two unaligned loads:
+ * BFI, PKHBT), the last word's fourth byte zeroed (the quad's padding, as pad_quad). It reads a
+ * byte before rows 1 and 2 and up to 3 past each row's end: within the bytes widen_inside's bound
+ * check covers. */
+TP_INLINE void widen_rgb3x3(int32_t *d, const int8_t *src, int32_t row_step, int32_t scale) {
+    const int8_t *const r1 = src + row_step, *const r2 = r1 + row_step;
+    const int32_t w2 = tp_bfi_byte(tp_load32(r1 - 1), src[8]);      /* r0[8], r1[0..2] */
+    const int32_t w4 = tp_pkhbt(tp_load32(r1 + 7), tp_load32(r2 - 2)); /* r1[7..8], r2[0..1] */
+    widen_value(d, tp_load32(src), scale);
+    widen_value(d + TP_QUAD_WORDS, tp_load32(src + 4), scale);
+    widen_value(d + 2 * TP_QUAD_WORDS, w2, scale);
+    widen_value(d + 3 * TP_QUAD_WORDS, tp_load32(r1 + 3), scale);
+    widen_value(d + 4 * TP_QUAD_WORDS, w4, scale);
+    widen_value(d + 5 * TP_QUAD_WORDS, tp_load32(r2 + 2), scale);
+    widen_value(d + 6 * TP_QUAD_WORDS, (int32_t)((uint32_t)tp_load32(r2 + 6) & 0x00FFFFFFu), scale);
 }
 
 /* `words` words of int8 patch from src into the column at d, two at a time (the loop's count,
@@ -114,14 +137,40 @@ TP_INLINE void pad_quad(int8_t *col, int32_t k_size) {
     }
 }
 
+/* widen_inside's patches whose rows are not whole words (filter_w * input_c % 4 != 0): 3x3 RGB
+ * patches on the doubled paths widened straight from the input (widen_rgb3x3), others copied a
+ * word per row at a time into `col` and widened from there. Out of line: its callers' loops keep
+ * their registers. */
+static void __attribute__((noinline)) widen_unaligned(const tp_conv_params_t *p, const int8_t *src, int32_t n,
+                                                      int32_t sx, int32_t row_step, int32_t *s, int32_t group,
+                                                      int32_t scale, int8_t *col) {
+    const int32_t run = p->filter_w * p->input_c, fh = p->filter_h, k_size = fh * run;
+    if (run == 9 && fh == 3 && p->input_c == 3 && scale == 2) {
+        int32_t *d = s; /* column j: col_of(j, group) */
+        for (int32_t j = 0; j < n; ++j, src += sx) {
+            widen_rgb3x3(d, src, row_step, 2);
+            d += (j & 3) == 3 ? group - 3 : 1;
+        }
+        return;
+    }
+    for (int32_t j = 0; j < n; ++j) {
+        int8_t *c = col;
+        for (int32_t ky = 0; ky < fh; ++ky) {
+            c = copy_row(c, src + j * sx + ky * row_step, run);
+        }
+        pad_quad(col, k_size);
+        widen_words(s + col_of(j, group), col, (k_size + 3) >> 2, scale);
+    }
+}
+
 /* The patches of n output pixels in one output row, each inside the input with contiguous rows
  * (dilation_w 1), the first at src, the next sx bytes on, into columns 0..n-1: rows of whole words
- * (filter_w * input_c % 4 == 0) are widened straight from the input; other patches are copied a
- * word per row at a time into `col` and widened from there, unless the last copy would read past
- * the input (`left`: the input's bytes from src on): then nothing is done and 0 returned. */
+ * (filter_w * input_c % 4 == 0) are widened straight from the input; other patches by
+ * widen_unaligned, unless its reads (whole words per patch row) would pass the end of the input
+ * (`left`: the input's bytes from src on): then nothing is done and 0 returned. */
 TP_INLINE int widen_inside(const tp_conv_params_t *p, const int8_t *src, int32_t n, int32_t sx, int32_t left,
                            int32_t *s, int32_t group, int32_t scale, int8_t *col) {
-    const int32_t run = p->filter_w * p->input_c, fh = p->filter_h, k_size = fh * run;
+    const int32_t run = p->filter_w * p->input_c, fh = p->filter_h;
     const int32_t row_step = p->dilation_h * p->input_w * p->input_c, row_words = run >> 2;
     if ((run & 3) == 0) {
         for (int32_t ky = 0; ky < fh; ++ky) { /* row ky: quads from ky * run / 4 */
@@ -132,14 +181,7 @@ TP_INLINE int widen_inside(const tp_conv_params_t *p, const int8_t *src, int32_t
     if ((n - 1) * sx + (fh - 1) * row_step + ((run + 3) & ~3) > left) {
         return 0;
     }
-    for (int32_t j = 0; j < n; ++j) {
-        int8_t *c = col;
-        for (int32_t ky = 0; ky < fh; ++ky) {
-            c = copy_row(c, src + j * sx + ky * row_step, run);
-        }
-        pad_quad(col, k_size);
-        widen_words(s + col_of(j, group), col, (k_size + 3) >> 2, scale);
-    }
+    widen_unaligned(p, src, n, sx, row_step, s, group, scale, col);
     return 1;
 }
 

@@ -153,7 +153,7 @@ TP_INLINE void rows_pair(int32_t x0, int32_t x1, const int32_t w[4], int32_t a[4
 #endif
 
 /* `cols` words of a ring row from d <- the 4 channels of as many input pixels from s, ch bytes
- * apart: 4 pixels per loop pass. Out of line, so that its loop has the registers it needs. */
+ * apart: 4 pixels per loop pass, its bound a pointer. */
 TP_INLINE void rows_copy(int32_t *d, const int8_t *s, int32_t ch, int32_t cols) {
     int32_t *const end4 = d + (cols & ~3), *const end = d + cols;
     while (d != end4) {
