@@ -169,7 +169,8 @@ def inspect_model(model: str | Path, optimize: str = DEFAULT_OPTIMIZE,
     from tinypipe.boards import load_board
 
     arena_allowance(optimize)
-    kernels = load_board(board).kernel_path if board is not None else None
+    target = load_board(board) if board is not None else None
+    kernels = target.kernel_path if target is not None else None
     path = Path(model)
     g = graph_mod.load(path)
     supported, aot_arenas, aot_plan, aot_error, aot_weights = _aot_details(g, optimize, kernels)
@@ -200,7 +201,7 @@ def inspect_model(model: str | Path, optimize: str = DEFAULT_OPTIMIZE,
         tflm_arena_bytes=tflm, tflm_error=tflm_error,
         aot_arena_bytes=aot_arenas.get(optimize), aot_plan=aot_plan,
         aot_optimize=optimize if aot_arenas else "", aot_arena_by_goal=aot_arenas,
-        aot_board=load_board(board).id if board is not None else "",
+        aot_board=target.id if target is not None else "",
         aot_unsupported=sorted(set(g.opcodes) - supported), aot_error=aot_error,
         activations=activation_type(g),
     )

@@ -42,7 +42,7 @@ FRAME_TRIES = 3  # sends of one request the board rejected as damaged, before gi
 SETTLE_QUIET_S = 0.6
 SETTLE_MAX_S = 5.0
 MAX_MESSAGE_CHARS = 200  # of an error frame's text, as quoted to the user
-FAULT_MARK = b"*** FAULT"  # the line a fault handler prints (the QEMU platform's startup.c)
+FAULT_MARK = b"*** FAULT"  # the line every board's fault handler prints (tp_hal.h's tp_fault_line)
 
 _HEADER = struct.Struct("<BI")  # type, payload length
 _CRC = struct.Struct("<I")
